@@ -1,0 +1,228 @@
+"""``Sample`` = image + ``Annotations`` + ``Provenance``: the one model every source emits and every writer reads.
+
+Coordinates (one convention inside; I/O converts at the boundary): continuous image coordinates, (0, 0) at the
+top-left *corner* of the top-left pixel, so pixel (col i, row j) has its centre at (i + 0.5, j + 0.5); a horizontal
+flip maps x -> W - x; a box [x0, y0, x1, y1] covers [x0, x1) x [y0, y1) in the same space, so the tight box of
+a mask whose pixels span columns a..b is x0 = a, x1 = b + 1.
+
+Instances are stored column-wise (N boxes, N masks, N keypoint sets) as in Kornia, so a geometric op moves all of
+them with one matrix. Validation happens on construction: a bad annotation fails where it was made, not deep
+inside a writer later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fakevision._version import __version__
+from fakevision.core.errors import InputError
+from fakevision.core.keypoints import get_schema
+
+JSONScalar = str | int | float | bool | None
+
+VISIBLE = 2  # COCO: labelled and visible
+OCCLUDED = 1  # COCO: labelled, not visible
+UNLABELLED = 0  # COCO: not labelled (e.g. left the frame)
+
+
+@dataclass
+class Provenance:
+    """Where a sample came from, enough to make it again.
+
+    ``recipe_hash`` is the sha256 of the canonical recipe; ``params`` the parameters the source drew for this
+    sample (JSON-serialisable); ``parents`` the ids of the samples it was made from (augmentation, blending).
+    """
+
+    source: str
+    sample_id: str
+    seed: int | None = None
+    index: int | None = None
+    recipe_hash: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    parents: list[str] = field(default_factory=list)
+    version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Provenance:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _as_float_array(a: Any, shape_tail: tuple[int, ...], what: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail:
+        raise InputError(f"{what} must have shape (N, {', '.join(map(str, shape_tail))}), got {arr.shape}")
+    return arr
+
+
+@dataclass
+class Annotations:
+    """Everything known about one image.
+
+    Image level: ``label`` (the class, e.g. ``"female"`` or subject id) and ``attributes`` (age, race, ...).
+    Instance level (N instances, N may be 0): ``categories`` (N names), ``boxes`` (N x 4 xyxy float pixels),
+    optional ``masks`` (N x H x W bool), optional ``keypoints`` (N x K x 2 float) with ``visibility`` (N x K uint8,
+    COCO's 0/1/2) and ``keypoint_schema``, ``instance_attributes`` (N dicts). Dense: optional ``label_map``
+    (H x W int32 with ``label_names``), optional ``depth`` (H x W float32, metres, 0 = no surface).
+    ``extras`` carries source-specific JSON data (camera K and pose for renders).
+
+    >>> a = Annotations(categories=["cube"], boxes=[[1, 2, 5, 6]])
+    >>> a.num_instances, a.boxes.dtype.name
+    (1, 'float64')
+    """
+
+    label: str | None = None
+    attributes: dict[str, JSONScalar] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    masks: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    keypoint_schema: str | None = None
+    instance_attributes: list[dict[str, Any]] | None = None
+    label_map: np.ndarray | None = None
+    label_names: dict[int, str] | None = None
+    depth: np.ndarray | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.categories = [str(c) for c in self.categories]
+        n = len(self.categories)
+        self.boxes = _as_float_array(self.boxes, (4,), "boxes")
+        if self.boxes.shape[0] != n:
+            raise InputError(f"{n} categories but {self.boxes.shape[0]} boxes")
+        if not np.all(np.isfinite(self.boxes)):
+            raise InputError("boxes contain NaN or infinite values")
+        bad = np.nonzero((self.boxes[:, 2] < self.boxes[:, 0]) | (self.boxes[:, 3] < self.boxes[:, 1]))[0]
+        if bad.size:
+            raise InputError(f"box {int(bad[0])} is not ordered x0<=x1, y0<=y1: {self.boxes[bad[0]].tolist()}")
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks).astype(bool, copy=False)
+            if self.masks.ndim != 3 or self.masks.shape[0] != n:
+                raise InputError(f"masks must have shape (N={n}, H, W), got {self.masks.shape}")
+        if self.keypoints is not None:
+            kp = np.asarray(self.keypoints, dtype=np.float64)
+            if kp.ndim != 3 or kp.shape[0] != n or kp.shape[2] != 2:
+                raise InputError(f"keypoints must have shape (N={n}, K, 2), got {kp.shape}")
+            if not np.all(np.isfinite(kp)):
+                raise InputError("keypoints contain NaN or infinite values")
+            self.keypoints = kp
+            if self.visibility is None:
+                self.visibility = np.full(kp.shape[:2], VISIBLE, dtype=np.uint8)
+            self.visibility = np.asarray(self.visibility).astype(np.uint8)
+            if self.visibility.shape != kp.shape[:2]:
+                raise InputError(f"visibility must have shape {kp.shape[:2]}, got {self.visibility.shape}")
+            if self.keypoint_schema is not None:
+                try:
+                    schema = get_schema(self.keypoint_schema)
+                except ValueError as e:
+                    raise InputError(str(e)) from None
+                if schema.num_keypoints != kp.shape[1]:
+                    raise InputError(
+                        f"schema {schema.name} has {schema.num_keypoints} points, keypoints have {kp.shape[1]}"
+                    )
+        elif self.visibility is not None:
+            raise InputError("visibility given without keypoints")
+        if self.instance_attributes is not None and len(self.instance_attributes) != n:
+            raise InputError(f"{n} instances but {len(self.instance_attributes)} instance_attributes")
+        if self.depth is not None:
+            self.depth = np.asarray(self.depth, dtype=np.float32)
+            if self.depth.ndim != 2:
+                raise InputError(f"depth must be H x W, got {self.depth.shape}")
+        if self.label_map is not None:
+            self.label_map = np.asarray(self.label_map).astype(np.int32, copy=False)
+            if self.label_map.ndim != 2:
+                raise InputError(f"label_map must be H x W, got {self.label_map.shape}")
+
+    @property
+    def num_instances(self) -> int:
+        return len(self.categories)
+
+    def replace(self, **changes: Any) -> Annotations:
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes of N masks (N x H x W) in the corner convention; an empty mask gives [0, 0, 0, 0].
+
+    >>> m = np.zeros((1, 5, 6), bool); m[0, 1:3, 2:5] = True
+    >>> boxes_from_masks(m).tolist()
+    [[2.0, 1.0, 5.0, 3.0]]
+    """
+    out = np.zeros((masks.shape[0], 4))
+    for i, m in enumerate(masks):
+        cols = np.flatnonzero(m.any(axis=0))
+        if cols.size == 0:
+            continue
+        rows = np.flatnonzero(m.any(axis=1))
+        out[i] = [cols[0], rows[0], cols[-1] + 1, rows[-1] + 1]
+    return out
+
+
+def boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray) -> np.ndarray:
+    """xyxy boxes around the labelled keypoints of each instance (zeros where none are labelled)."""
+    out = np.zeros((kp.shape[0], 4))
+    for i in range(kp.shape[0]):
+        pts = kp[i][vis[i] > 0]
+        if len(pts):
+            out[i] = [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
+    return out
+
+
+@dataclass
+class Sample:
+    """One image with its annotations and provenance.
+
+    The image is H x W x C (C = 1, 3 or 4) uint8, or float32 in [0, 1]; a 2-D image is promoted to H x W x 1.
+    Masks, label map and depth must match H x W.
+
+    >>> s = Sample(np.zeros((4, 6, 3), np.uint8), Annotations(label="cat"), Provenance("test", "t-0"))
+    >>> s.height, s.width, s.id
+    (4, 6, 't-0')
+    """
+
+    image: np.ndarray
+    annotations: Annotations = field(default_factory=Annotations)
+    provenance: Provenance = field(default_factory=lambda: Provenance("unknown", "unknown"))
+
+    def __post_init__(self) -> None:
+        img = np.asarray(self.image)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if img.ndim != 3 or img.shape[2] not in (1, 3, 4) or img.shape[0] == 0 or img.shape[1] == 0:
+            raise InputError(f"image must be H x W x C with C in 1/3/4, got shape {img.shape}")
+        if img.dtype != np.uint8:
+            if img.dtype.kind != "f":
+                raise InputError(f"image dtype must be uint8 or float, got {img.dtype}")
+            img = img.astype(np.float32, copy=False)
+        self.image = img
+        h, w = img.shape[:2]
+        a = self.annotations
+        for name in ("masks", "label_map", "depth"):
+            arr = getattr(a, name)
+            if arr is not None and tuple(arr.shape[-2:]) != (h, w):
+                raise InputError(f"{name} shape {tuple(arr.shape[-2:])} does not match image {h}x{w}")
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def id(self) -> str:
+        return self.provenance.sample_id
+
+    def replace(self, **changes: Any) -> Sample:
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
