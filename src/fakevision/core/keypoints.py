@@ -142,7 +142,7 @@ def convert_keypoints(
     # Each source point must be a plain selection of one iBUG point for the inverse to be exact.
     sel = src.from_ibug68
     if not np.all((sel == 0) | (sel == 1)) or not np.all(sel.sum(1) == 1):
-        raise ValueError(f"cannot convert from {source}: its points are not a subset of ibug68")
+        raise ValueError(f"cannot convert {source} -> {target}: the points of {source} are not a subset of ibug68")
     col_of = {int(np.argmax(row)): i for i, row in enumerate(sel)}
     need = np.nonzero(np.any(dst.from_ibug68 != 0, axis=0))[0]
     missing = [int(j) for j in need if int(j) not in col_of]

@@ -1,0 +1,123 @@
+"""The ``fakevision`` command line: argument parsing and calls into the API, nothing else.
+
+Every error fakevision raises on purpose is printed as one line (``error: <file>: <problem>``) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from fakevision.core.errors import FakevisionError
+
+app = typer.Typer(help="fakevision: fake data for computer vision, with annotations you can trust.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn fakevision's own errors into one line + exit 2; Ctrl-C into exit 130 (outputs stay resumable)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FakevisionError as e:
+            err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted; rerun the same command to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@_friendly
+def make(
+    recipe: Annotated[str | None, typer.Argument(help="Recipe YAML file or built-in name (default: 'default').")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("fakevision-out"),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", min=0, help="Override the recipe's root seed.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing fakevision output.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Make a data set from a recipe (no recipe: the embedded default, which needs no input data)."""
+    from fakevision.cli_support import run_make
+
+    run_make(recipe or "default", out, workers, seed, overwrite, quiet)
+
+
+@app.command()
+@_friendly
+def augment(
+    input: Annotated[Path, typer.Argument(help="Data set to augment (image folder, COCO json, .pts folder, ...).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    preset: Annotated[str | None, typer.Option(help="Augmentation preset (iris-phone, camera, face).")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="YAML with an 'ops' list instead of a preset.")] = None,
+    per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Make N samples per class.")] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Total samples (default: one per input).")] = None,
+    input_format: Annotated[str, typer.Option("--format", help="Input format (default: auto-detect).")] = "auto",
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Augment a real data set with a preset or an ops list; every annotation moves with the pixels."""
+    from fakevision.cli_support import run_augment
+
+    run_augment(input, out, preset, recipe, per_class, count, input_format, workers, seed, overwrite, quiet)
+
+
+@app.command()
+@_friendly
+def inspect(
+    out: Annotated[Path, typer.Argument(help="An output folder made by fakevision.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Counts per class and source, annotation statistics, and validation of an output folder."""
+    from fakevision.cli_support import run_inspect
+
+    ok = run_inspect(out, as_json)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_friendly
+def report(
+    out: Annotated[Path, typer.Argument(help="An output folder made by fakevision.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Where to write the report (default OUT/report.html).")]
+    = None,
+    samples: Annotated[int, typer.Option(min=1, max=400, help="Samples in the grid.")] = 24,
+) -> None:
+    """Write one self-contained HTML report: sample grid with annotations drawn, counts, provenance."""
+    from fakevision.report import write_report
+
+    path = write_report(out, html, samples)
+    typer.echo(str(path))
+
+
+@app.command()
+@_friendly
+def recipes() -> None:
+    """List the built-in recipes."""
+    from fakevision.engine.recipe import builtin_recipes
+
+    for name, desc in sorted(builtin_recipes().items()):
+        typer.echo(f"{name:16s} {desc}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

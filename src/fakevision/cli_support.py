@@ -1,0 +1,92 @@
+"""What the CLI verbs do beyond parsing: progress bars and tables around the API calls (kept out of ``cli.py``
+so that file reads as the list of verbs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, \
+    TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from fakevision.engine.recipe import Recipe
+from fakevision.engine.run import RunResult, make
+
+console = Console(stderr=True)
+
+
+class SamplesPerSecond(ProgressColumn):
+    """Throughput in samples/s (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- samples/s" if speed is None else f"{speed:,.1f} samples/s")
+
+
+def run_with_progress(recipe: Recipe, out: Path, workers: int, overwrite: bool, quiet: bool) -> RunResult:
+    if quiet:
+        return make(recipe, out, workers=workers, overwrite=overwrite)
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), SamplesPerSecond(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(f"make {recipe.name}", total=recipe.total)
+        started = {"first": True}
+
+        def progress(done: int, total: int) -> None:
+            if started["first"]:  # samples already on disk (resume) do not count towards speed
+                bar.update(task, completed=done)
+                bar.reset(task, total=total, completed=done)
+                started["first"] = False
+            else:
+                bar.update(task, completed=done)
+
+        return make(recipe, out, workers=workers, overwrite=overwrite, progress=progress)
+
+
+def summary(res: RunResult) -> None:
+    resumed = f" (resumed: {res.resumed_shards} shards were already done)" if res.resumed_shards else ""
+    console.print(f"wrote {res.total} samples to {res.out_dir} in {res.seconds:.1f} s "
+                  f"({res.samples_per_second:.1f} samples/s made){resumed}", highlight=False)
+
+
+def run_make(recipe_name: str, out: Path, workers: int, seed: int | None, overwrite: bool, quiet: bool) -> None:
+    recipe = Recipe.load(recipe_name).with_seed(seed)
+    res = run_with_progress(recipe, out, workers, overwrite, quiet)
+    summary(res)
+
+
+def run_inspect(out: Path, as_json: bool) -> bool:
+    """Print the inspection of an output folder; returns False when validation found problems."""
+    from fakevision.io.inspect import inspect_output
+
+    info: dict[str, Any] = inspect_output(out)
+    problems = info.get("problems", [])
+    if as_json:
+        print(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return not problems
+    out_console = Console()
+    out_console.print(f"[bold]{out}[/bold]: {info.get('num_samples', 0)} samples")
+    for key, title in (("per_source", "samples per source"), ("per_class", "samples per class"),
+                       ("per_category", "instances per category")):
+        counts = info.get(key) or {}
+        if counts:
+            t = Table(title=title)
+            t.add_column("name")
+            t.add_column("count", justify="right")
+            for k, v in sorted(counts.items()):
+                t.add_row(str(k), str(v))
+            out_console.print(t)
+    for key, value in sorted(info.items()):
+        if key not in ("per_source", "per_class", "per_category", "problems", "num_samples"):
+            out_console.print(f"{key}: {value}", highlight=False)
+    if problems:
+        out_console.print(f"[red]{len(problems)} problem(s):[/red]")
+        for p in problems[:50]:
+            out_console.print(f"  - {p}", highlight=False)
+    else:
+        out_console.print("[green]validation: no problems found[/green]")
+    return not problems

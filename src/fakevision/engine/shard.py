@@ -1,0 +1,80 @@
+"""A shard as a pure function of (recipe, shard index): make its samples, write them with every writer, mark it
+done. Any backend (local processes here, Ray later) only decides *where* ``run_shard`` is called."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakevision.core.errors import FakevisionError
+from fakevision.core.sample import Sample
+from fakevision.core.seeding import sample_rng
+from fakevision.engine.plan import Plan
+from fakevision.engine.recipe import Recipe
+from fakevision.engine.sources import Source
+from fakevision.io.atomic import atomic_write_json
+from fakevision.io.writers import make_writer
+from fakevision.io.writers.base import ShardInfo, Writer
+
+STATE_DIR = ".state"
+
+_CACHE: dict[str, tuple[list[Source], list[Writer]]] = {}
+
+
+def plan_of(recipe: Recipe) -> Plan:
+    return Plan(tuple(s.source_name for s in recipe.sources), tuple(s.count for s in recipe.sources),
+                recipe.shard_size)
+
+
+def _built(recipe: Recipe) -> tuple[list[Source], list[Writer]]:
+    """Sources and writers are built once per process and reused for every shard it runs."""
+    key = recipe.recipe_hash
+    if key not in _CACHE:
+        writers = [make_writer(o["format"], **{k: v for k, v in o.items() if k != "format"}) for o in recipe.outputs]
+        _CACHE.clear()
+        _CACHE[key] = (recipe.build_sources(), writers)
+    return _CACHE[key]
+
+
+def make_sample(recipe: Recipe, number: int, sources: list[Source] | None = None) -> Sample:
+    """Run-wide sample ``number`` of ``recipe``; its generator derives from (seed, source name, index)."""
+    plan = plan_of(recipe)
+    srcs = sources if sources is not None else _built(recipe)[0]
+    pos, index = plan.locate(number)
+    name = recipe.sources[pos].source_name
+    try:
+        return srcs[pos].make(index, sample_rng(recipe.seed, name, index))
+    except FakevisionError:
+        raise
+    except Exception as e:  # a source bug must still say which sample failed
+        raise RuntimeError(f"source {name!r} failed on sample {index}: {type(e).__name__}: {e}") from e
+
+
+def make_shard(recipe: Recipe, shard: int) -> list[Sample]:
+    """All samples of shard ``shard``, in order."""
+    start, stop = plan_of(recipe).shard_range(shard)
+    sources = _built(recipe)[0]
+    return [make_sample(recipe, n, sources) for n in range(start, stop)]
+
+
+def done_marker(out_dir: Path, shard: int) -> Path:
+    return out_dir / STATE_DIR / "shards" / f"{shard:06d}.done"
+
+
+def run_shard(recipe: Recipe, shard: int, out_dir: str | Path) -> int:
+    """Make and write shard ``shard`` under ``out_dir``, then mark it done; returns its sample count."""
+    out = Path(out_dir)
+    plan = plan_of(recipe)
+    start, stop = plan.shard_range(shard)
+    samples = make_shard(recipe, shard)
+    info = ShardInfo(index=shard, num_shards=plan.num_shards, first=start)
+    for w in _built(recipe)[1]:
+        w.write_shard(out, info, samples)
+    atomic_write_json(done_marker(out, shard), {"shard": shard, "first": start, "count": stop - start})
+    return stop - start
+
+
+def finalize(recipe: Recipe, out_dir: str | Path) -> None:
+    """Merge per-shard parts into final files (every writer), once all shards are done."""
+    out = Path(out_dir)
+    for w in _built(recipe)[1]:
+        w.finalize(out, plan_of(recipe).num_shards)

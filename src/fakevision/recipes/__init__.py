@@ -1,0 +1,1 @@
+"""Built-in recipes (YAML files shipped in the package); ``fakevision recipes`` lists them."""

@@ -1,0 +1,110 @@
+"""The HTML report: one self-contained file (images inlined as base64 PNG, no scripts, no network) that shows a
+grid of samples with their annotations drawn, counts, validation and a provenance summary."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import jinja2
+import numpy as np
+
+from fakevision.core.errors import InputError
+from fakevision.io.atomic import atomic_write_text
+from fakevision.io.images import encode_image
+from fakevision.report.draw import draw_sample
+
+__all__ = ["draw_sample", "write_report"]
+
+
+def _b64png(img: np.ndarray) -> str:
+    return base64.b64encode(encode_image(img, "png")).decode("ascii")
+
+
+def _depth_picture(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    valid = depth > 0
+    pic = np.zeros(depth.shape, np.uint8)
+    if valid.any():
+        lo, hi = float(depth[valid].min()), float(depth[valid].max())
+        pic[valid] = (255 - 215 * (depth[valid] - lo) / max(hi - lo, 1e-9)).astype(np.uint8)
+    pic = cv2.resize(pic, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.applyColorMap(pic, cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
+
+
+def _manifest_rows(out: Path) -> list[dict[str, Any]]:
+    p = out / "manifest.jsonl"
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_samples: int = 24,
+                 extra_sections: list[str] | None = None) -> Path:
+    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path."""
+    from fakevision.io.dataset import FakevisionDataset
+    from fakevision.io.inspect import inspect_output
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise InputError("output folder not found", out)
+    ds = FakevisionDataset(out)
+    n = len(ds)
+    if n == 0:
+        raise InputError("output folder holds no samples", out)
+    pick = sorted(set(np.linspace(0, n - 1, min(num_samples, n)).round().astype(int).tolist()))
+    grid = []
+    provenance: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "seeds": set(), "recipe_hash": "",
+                                                                 "example": ""})
+    versions: set[str] = set()
+    for i in pick:
+        s = ds.to_sample(i)
+        pic = draw_sample(s)
+        a = s.annotations
+        bits = [f"{a.num_instances} inst."] if a.num_instances else []
+        if a.label is not None:
+            bits.append(f"label {a.label}")
+        if a.keypoints is not None:
+            bits.append(f"{int((a.visibility == 2).sum())} visible kp")
+        grid.append({"id": s.id, "png": _b64png(pic), "width": pic.shape[1], "height": pic.shape[0],
+                     "depth_png": _b64png(_depth_picture(a.depth, pic.shape[:2])) if a.depth is not None else None,
+                     "caption": ", ".join(bits)})
+    rows = _manifest_rows(out)
+    prov_list = [r.get("provenance", {}) for r in rows] or [ds.to_sample(i).provenance.to_dict() for i in pick]
+    for p in prov_list:
+        e = provenance[p.get("source", "?")]
+        e["count"] += 1
+        e["seeds"].add(p.get("seed"))
+        e["recipe_hash"] = p.get("recipe_hash") or ""
+        if not e["example"]:
+            e["example"] = json.dumps(p.get("params", {}), sort_keys=True)[:200]
+        versions.add(str(p.get("version", "?")))
+    info = inspect_output(out)
+    count_tables = []
+    for key, title in (("per_source", "source"), ("per_class", "class"), ("per_category", "category")):
+        if info.get(key):
+            count_tables.append((title, sorted(info[key].items())))
+    skip = {"per_source", "per_class", "per_category", "problems"}
+    stats = [(k, v) for k, v in sorted(info.items()) if k not in skip]
+    recipe: dict[str, Any] = {}
+    if (out / "recipe.json").is_file():
+        recipe = json.loads((out / "recipe.json").read_text())
+    env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html"]))
+    html = env.get_template("report.html").render(
+        title=recipe.get("name", out.name), folder=out.name, num_samples=n, grid=grid,
+        recipe_name=recipe.get("name", "?"), seed=recipe.get("seed", "?"),
+        recipe_hash=next((e["recipe_hash"] for e in provenance.values() if e["recipe_hash"]), ""),
+        versions=sorted(versions), count_tables=count_tables, stats=stats, problems=info.get("problems", []),
+        provenance=[{"source": k, "count": v["count"], "seeds": ", ".join(sorted(str(x) for x in v["seeds"])),
+                     "recipe_hash": v["recipe_hash"], "example": v["example"]} for k, v in sorted(provenance.items())],
+        extra_sections=[jinja2.utils.markupsafe.Markup(s) for s in (extra_sections or [])],
+    )
+    target = Path(html_path) if html_path else out / "report.html"
+    atomic_write_text(target, html)
+    return target
+
+
