@@ -1,0 +1,327 @@
+"""COCO instances / keypoints JSON (``images``, ``annotations``, ``categories``).
+
+Coordinate conventions (COCO -> ours):
+
+* ``bbox`` is ``[x, y, w, h]`` in continuous pixel coordinates whose (0, 0) is the top-left *corner* of the image
+  (segmentations span [0, W]), i.e. already ours: ``xyxy = [x, y, x + w, y + h]``. A box that leaves the image
+  by more than ``box_tolerance`` pixels is an error naming the annotation id; within the tolerance it is clipped
+  (exports often round a box edge to 640.01 on a 640-wide image).
+* ``segmentation`` polygons and RLE are decoded with pycocotools (the reference decoder): a pixel is in the mask
+  when its centre (i + 0.5, j + 0.5) lies inside the polygon, which is our convention too.
+* ``keypoints`` are integer *pixel indices* in practice (COCO's tools round them; Detectron2 documents the same
+  and adds 0.5 on load), so ``x_ours = x_coco + keypoint_offset`` with default 0.5. Visibility v is COCO's 0/1/2,
+  unchanged (points with v = 0 are shifted too: COCO writes them as 0, 0, fakevision's writer keeps their
+  coordinates). Pass ``keypoint_offset=0`` for files written with continuous keypoints.
+
+Extra fields that fakevision's COCO writer adds are read when present: the image's ``label`` and
+``attributes``, each annotation's ``attributes`` (else ``instance_attributes`` = ``{"coco_id", "iscrowd"}``) and
+the category's ``fakevision_schema``. Masks are returned when every instance of an image has a segmentation;
+otherwise None (a box-only instance has no honest mask).
+
+Keypoint schema: if a category's ``keypoints`` names equal a registered schema's names (e.g. ``ibug68``) that one
+is used; otherwise a schema ``coco:<category>`` is registered from the names, with left/right pairs taken from
+the names (``left_eye`` <-> ``right_eye``) so flips swap them, and the skeleton from the category; a category
+with keypoints but no names gets ``generic<K>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from fakevision.core.errors import InputError
+from fakevision.core.keypoints import KeypointSchema, generic_schema, get_schema, register_schema
+from fakevision.core.sample import UNLABELLED, Sample
+from fakevision.core.seeding import stable_hash
+from fakevision.io.readers.base import Reader, decode_rle, make_sample, relative_inside, require_path
+
+SHIPPED_SCHEMAS = ("ibug68", "face49", "face5")
+
+
+def _swap_side(name: str) -> str:
+    out = []
+    for tok in name.split("_"):
+        low = tok.lower()
+        swapped = {"left": "right", "right": "left", "l": "r", "r": "l"}.get(low, tok)
+        if swapped != tok and tok.isupper():
+            swapped = swapped.upper()
+        elif swapped != tok and tok[:1].isupper():
+            swapped = swapped.capitalize()
+        out.append(swapped)
+    return "_".join(out)
+
+
+def schema_for_names(names: list[str], skeleton: list[list[int]], category: str, k: int,
+                     preferred: str | None = None) -> str:
+    """Name of the keypoint schema for a COCO category (see module docstring); registers it if new.
+
+    ``preferred`` is the schema name fakevision's COCO writer records (``fakevision_schema``): kept when it is
+    registered here with the same point names, or registered under that name, so a round trip keeps the name.
+
+    >>> schema_for_names(["nose", "left_eye", "right_eye"], [[1, 2]], "doc_head", 3)
+    'coco:doc_head'
+    >>> s = get_schema("coco:doc_head"); s.flip_perm, s.skeleton
+    ((0, 2, 1), ((0, 1),))
+    """
+    if not names:
+        return generic_schema(k).name
+    names_t = tuple(str(n) for n in names)
+    if preferred is not None and preferred == generic_schema(k).name and names_t == generic_schema(k).names:
+        return preferred
+    for cand in ((preferred,) if preferred else ()) + SHIPPED_SCHEMAS:
+        try:
+            if get_schema(cand).names == names_t:
+                return cand
+        except ValueError:  # preferred name not registered in this process
+            continue
+    pos = {n: i for i, n in enumerate(names_t)}
+    perm = tuple(pos.get(_swap_side(n), i) for i, n in enumerate(names_t))
+    if any(perm[perm[i]] != i for i in range(len(perm))):  # inconsistent names: keep indices on flip
+        perm = tuple(range(len(names_t)))
+    skel = tuple((int(a) - 1, int(b) - 1) for a, b in skeleton
+                 if 1 <= int(a) <= len(names_t) and 1 <= int(b) <= len(names_t))
+    schema = KeypointSchema(preferred or f"coco:{category}", names_t, perm, skel)
+    try:
+        existing = get_schema(schema.name)
+    except ValueError:
+        existing = None
+    if existing is not None and existing.names == names_t:
+        return existing.name
+    if existing is not None:  # same category name, other points: keep both apart
+        suffix = stable_hash(",".join(names_t)) % 10**8
+        schema = KeypointSchema(f"coco:{category}:{len(names_t)}:{suffix}", names_t, perm, skel)
+    register_schema(schema)
+    return schema.name
+
+
+def _finite(values: Any) -> bool:
+    try:
+        return all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError):
+        return False
+
+
+class CocoReader(Reader):
+    """Read a COCO JSON file: one sample per image, one instance per annotation.
+
+    ``image_root`` is the folder ``file_name``s are relative to (default: the JSON's folder). ``masks=False``
+    skips mask decoding (boxes only, faster). ``include_crowd=False`` drops ``iscrowd`` annotations. Images
+    without annotations are kept (zero instances), as negatives.
+
+    >>> import tempfile
+    >>> from fakevision.io.images import encode_image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "a.png").write_bytes(encode_image(np.zeros((10, 10, 3), np.uint8)))
+    >>> coco = {"images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}],
+    ...         "categories": [{"id": 3, "name": "cube"}],
+    ...         "annotations": [{"id": 7, "image_id": 1, "category_id": 3, "bbox": [2, 1, 4, 3],
+    ...                          "segmentation": [[2, 1, 6, 1, 6, 4, 2, 4]], "iscrowd": 0}]}
+    >>> _ = (root / "ann.json").write_text(json.dumps(coco))
+    >>> s = CocoReader(root / "ann.json")[0]
+    >>> s.annotations.categories, s.annotations.boxes.tolist(), int(s.annotations.masks.sum())
+    (['cube'], [[2.0, 1.0, 6.0, 4.0]], 12)
+    """
+
+    format = "coco"
+
+    def __init__(
+        self,
+        path: str | Path,
+        image_root: str | Path | None = None,
+        masks: bool = True,
+        include_crowd: bool = True,
+        keypoint_offset: float = 0.5,
+        box_tolerance: float = 1.0,
+        mode: str = "RGB",
+    ) -> None:
+        json_path = require_path(path, "file")
+        root = require_path(image_root, "folder") if image_root is not None else json_path.parent
+        super().__init__(root, mode)
+        self.json_path = json_path
+        self.decode_masks = masks
+        self.keypoint_offset = float(keypoint_offset)
+        data = self._load_json(json_path)
+        self.categories: dict[int, str] = {}
+        self._cat_schema: dict[int, tuple[str, int]] = {}
+        self._read_categories(data["categories"])
+        images = self._read_images(data["images"])
+        for a in data["annotations"]:
+            self._check_annotation(a, images, box_tolerance, include_crowd)
+        self._images = sorted(images.items(), key=lambda kv: (kv[1]["file"], kv[0]))
+        self._ids = self._image_files()
+        self._schemas = [get_schema(name) for name, _ in self._cat_schema.values()]
+
+    def _read_categories(self, categories: list[Any]) -> None:
+        for c in categories:
+            try:
+                cid, name = int(c["id"]), str(c["name"])
+            except (KeyError, TypeError, ValueError):
+                raise InputError(f"category without integer id and name: {str(c)[:80]}", self.json_path) from None
+            self.categories[cid] = name
+            kp_names = c.get("keypoints") or []
+            if kp_names:
+                preferred = c.get("fakevision_schema")
+                schema = schema_for_names(kp_names, c.get("skeleton") or [], name, len(kp_names),
+                                          str(preferred) if preferred else None)
+                self._cat_schema[cid] = (schema, len(kp_names))
+
+    def _read_images(self, entries: list[Any]) -> dict[int, dict[str, Any]]:
+        images: dict[int, dict[str, Any]] = {}
+        for im in entries:
+            try:
+                iid, w, h, fname = int(im["id"]), int(im["width"]), int(im["height"]), str(im["file_name"])
+            except (KeyError, TypeError, ValueError):
+                msg = f"image entry needs id, file_name, width, height: {str(im)[:80]}"
+                raise InputError(msg, self.json_path) from None
+            if iid in images:
+                raise InputError(f"duplicate image id {iid}", self.json_path)
+            label, attributes = im.get("label"), im.get("attributes")
+            images[iid] = {"w": w, "h": h, "file": fname, "anns": [],
+                           "label": None if label is None else str(label),
+                           "attributes": attributes if isinstance(attributes, dict) else {}}
+        return images
+
+    def _image_files(self) -> list[str]:
+        """Relative paths of the images, checked to exist (a missing file fails at open, not mid-run)."""
+        ids: list[str] = []
+        seen: set[str] = set()
+        for iid, im in self._images:
+            rel = relative_inside(self.root, im["file"])
+            if rel is None:
+                raise InputError(f"image {iid}: file_name {im['file']!r} is outside the image root", self.json_path)
+            if rel in seen:
+                raise InputError(f"image {iid}: file {rel!r} listed twice", self.json_path)
+            seen.add(rel)
+            if not (self.root / rel).is_file():
+                raise InputError(f"image {iid}: image file not found: {rel} (under {self.root})", self.json_path)
+            ids.append(rel)
+        return ids
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A reader pickled into a spawned worker must bring its file-defined schemas along: the registry is
+        # per process and Annotations validates schema names against it.
+        self.__dict__.update(state)
+        for schema in self._schemas:
+            register_schema(schema)
+
+    @property
+    def labels(self) -> list[str | None]:
+        """Image-level labels (present in files written by fakevision) without decoding any image."""
+        return [im["label"] for _, im in self._images]
+
+    @staticmethod
+    def _load_json(p: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read ({e})", p) from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"not valid JSON ({e.msg} at line {e.lineno})", p) from None
+        if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+            raise InputError("not a COCO file (needs 'images' and 'annotations')", p)
+        data.setdefault("categories", [])
+        return data
+
+    def _check_annotation(self, a: dict[str, Any], images: dict[int, dict[str, Any]], tol: float,
+                          include_crowd: bool) -> None:
+        p = self.json_path
+        aid = a.get("id", "?")
+        try:
+            iid, cid = int(a["image_id"]), int(a["category_id"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"annotation {aid}: needs integer image_id and category_id", p) from None
+        if iid not in images:
+            raise InputError(f"annotation {aid}: unknown image id {iid}", p)
+        if cid not in self.categories:
+            raise InputError(f"annotation {aid}: unknown category id {cid} (known: {sorted(self.categories)})", p)
+        if a.get("iscrowd", 0) and not include_crowd:
+            return
+        im = images[iid]
+        w, h = im["w"], im["h"]
+        bbox = a.get("bbox")
+        if bbox is None or len(bbox) != 4 or not _finite(bbox):
+            raise InputError(f"annotation {aid}: bbox must be 4 finite numbers [x, y, w, h], got {bbox}", p)
+        x, y, bw, bh = (float(v) for v in bbox)
+        if bw < 0 or bh < 0:
+            raise InputError(f"annotation {aid}: bbox has negative width or height {bbox}", p)
+        box = [x, y, x + bw, y + bh]
+        if box[0] < -tol or box[1] < -tol or box[2] > w + tol or box[3] > h + tol:
+            raise InputError(f"annotation {aid}: bbox {bbox} (xywh) lies outside the {w}x{h} image {iid}", p)
+        box = [min(max(box[0], 0.0), w), min(max(box[1], 0.0), h), min(max(box[2], 0.0), w),
+               min(max(box[3], 0.0), h)]
+        kp = a.get("keypoints")
+        if kp:
+            k = self._cat_schema.get(cid, (None, len(kp) // 3))[1]
+            if len(kp) != 3 * k:
+                raise InputError(f"annotation {aid}: {len(kp)} keypoint values, expected 3 x {k}", p)
+            if not _finite(kp):
+                raise InputError(f"annotation {aid}: keypoints contain NaN or non-numbers", p)
+            if cid not in self._cat_schema:
+                self._cat_schema[cid] = (generic_schema(k).name, k)
+        seg = a.get("segmentation")
+        if isinstance(seg, list):
+            for poly in seg:
+                if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2 or not _finite(poly):
+                    raise InputError(f"annotation {aid}: polygon must be >= 3 finite (x, y) pairs", p)
+        attrs = a.get("attributes")
+        if not isinstance(attrs, dict):
+            attrs = {"coco_id": aid, "iscrowd": int(a.get("iscrowd", 0))}
+        im["anns"].append({"id": aid, "cat": cid, "box": box, "seg": seg, "kp": kp, "attributes": attrs,
+                           "iscrowd": int(a.get("iscrowd", 0))})
+
+    def _mask(self, seg: Any, h: int, w: int, aid: Any) -> np.ndarray:
+        try:
+            if isinstance(seg, list):
+                rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
+            elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+                rle = mask_utils.frPyObjects(seg, h, w)
+            elif isinstance(seg, dict):
+                rle = dict(seg)
+                if isinstance(rle["counts"], str):
+                    rle["counts"] = rle["counts"].encode("ascii")
+                if list(rle.get("size", [])) != [h, w]:
+                    raise ValueError(f"RLE size {rle.get('size')} is not the image's [{h}, {w}]")
+            else:
+                raise ValueError("unknown segmentation type")
+            return decode_rle(rle)
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"annotation {aid}: cannot decode segmentation ({e})", self.json_path) from None
+
+    def _load(self, i: int) -> Sample:
+        rel = self._ids[i]
+        iid, im = self._images[i]
+        image = self._read_image(self.root / rel)
+        h, w = image.shape[:2]
+        if (h, w) != (im["h"], im["w"]):
+            raise InputError(f"image {iid} is {w}x{h} but the JSON says {im['w']}x{im['h']}", self.root / rel)
+        anns = im["anns"]
+        extra: dict[str, Any] = {}
+        if self.decode_masks and anns and all(a["seg"] for a in anns):
+            extra["masks"] = np.stack([self._mask(a["seg"], h, w, a["id"]) for a in anns])
+        schemas = {self._cat_schema[a["cat"]] for a in anns if a["cat"] in self._cat_schema}
+        if len(schemas) > 1:
+            raise InputError(f"image {iid}: instances with different keypoint schemas {sorted(schemas)}",
+                             self.json_path)
+        if schemas:
+            name, k = schemas.pop()
+            kps = np.zeros((len(anns), k, 2))
+            vis = np.full((len(anns), k), UNLABELLED, np.uint8)
+            for j, a in enumerate(anns):
+                if a["kp"]:
+                    arr = np.asarray(a["kp"], dtype=np.float64).reshape(k, 3)
+                    kps[j] = arr[:, :2] + self.keypoint_offset
+                    vis[j] = arr[:, 2].astype(np.uint8)
+            extra.update(keypoints=kps, visibility=vis, keypoint_schema=name)
+        return make_sample(
+            image, self.json_path, self._provenance(rel, image_id=iid),
+            categories=[self.categories[a["cat"]] for a in anns],
+            boxes=np.asarray([a["box"] for a in anns], dtype=np.float64).reshape(-1, 4),
+            instance_attributes=[dict(a["attributes"]) for a in anns],
+            label=im["label"], attributes=dict(im["attributes"]),
+            **extra,
+        )

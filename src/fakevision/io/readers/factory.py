@@ -1,0 +1,209 @@
+"""``open_reader(format, path, **options)``, format auto-detection, and ``ReaderSpec``, the recipe's ``input:``.
+
+Each reader's constructor signature is the single source of truth for its options: ``ReaderSpec`` accepts an
+option only for the formats whose reader takes it, so a typo or a misplaced option fails when the recipe is
+validated, naming the option and the options that format does take.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from fakevision.core.errors import InputError
+from fakevision.io.readers.archive import is_archive
+from fakevision.io.readers.base import Reader, is_image_file
+from fakevision.io.readers.coco import CocoReader
+from fakevision.io.readers.csv_labels import CsvReader
+from fakevision.io.readers.dlib_xml import DlibXmlReader
+from fakevision.io.readers.folder import ImageFolderReader
+from fakevision.io.readers.labelme import LabelmeReader
+from fakevision.io.readers.mask_pairs import DEFAULT_MASK_DIRS, MaskPairReader
+from fakevision.io.readers.pts import PtsReader
+
+READERS: dict[str, type[Reader]] = {
+    cls.format: cls
+    for cls in (ImageFolderReader, CsvReader, CocoReader, PtsReader, MaskPairReader, LabelmeReader, DlibXmlReader)
+}
+FORMATS: tuple[str, ...] = tuple(READERS)
+FORMAT_HELP = (
+    "coco (a .json with images/annotations), labelme (a folder of labelme .json), pts (a folder with 300-W .pts "
+    "files), mask_pairs (a tar archive or a folder with images/ and masks/), folder (one subfolder per class), "
+    "csv (a .csv; needs label_column), dlib (an imglab .xml)"
+)
+_PATH_OPTIONS = ("image_root", "cache_dir")  # options that are paths: resolved like ``path``
+
+
+def reader_options(fmt: str) -> list[str]:
+    """The option names the reader of ``fmt`` takes (besides ``path``).
+
+    >>> reader_options("csv")
+    ['label_column', 'path_column', 'label_names', 'image_root', 'mode']
+    """
+    params = inspect.signature(READERS[fmt].__init__).parameters
+    return [n for n in params if n not in ("self", "path")]
+
+
+def _json_kind(p: Path) -> str | None:
+    # Peek instead of parsing: a COCO file can be hundreds of MB and the reader parses it anyway (and says
+    # clearly if it is not COCO after all).
+    try:
+        with open(p, encoding="utf-8", errors="replace") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return None
+    if '"shapes"' in head:
+        return "labelme"
+    if '"images"' in head or '"annotations"' in head:
+        return "coco"
+    return None
+
+
+def _has_class_folders(p: Path) -> bool:
+    for sub in p.iterdir():
+        if sub.is_dir() and not sub.name.startswith("."):
+            if any(f.is_file() and is_image_file(f) for f in sub.rglob("*")):
+                return True
+    return False
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the format of a data set path (see ``FORMAT_HELP``); unknown -> InputError listing the formats.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "labels.csv").write_text("path,y\\n")
+    >>> detect_format(d / "labels.csv")
+    'csv'
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("not found", p)
+    if p.is_file():
+        name = p.name.lower()
+        if name.endswith(".json"):
+            kind = _json_kind(p)
+            if kind:
+                return kind
+        elif name.endswith(".csv"):
+            return "csv"
+        elif name.endswith(".xml"):
+            return "dlib"
+        elif is_archive(p):
+            return "mask_pairs"
+    else:
+        if next(p.rglob("*.pts"), None) is not None:
+            return "pts"
+        jsons = sorted(p.glob("*.json"))
+        if jsons and _json_kind(jsons[0]) == "labelme":
+            return "labelme"
+        if (p / "images").is_dir() and any((p / d).is_dir() for d in DEFAULT_MASK_DIRS):
+            return "mask_pairs"
+        if _has_class_folders(p):
+            return "folder"
+    raise InputError(f"cannot tell the data set format; give format: one of {FORMAT_HELP}", p)
+
+
+def open_reader(format: str, path: str | Path, **options: Any) -> Reader:
+    """Open the data set at ``path`` as a lazy sequence of Samples; ``format="auto"`` detects it.
+
+    >>> import tempfile, numpy as np
+    >>> from fakevision.io.images import encode_image
+    >>> root = Path(tempfile.mkdtemp()); (root / "cat").mkdir()
+    >>> _ = (root / "cat" / "1.png").write_bytes(encode_image(np.zeros((4, 5, 3), np.uint8)))
+    >>> r = open_reader("auto", root)
+    >>> r.format, len(r), r[0].annotations.label
+    ('folder', 1, 'cat')
+    """
+    fmt = detect_format(path) if format == "auto" else format
+    if fmt not in READERS:
+        raise ValueError(f"unknown reader format {format!r}; known: auto, {', '.join(FORMATS)}")
+    allowed = reader_options(fmt)
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        raise ValueError(f"option(s) {bad} do not apply to format {fmt!r} ({path}); its options: {allowed}")
+    return READERS[fmt](path, **options)
+
+
+class ReaderSpec(BaseModel):
+    """A data set to read, as written in a recipe (``input:`` of a source); options are per format.
+
+    ``path`` (and ``image_root``, ``cache_dir``) may be relative: ``open(base_dir)`` resolves them against the
+    recipe's folder. Options left out keep the reader's defaults.
+
+    >>> spec = ReaderSpec(format="csv", path="labels.csv", label_column="gender", label_names={0: "male"})
+    >>> spec.options()
+    {'label_column': 'gender', 'label_names': {'0': 'male'}}
+    >>> ReaderSpec(format="coco", path="a.json", label_column="x")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ReaderSpec
+    ...
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib"] = "auto"
+    path: Path
+    mode: Literal["RGB", "L", "keep"] | None = None
+    # folder
+    classes: list[str] | None = None
+    # csv
+    label_column: str | None = None
+    path_column: str | None = None
+    label_names: dict[str, str] | None = None
+    # csv, coco
+    image_root: Path | None = None
+    # coco
+    masks: bool | None = None
+    include_crowd: bool | None = None
+    keypoint_offset: float | None = None
+    box_tolerance: float | None = None
+    # pts, mask_pairs, dlib
+    category: str | None = None
+    keypoint_schema: str | None = None
+    # mask_pairs
+    image_dir: str | None = None
+    mask_dir: str | None = None
+    threshold: int | None = None
+    cache_dir: Path | None = None
+    # labelme
+    ignore_labels: list[str] | None = None
+    # dlib
+    include_ignored: bool | None = None
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        # YAML reads ``{0: male}`` with int keys; CSV cells are text, so compare as text.
+        return {str(k): v2 for k, v2 in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _options_fit_format(self) -> ReaderSpec:
+        given = self.options()
+        if self.format == "auto":
+            known = {o for f in FORMATS for o in reader_options(f)}
+            bad = sorted(set(given) - known)
+        else:
+            bad = sorted(set(given) - set(reader_options(self.format)))
+        if bad:
+            raise ValueError(f"option(s) {bad} do not apply to format {self.format!r}; "
+                             f"its options: {reader_options(self.format) if self.format != 'auto' else 'any'}")
+        if self.format == "csv" and self.label_column is None:
+            raise ValueError("format 'csv' needs label_column (the column that holds the label)")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The options that were given (not None), as keyword arguments for the reader."""
+        return {k: v for k, v in self.model_dump(exclude={"format", "path"}).items() if v is not None}
+
+    def open(self, base_dir: str | Path | None = None) -> Reader:
+        """Open the reader; relative paths resolve against ``base_dir`` (the recipe's folder)."""
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        opts = self.options()
+        for key in _PATH_OPTIONS:
+            if key in opts:
+                opts[key] = base / Path(opts[key]).expanduser()
+        return open_reader(self.format, base / self.path.expanduser(), **opts)
