@@ -12,7 +12,7 @@ from fakevision.engine.plan import Plan
 from fakevision.engine.recipe import Recipe
 from fakevision.engine.sources import Source
 from fakevision.io.atomic import atomic_write_json
-from fakevision.io.writers import make_writer
+from fakevision.io.writers import OutputSpec, make_writers
 from fakevision.io.writers.base import ShardInfo, Writer
 
 STATE_DIR = ".state"
@@ -29,7 +29,7 @@ def _built(recipe: Recipe) -> tuple[list[Source], list[Writer]]:
     """Sources and writers are built once per process and reused for every shard it runs."""
     key = recipe.recipe_hash
     if key not in _CACHE:
-        writers = [make_writer(o["format"], **{k: v for k, v in o.items() if k != "format"}) for o in recipe.outputs]
+        writers = make_writers([OutputSpec.model_validate(o) for o in recipe.outputs])
         _CACHE.clear()
         _CACHE[key] = (recipe.build_sources(), writers)
     return _CACHE[key]

@@ -1,0 +1,439 @@
+"""``FakevisionDataset``: a ``torch.utils.data.Dataset`` over any output the writers make (COCO, WebDataset
+shards, image folders), so training code reads fake data the same way whatever format a recipe chose.
+
+Reading goes through the writers' own encodings (``fakevision.io.writers.encoding``), so a round trip returns
+the sample that was written: pixels exact for PNG, boxes and keypoints exact (COCO: to float64 rounding of its
+0.5 keypoint shift), masks exact, depth to 1 mm. A missing or corrupt file raises ``InputError`` naming it.
+
+``format="auto"`` picks, in order: ``coco/annotations.json``, ``webdataset/shard-*.tar``, ``images/``; a path to
+a ``.json`` file is read as COCO, a path to a ``.tar`` as one WebDataset shard.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torch.utils.data import Dataset
+
+from fakevision.core.errors import InputError
+from fakevision.core.sample import Annotations, Provenance, Sample
+from fakevision.io.images import decode_image, read_image
+from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
+from fakevision.io.writers.encoding import (
+    DEPTH_SCALE,
+    decode_instance_masks,
+    decode_label_map,
+    decode_png_unchanged,
+    label_names_from_json,
+    resolve_schema,
+    sample_from_record,
+)
+from fakevision.io.writers.imagefolder import IMAGES_DIR, UNLABELLED
+from fakevision.io.writers.manifest import MANIFEST
+from fakevision.io.writers.wds import INFO, WDS_DIR
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except OSError as e:
+        raise InputError(f"cannot read ({e.strerror or e})", path) from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_bytes(path))
+    except ValueError as e:
+        raise InputError(f"not valid JSON ({e})", path) from None
+
+
+def read_manifest(path: Path) -> list[dict[str, Any]]:
+    """The lines of a ``manifest.jsonl``; a malformed line raises ``InputError`` with its line number."""
+    out = []
+    for n, line in enumerate(_read_bytes(path).decode("utf-8").splitlines(), 1):
+        try:
+            out.append(json.loads(line))
+        except ValueError as e:
+            raise InputError(f"line {n} is not valid JSON ({e})", path) from None
+    return out
+
+
+class _Coco:
+    """Reads ``coco/annotations.json`` (ours, and plain COCO instance/keypoint files)."""
+
+    format = "coco"
+
+    def __init__(self, json_path: Path) -> None:
+        self.path = json_path
+        self.root = json_path.parent
+        d = _read_json(json_path)
+        try:
+            self.images = sorted(d["images"], key=lambda im: im["id"])
+            self.cats = {c["id"]: c for c in d["categories"]}
+            self.anns: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for a in sorted(d["annotations"], key=lambda a: a["id"]):
+                if a["category_id"] not in self.cats:
+                    raise InputError(f"annotation {a['id']} has unknown category_id {a['category_id']}", json_path)
+                self.anns[a["image_id"]].append(a)
+        except (KeyError, TypeError) as e:
+            raise InputError(f"malformed COCO file (missing or bad {e})", json_path) from None
+        self.categories = sorted(c["name"] for c in self.cats.values())
+        self.classes = sorted({im["label"] for im in self.images if im.get("label") is not None})
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def ids(self) -> list[str]:
+        return [im.get("fakevision_id", Path(im["file_name"]).stem) for im in self.images]
+
+    def load(self, i: int) -> Sample:
+        im = self.images[i]
+        image = read_image(self.root / im["file_name"], mode=None)
+        h, w = image.shape[:2]
+        anns = self.anns.get(im["id"], [])
+        try:
+            return self._sample(im, anns, image, h, w)
+        except InputError as e:
+            if e.path is not None:  # a file of its own (depth, label map) was bad: that file is named
+                raise
+            raise InputError(f"image {im['id']}: {e.problem}", self.path) from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"image {im['id']}: malformed annotation ({type(e).__name__}: {e})", self.path) from None
+
+    def _sample(self, im: dict[str, Any], anns: list[dict[str, Any]], image: np.ndarray, h: int, w: int) -> Sample:
+        n = len(anns)
+        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(n, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        masks = None
+        if n and any("segmentation" in a for a in anns):
+            masks = np.stack([self._mask(a.get("segmentation"), h, w) for a in anns])
+        kp = vis = schema = None
+        ours = "fakevision_id" in im
+        if ours:  # our writer flags samples that had keypoints (others' instances get zero-filled ones)
+            has_kp = "fakevision_keypoint_schema" in im
+        else:
+            has_kp = all(len(a.get("keypoints") or []) == len(anns[0].get("keypoints") or []) > 0 for a in anns)
+        if n and has_kp:
+            flat = np.array([a["keypoints"] for a in anns], dtype=np.float64).reshape(n, -1, 3)
+            kp, vis = flat[:, :, :2] + KEYPOINT_SHIFT, flat[:, :, 2].astype(np.uint8)
+            cat = self.cats[anns[0]["category_id"]]
+            schema = resolve_schema(im.get("fakevision_keypoint_schema") or cat.get("fakevision_schema"),
+                                    category_schema_def(cat))
+        depth = None
+        if "depth_file" in im:
+            p = self.root / im["depth_file"]
+            depth = (decode_png_unchanged(_read_bytes(p), p) * im.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
+        label_map = label_names = None
+        if "label_map_file" in im:
+            p = self.root / im["label_map_file"]
+            label_map = decode_label_map(_read_bytes(p), p)
+            label_names = label_names_from_json(im.get("label_names") or {})
+        inst = [a.get("attributes", {}) for a in anns] if any("attributes" in a for a in anns) else None
+        ann = Annotations(
+            label=im.get("label"),
+            attributes=im.get("attributes") or {},
+            categories=[self.cats[a["category_id"]]["name"] for a in anns],
+            boxes=boxes,
+            masks=masks,
+            keypoints=kp,
+            visibility=vis,
+            keypoint_schema=schema,
+            instance_attributes=inst,
+            depth=depth,
+            label_map=label_map,
+            label_names=label_names,
+            extras=im.get("fakevision_extras") or {},
+        )
+        prov = im.get("fakevision_provenance") or {"source": "coco", "sample_id": Path(im["file_name"]).stem}
+        return Sample(image, ann, Provenance.from_dict(prov))
+
+    @staticmethod
+    def _mask(seg: Any, h: int, w: int) -> np.ndarray:
+        if seg is None:
+            return np.zeros((h, w), bool)
+        if isinstance(seg, list):  # polygons
+            rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w)) if seg else None
+        elif isinstance(seg["counts"], list):  # uncompressed RLE
+            rle = mask_utils.frPyObjects(seg, h, w)
+        else:
+            rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
+        if rle is None:
+            return np.zeros((h, w), bool)
+        m = mask_utils.decode(rle).astype(bool)
+        if m.shape != (h, w):
+            raise InputError(f"mask size {m.shape} differs from image {h}x{w}")
+        return m
+
+
+class _Wds:
+    """Random access into WebDataset tars through an index of member offsets, built once on open."""
+
+    format = "webdataset"
+
+    def __init__(self, tars: Sequence[Path], info: dict[str, Any] | None) -> None:
+        self.items: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
+        for tar in tars:
+            members: dict[str, dict[str, tuple[int, int]]] = {}
+            try:
+                with tarfile.open(tar, "r:") as tf:
+                    for m in tf:
+                        if not m.isfile():
+                            continue
+                        base = m.name.rsplit("/", 1)[-1]
+                        key, _, ext = base.partition(".")
+                        members.setdefault(m.name[: len(m.name) - len(base)] + key, {})[ext] = (m.offset_data, m.size)
+            except (tarfile.TarError, OSError) as e:
+                raise InputError(f"not a readable tar ({e})", tar) from None
+            self.items += [(tar, k, v) for k, v in members.items()]
+        if info is not None:
+            self.categories, self.classes = list(info["categories"]), list(info["labels"])
+        else:  # no finalize yet: read every record once
+            recs = [self._record(i) for i in range(len(self.items))]
+            self.categories = sorted({c for r in recs for c in r.get("categories", [])})
+            self.classes = sorted({r["label"] for r in recs if r.get("label") is not None})
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def ids(self) -> list[str]:
+        return [k for _, k, _ in self.items]
+
+    def _member(self, i: int, ext: str) -> bytes | None:
+        tar, key, members = self.items[i]
+        if ext not in members:
+            return None
+        off, size = members[ext]
+        with open(tar, "rb") as f:
+            f.seek(off)
+            data = f.read(size)
+        if len(data) != size:
+            raise InputError(f"member {key}.{ext} is truncated", tar)
+        return data
+
+    def _record(self, i: int) -> dict[str, Any]:
+        tar, key, _ = self.items[i]
+        data = self._member(i, "json")
+        if data is None:
+            raise InputError(f"sample {key} has no .json member", tar)
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise InputError(f"{key}.json is not valid JSON ({e})", tar) from None
+
+    def load(self, i: int) -> Sample:
+        tar, key, members = self.items[i]
+        name = f"{tar}#{key}"
+        rec = self._record(i)
+        ext = next((e for e in ("png", "jpg", "jpeg") if e in members), None)
+        if ext is None:
+            raise InputError(f"sample {key} has no image member", tar)
+        image = decode_image(self._member(i, ext) or b"", name, mode=None)
+        h, w = image.shape[:2]
+        masks = None
+        if rec.get("masks"):
+            n = len(rec.get("categories", []))
+            masks = decode_instance_masks(n, h, w, self._member(i, "mask.png"), self._member(i, "masks.png"), name)
+        depth = None
+        if "depth.png" in members:
+            raw = decode_png_unchanged(self._member(i, "depth.png") or b"", name)
+            depth = (raw * rec.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
+        label_map = None
+        if "labelmap.png" in members:
+            label_map = decode_label_map(self._member(i, "labelmap.png") or b"", name)
+        return sample_from_record(rec, image, masks, depth, name, label_map)
+
+
+class _ImageFolder:
+    """``images/<class>/<file>``; provenance and attributes come from ``manifest.jsonl`` when it is there."""
+
+    format = "imagefolder"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        top = root / IMAGES_DIR
+        self.files = sorted(p for p in top.glob("*/*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+        labels = sorted({p.parent.name for p in self.files})
+        self.classes = [c for c in labels if c != UNLABELLED]
+        self.categories: list[str] = []
+        self.meta: dict[str, dict[str, Any]] = {}
+        if (root / MANIFEST).is_file():
+            for rec in read_manifest(root / MANIFEST):
+                path = rec.get("files", {}).get("imagefolder", {}).get("image")
+                if path is not None:
+                    self.meta[path] = rec
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def ids(self) -> list[str]:
+        return [p.stem for p in self.files]
+
+    def load(self, i: int) -> Sample:
+        p = self.files[i]
+        image = read_image(p, mode=None)
+        rec = self.meta.get(p.relative_to(self.root).as_posix(), {})
+        label = None if p.parent.name == UNLABELLED else p.parent.name
+        prov = rec.get("provenance") or {"source": "imagefolder", "sample_id": p.stem}
+        ann = Annotations(label=rec.get("label", label), attributes=rec.get("attributes") or {})
+        return Sample(image, ann, Provenance.from_dict(prov))
+
+
+def detect_format(path: str | Path) -> str:
+    """Which output ``path`` holds: ``coco``, ``webdataset`` or ``imagefolder`` (``InputError`` if none)."""
+    p = Path(path)
+    if p.is_file():
+        if p.suffix == ".json":
+            return "coco"
+        if p.suffix == ".tar":
+            return "webdataset"
+    if (p / ANNOTATIONS).is_file():
+        return "coco"
+    if any((p / WDS_DIR).glob("shard-*.tar")):
+        return "webdataset"
+    if (p / IMAGES_DIR).is_dir():
+        return "imagefolder"
+    if not p.exists():
+        raise InputError("no such file or folder", p)
+    raise InputError(f"no fakevision output found (expected {ANNOTATIONS}, {WDS_DIR}/shard-*.tar or {IMAGES_DIR}/)", p)
+
+
+def _open(path: Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
+    if fmt == "coco":
+        return _Coco(path if path.is_file() else path / ANNOTATIONS)
+    if fmt == "webdataset":
+        if path.is_file():
+            return _Wds([path], None)
+        info_path = path / INFO
+        info = _read_json(info_path) if info_path.is_file() else None
+        tars = [path / s["path"] for s in info["shards"]] if info else sorted((path / WDS_DIR).glob("shard-*.tar"))
+        return _Wds(tars, info)
+    if fmt == "imagefolder":
+        return _ImageFolder(path)
+    raise ValueError(f"unknown format {fmt!r} (auto, coco, webdataset, imagefolder)")
+
+
+class FakevisionDataset(Dataset):
+    """Map-style dataset over a fakevision output folder.
+
+    Each item is a dict: ``id`` (str), ``image`` (float32 C x H x W in [0, 1]), ``boxes`` (float32 N x 4, xyxy in
+    the corner convention), ``labels`` (int64 N, indices into ``dataset.categories``), ``categories`` (N names),
+    ``label`` (str or None) and ``label_index`` (index into ``dataset.classes``, -1 without a label),
+    ``attributes``; when the sample has them, ``masks`` (bool N x H x W), ``keypoints`` (float32 N x K x 3: x, y,
+    visibility), ``depth`` (float32 1 x H x W, metres) and ``label_map`` (int64 H x W) with ``label_names``.
+    ``transform`` (optional) is applied to that dict. ``to_sample(i)`` gives the ``Sample`` itself; ``collate``
+    batches items of different sizes for a DataLoader.
+
+    >>> import tempfile
+    >>> from fakevision.core import Annotations, Provenance, Sample
+    >>> from fakevision.io.writers import ShardInfo, make_writer
+    >>> out = Path(tempfile.mkdtemp())
+    >>> s = Sample(np.zeros((8, 8, 3), np.uint8), Annotations(label="cat", categories=["cube"],
+    ...            boxes=[[1, 2, 5, 6]]), Provenance("demo", "demo-0"))
+    >>> w = make_writer("coco"); w.write_shard(out, ShardInfo(0, 1, 0), [s]); w.finalize(out, 1)
+    >>> ds = FakevisionDataset(out)
+    >>> item = ds[0]
+    >>> ds.format, tuple(item["image"].shape), item["boxes"].tolist(), item["categories"], item["label"]
+    ('coco', (3, 8, 8), [[1.0, 2.0, 5.0, 6.0]], ['cube'], 'cat')
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        format: str = "auto",
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.format = detect_format(self.path) if format == "auto" else format
+        self._backend = _open(self.path, self.format)
+        self.transform = transform
+        self.categories: list[str] = list(self._backend.categories)
+        self.classes: list[str] = list(self._backend.classes)
+        self._cat_index = {c: i for i, c in enumerate(self.categories)}
+        self._class_index = {c: i for i, c in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self._backend)
+
+    def ids(self) -> list[str]:
+        """Sample ids (or file stems) in dataset order, without decoding anything."""
+        return self._backend.ids()
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {n} samples")
+        return i % n
+
+    def to_sample(self, i: int) -> Sample:
+        """Sample ``i`` as the annotation model (numpy arrays, exact values)."""
+        return self._backend.load(self._index(i))
+
+    def __getitem__(self, i: int) -> Any:
+        item = self.to_item(self.to_sample(i))
+        return self.transform(item) if self.transform is not None else item
+
+    def to_item(self, s: Sample) -> dict[str, Any]:
+        """The tensor dict of a sample (what ``__getitem__`` returns before ``transform``)."""
+        a = s.annotations
+        img = torch.from_numpy(np.ascontiguousarray(s.image.transpose(2, 0, 1)))
+        img = img.float() / 255.0 if img.dtype == torch.uint8 else img.float()
+        item: dict[str, Any] = {
+            "id": s.id,
+            "image": img,
+            "boxes": torch.from_numpy(a.boxes.astype(np.float32)).reshape(-1, 4),
+            "labels": torch.tensor([self._cat_index.get(c, -1) for c in a.categories], dtype=torch.int64),
+            "categories": list(a.categories),
+            "label": a.label,
+            "label_index": self._class_index.get(a.label, -1) if a.label is not None else -1,
+            "attributes": dict(a.attributes),
+        }
+        if a.masks is not None:
+            item["masks"] = torch.from_numpy(np.ascontiguousarray(a.masks))
+        if a.keypoints is not None and a.visibility is not None:
+            kp = np.concatenate([a.keypoints, a.visibility[..., None].astype(np.float64)], axis=-1)
+            item["keypoints"] = torch.from_numpy(kp.astype(np.float32))
+        if a.depth is not None:
+            item["depth"] = torch.from_numpy(a.depth[None].astype(np.float32))
+        if a.label_map is not None:
+            item["label_map"] = torch.from_numpy(a.label_map.astype(np.int64))
+            item["label_names"] = dict(a.label_names or {})
+        return item
+
+
+def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Batch dataset items for a ``DataLoader``: ``image``, ``depth`` and ``label_map`` stacked into one tensor
+    when all have the same size, else kept as lists; ``label_index`` stacked; every per-instance field stays a
+    list, one entry per sample, because instance counts differ (the torchvision detection convention).
+
+    >>> items = [{"id": "a", "image": torch.zeros(3, 4, 4), "label_index": 0, "boxes": torch.zeros(2, 4)},
+    ...          {"id": "b", "image": torch.zeros(3, 4, 4), "label_index": 1, "boxes": torch.zeros(0, 4)}]
+    >>> b = collate(items)
+    >>> tuple(b["image"].shape), b["label_index"].tolist(), [t.shape[0] for t in b["boxes"]]
+    ((2, 3, 4, 4), [0, 1], [2, 0])
+    """
+    keys = sorted({k for item in batch for k in item})
+    out: dict[str, Any] = {}
+    for k in keys:
+        vals = [item.get(k) for item in batch]
+        tensors = [v for v in vals if isinstance(v, torch.Tensor)]
+        if k == "label_index":
+            out[k] = torch.tensor(vals, dtype=torch.int64)
+        elif k in ("image", "depth", "label_map") and len(tensors) == len(vals) and (
+            len({tuple(v.shape) for v in tensors}) == 1
+        ):
+            out[k] = torch.stack(tensors)
+        else:
+            out[k] = vals
+    return out

@@ -1,0 +1,198 @@
+"""``inspect_output``: what is in an output folder and what looks wrong, for ``fakevision inspect DIR``.
+
+Counts come from ``manifest.jsonl`` when present (cheap, and it knows every sample's source); annotation
+statistics and checks come from reading every sample back through ``FakevisionDataset``, i.e. from the files a
+user will train on, not from what the writer meant to write. Checks:
+
+* ``box_mask_mismatch``: an instance's box differs from the tight box of its mask by more than 1 px;
+* ``empty_mask``: an instance with a box but no mask pixel;
+* ``visible_keypoint_outside_image``: a keypoint marked visible (v = 2) outside [0, W) x [0, H);
+* ``visible_keypoint_off_mask``: a visible keypoint farther than 1 px from its instance's mask;
+* ``missing_file``: a path the manifest lists that is not on disk (or a key missing from its tar);
+* ``unreadable``: a sample whose files do not decode;
+* ``coco_invalid``: ``coco/annotations.json`` does not load with ``pycocotools.coco.COCO`` (the reference loader).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fakevision.core.errors import InputError
+from fakevision.core.sample import Sample, boxes_from_masks
+from fakevision.io.dataset import FakevisionDataset, detect_format, read_manifest
+from fakevision.io.writers.coco import ANNOTATIONS
+from fakevision.io.writers.imagefolder import IMAGES_DIR
+from fakevision.io.writers.manifest import MANIFEST
+from fakevision.io.writers.wds import WDS_DIR
+
+BOX_TOLERANCE_PX = 1.0
+
+
+def _stats(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    return {"min": float(v.min()), "median": float(np.median(v)), "mean": float(v.mean()), "max": float(v.max())}
+
+
+def check_sample(s: Sample) -> list[tuple[str, str]]:
+    """Problems of one sample as (kind, message) pairs; see the module docstring for the kinds.
+
+    >>> from fakevision.core import Annotations, Provenance
+    >>> m = np.zeros((1, 8, 8), bool); m[0, 2:4, 2:4] = True
+    >>> s = Sample(np.zeros((8, 8, 3), np.uint8), Annotations(categories=["a"], boxes=[[2, 2, 7, 4]], masks=m),
+    ...            Provenance("t", "t-0"))
+    >>> check_sample(s)
+    [('box_mask_mismatch', 't-0: instance 0 (a) box [2.0, 2.0, 7.0, 4.0] vs mask box [2.0, 2.0, 4.0, 4.0]')]
+    """
+    a = s.annotations
+    out: list[tuple[str, str]] = []
+    dilated = None
+    if a.masks is not None:
+        tight = boxes_from_masks(a.masks)
+        kernel = np.ones((3, 3), np.uint8)
+        dilated = [cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in a.masks]
+        for j in range(a.num_instances):
+            if not a.masks[j].any():
+                out.append(("empty_mask", f"{s.id}: instance {j} ({a.categories[j]}) has an empty mask"))
+            elif np.abs(tight[j] - a.boxes[j]).max() > BOX_TOLERANCE_PX:
+                out.append(("box_mask_mismatch", f"{s.id}: instance {j} ({a.categories[j]}) box "
+                            f"{a.boxes[j].tolist()} vs mask box {tight[j].tolist()}"))
+    if a.keypoints is not None and a.visibility is not None:
+        for j, k in zip(*np.nonzero(a.visibility == 2), strict=True):
+            x, y = a.keypoints[j, k]
+            if not (0 <= x < s.width and 0 <= y < s.height):
+                out.append(("visible_keypoint_outside_image",
+                            f"{s.id}: instance {j} keypoint {k} at ({x:.2f}, {y:.2f}) is visible but outside "
+                            f"the {s.width}x{s.height} image"))
+            elif dilated is not None and a.masks is not None and a.masks[j].any() and not dilated[j][int(y), int(x)]:
+                out.append(("visible_keypoint_off_mask",
+                            f"{s.id}: instance {j} keypoint {k} at ({x:.2f}, {y:.2f}) is visible but off its mask"))
+    return out
+
+
+def _missing_files(root: Path, manifest: list[dict[str, Any]], ds_keys: dict[str, set[str]]) -> list[str]:
+    out = []
+    for rec in manifest:
+        for fmt, files in rec.get("files", {}).items():
+            if "tar" in files:
+                tar = root / files["tar"]
+                if not tar.is_file():
+                    out.append(f"{rec['id']}: {files['tar']} missing")
+                elif fmt in ds_keys and files["key"] not in ds_keys[fmt]:
+                    out.append(f"{rec['id']}: key {files['key']} missing from {files['tar']}")
+                continue
+            out += [f"{rec['id']}: {p} missing" for p in files.values() if not (root / p).is_file()]
+    return out
+
+
+def _coco_problem(path: Path) -> str | None:
+    from pycocotools.coco import COCO
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress lines
+            coco = COCO(str(path))
+            coco.getAnnIds()
+    except Exception as e:
+        return f"{path}: pycocotools cannot load it ({type(e).__name__}: {e})"
+    return None
+
+
+def formats_present(out_dir: str | Path) -> list[str]:
+    """Which outputs ``out_dir`` holds, among coco, webdataset, imagefolder and manifest."""
+    root = Path(out_dir)
+    found = {
+        "coco": (root / ANNOTATIONS).is_file(),
+        "webdataset": any((root / WDS_DIR).glob("shard-*.tar")),
+        "imagefolder": (root / IMAGES_DIR).is_dir(),
+        "manifest": (root / MANIFEST).is_file(),
+    }
+    return [k for k, v in found.items() if v]
+
+
+def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, Any]:
+    """Summarise and validate an output folder; returns plain JSON-ready data.
+
+    Keys: ``formats`` (present), ``format`` (the one read), ``num_samples``, ``per_class``, ``per_source``,
+    ``per_category`` (instances), ``keypoints`` (visibility counts), ``boxes`` (width/height/area stats),
+    ``with_masks``, ``with_depth``, ``problem_counts`` (per kind) and ``problems`` (the first ``max_problems``
+    messages).
+
+    >>> import tempfile
+    >>> from fakevision.core import Annotations, Provenance
+    >>> from fakevision.io.writers import ShardInfo, make_writer
+    >>> out = Path(tempfile.mkdtemp())
+    >>> s = Sample(np.zeros((8, 8, 3), np.uint8), Annotations(label="cat", categories=["cube"],
+    ...            boxes=[[1, 2, 5, 6]]), Provenance("demo", "demo-0"))
+    >>> w = make_writer("coco"); w.write_shard(out, ShardInfo(0, 1, 0), [s]); w.finalize(out, 1)
+    >>> r = inspect_output(out)
+    >>> r["num_samples"], r["per_class"], r["per_category"], r["problem_counts"]
+    (1, {'cat': 1}, {'cube': 1}, {})
+    """
+    root = Path(out_dir)
+    ds = FakevisionDataset(root, format=detect_format(root))
+    manifest = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else None
+    per_class: Counter[str] = Counter()
+    per_source: Counter[str] = Counter()
+    per_category: Counter[str] = Counter()
+    vis: Counter[str] = Counter()
+    widths: list[float] = []
+    heights: list[float] = []
+    with_masks = with_depth = 0
+    problems: list[tuple[str, str]] = []
+    for i in range(len(ds)):
+        try:
+            s = ds.to_sample(i)
+        except InputError as e:
+            problems.append(("unreadable", str(e)))
+            continue
+        a = s.annotations
+        per_class[a.label if a.label is not None else "(none)"] += 1
+        per_source[s.provenance.source] += 1
+        per_category.update(a.categories)
+        widths += (a.boxes[:, 2] - a.boxes[:, 0]).tolist()
+        heights += (a.boxes[:, 3] - a.boxes[:, 1]).tolist()
+        with_masks += a.masks is not None
+        with_depth += a.depth is not None
+        if a.visibility is not None:
+            values, counts = np.unique(a.visibility, return_counts=True)
+            vis.update({f"v{int(v)}": int(c) for v, c in zip(values, counts, strict=True)})
+        problems += check_sample(s)
+    if (root / ANNOTATIONS).is_file():
+        bad = _coco_problem(root / ANNOTATIONS)
+        if bad is not None:
+            problems.append(("coco_invalid", bad))
+    if manifest is not None:
+        per_source = Counter(rec.get("source", "unknown") for rec in manifest)
+        per_class = Counter(rec.get("label") or "(none)" for rec in manifest)
+        keys = {ds.format: set(ds.ids())}
+        problems += [("missing_file", m) for m in _missing_files(root, manifest, keys)]
+        if len(manifest) != len(ds):
+            problems.append(("missing_file", f"manifest lists {len(manifest)} samples, {ds.format} has {len(ds)}"))
+    return {
+        "path": root.as_posix(),
+        "formats": formats_present(root),
+        "format": ds.format,
+        "num_samples": len(manifest) if manifest is not None else len(ds),
+        "per_class": dict(sorted(per_class.items())),
+        "per_source": dict(sorted(per_source.items())),
+        "per_category": dict(sorted(per_category.items())),
+        "keypoints": dict(sorted(vis.items())),
+        "boxes": {
+            "count": len(widths),
+            "width": _stats(widths),
+            "height": _stats(heights),
+            "area": _stats([w * h for w, h in zip(widths, heights, strict=True)]),
+        },
+        "with_masks": with_masks,
+        "with_depth": with_depth,
+        "problem_counts": dict(sorted(Counter(k for k, _ in problems).items())),
+        "problems": [m for _, m in problems[:max_problems]],
+    }

@@ -1,0 +1,293 @@
+"""Encodings shared by the writers and by the reader (``fakevision.io.dataset``): file names, pixels, masks,
+depth and the per-sample JSON record. Kept in one module so that what a writer writes and what the reader
+expects cannot drift apart.
+
+Choices, and why:
+
+* **File names** come from the sample id with every character that is not a letter, digit, ``_`` or ``-``
+  replaced by ``_`` (``file_stem``): ids may contain ``/`` or ``.``, which would create folders, or split a
+  WebDataset key (it cuts keys at the first dot). Two ids that map to the same stem in one shard raise ``OutputError``.
+* **Depth** is a 16-bit PNG in millimetres (``DEPTH_SCALE`` metres per unit, 0 = no surface): the format every
+  RGB-D tool reads. Resolution 1 mm, range 0-65.535 m; larger or non-finite values are stored as 0.
+* **Label maps** (semantic segmentation) are a PNG of the class ids, 8-bit or 16-bit as the values need; ids
+  must lie in 0-65535. Their names (``label_names``) ride in the JSON with string keys.
+* **Instance masks** (WebDataset) are an instance-id PNG: 0 background, ``i + 1`` for instance ``i``, 16-bit when
+  there are more than 255 instances. Where masks overlap the *later* instance wins the pixel (painter's order),
+  so the id PNG alone loses the hidden part of the earlier one; in that case the writer also stores the exact
+  masks as one PNG of the N masks stacked vertically (N*H x W, 0/255), and readers prefer it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fakevision.core.errors import InputError, OutputError
+from fakevision.core.keypoints import KeypointSchema, generic_schema, get_schema, register_schema
+from fakevision.core.sample import Annotations, Provenance, Sample
+from fakevision.io.images import encode_image, encode_mask_png
+
+DEPTH_SCALE = 0.001  # metres per depth PNG unit (millimetres)
+_UNSAFE = re.compile(r"[^\w-]")  # \w: Unicode letters and digits too, so "café" stays readable
+
+
+def file_stem(sample_id: str) -> str:
+    """The file-name stem (and WebDataset key) of a sample id.
+
+    >>> file_stem("faces/img.01"), file_stem("café")
+    ('faces_img_01', 'café')
+    """
+    stem = _UNSAFE.sub("_", str(sample_id))
+    if not stem:
+        raise OutputError("empty sample id: cannot name its files")
+    return stem
+
+
+def check_unique_stems(samples: Sequence[Sample], where: str | Path) -> list[str]:
+    """Stems of ``samples``; raises ``OutputError`` when two samples would get the same file names."""
+    stems = [file_stem(s.id) for s in samples]
+    seen: dict[str, str] = {}
+    for s, stem in zip(samples, stems, strict=True):
+        if stem in seen:
+            raise OutputError(f"{where}: samples {seen[stem]!r} and {s.id!r} map to the same file name {stem!r}")
+        seen[stem] = s.id
+    return stems
+
+
+def image_ext(image_format: str) -> str:
+    """File extension for an image format name (``png`` or ``jpg``/``jpeg``)."""
+    f = image_format.lower()
+    if f == "png":
+        return "png"
+    if f in ("jpg", "jpeg"):
+        return "jpg"
+    raise ValueError(f"unsupported image format {image_format!r} (png or jpg)")
+
+
+def encode_sample_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
+    """Encode a sample's pixels; JPEG cannot hold alpha, so RGBA is stored as its RGB part there."""
+    if ext == "jpg" and image.shape[2] == 4:
+        image = image[:, :, :3]
+    return encode_image(image, ext, jpeg_quality)
+
+
+def decode_png_unchanged(data: bytes, name: str | Path) -> np.ndarray:
+    """Decode a single-channel 8- or 16-bit PNG to a 2-D uint8/uint16 array; corrupt data raises ``InputError``."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            arr = np.asarray(im)
+    except UnidentifiedImageError:
+        raise InputError("not an image (unknown or corrupt format)", name) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"cannot decode PNG ({e})", name) from None
+    if arr.ndim != 2:
+        raise InputError(f"expected a single-channel PNG, got shape {arr.shape}", name)
+    return arr.astype(np.uint16) if arr.dtype != np.uint8 else arr
+
+
+def encode_depth_png(depth: np.ndarray) -> bytes:
+    """Depth in metres (H x W float) -> 16-bit PNG in millimetres (0 = no surface).
+
+    >>> d = decode_depth_png(encode_depth_png(np.array([[0.0, 1.2344], [70.0, np.nan]])), "d.png")
+    >>> d.dtype.name, [round(float(v), 6) for v in d.ravel()]
+    ('float32', [0.0, 1.234, 0.0, 0.0])
+    """
+    d = np.asarray(depth, dtype=np.float64)
+    mm = np.rint(np.where(np.isfinite(d), d, 0.0) / DEPTH_SCALE)
+    mm[(mm < 0) | (mm > 65535)] = 0
+    return encode_mask_png(mm.astype(np.uint16))
+
+
+def decode_depth_png(data: bytes, name: str | Path) -> np.ndarray:
+    """16-bit millimetre PNG -> float32 metres."""
+    return (decode_png_unchanged(data, name) * DEPTH_SCALE).astype(np.float32)
+
+
+def encode_label_map(label_map: np.ndarray, name: str | Path) -> bytes:
+    """H x W int class ids -> lossless PNG; ids outside 0-65535 raise ``OutputError`` naming ``name``."""
+    lm = np.asarray(label_map)
+    if lm.size and (lm.min() < 0 or lm.max() > 65535):
+        raise OutputError(f"{name}: label_map ids must lie in 0..65535, got {lm.min()}..{lm.max()}")
+    return encode_mask_png(lm.astype(np.uint16))
+
+
+def decode_label_map(data: bytes, name: str | Path) -> np.ndarray:
+    """Inverse of ``encode_label_map``: int32 H x W."""
+    return decode_png_unchanged(data, name).astype(np.int32)
+
+
+def label_names_to_json(names: dict[int, str] | None) -> dict[str, str]:
+    return {str(int(k)): str(v) for k, v in (names or {}).items()}
+
+
+def label_names_from_json(names: dict[str, str] | None) -> dict[int, str] | None:
+    return None if names is None else {int(k): v for k, v in names.items()}
+
+
+def encode_instance_masks(masks: np.ndarray) -> tuple[bytes, bytes | None]:
+    """N x H x W bool masks -> (instance-id PNG, exact stacked PNG or None when no pixel is shared).
+
+    >>> m = np.zeros((2, 2, 3), bool); m[0, 0, :2] = True; m[1, 0, 1:] = True
+    >>> ids, stack = encode_instance_masks(m)
+    >>> decode_png_unchanged(ids, "x").tolist(), stack is not None
+    ([[1, 2, 2], [0, 0, 0]], True)
+    """
+    n, h, w = masks.shape
+    ids = np.zeros((h, w), np.uint16 if n > 255 else np.uint8)
+    for i in range(n):
+        ids[masks[i]] = i + 1
+    id_png = encode_mask_png(ids)  # 8-bit unless an id exceeds 255
+    overlap = n > 1 and bool((masks.sum(axis=0, dtype=np.int32) > 1).any())
+    stack = encode_mask_png(masks.reshape(n * h, w)) if overlap else None
+    return id_png, stack
+
+
+def decode_instance_masks(
+    n: int, h: int, w: int, id_png: bytes | None, stack_png: bytes | None, name: str | Path
+) -> np.ndarray:
+    """Inverse of ``encode_instance_masks``: the exact stack when present, else split the id PNG."""
+    if stack_png is not None:
+        stack = decode_png_unchanged(stack_png, name)
+        if stack.shape != (n * h, w):
+            raise InputError(f"mask stack has shape {stack.shape}, expected {(n * h, w)}", name)
+        return stack.reshape(n, h, w) > 0
+    if id_png is None:
+        raise InputError("instance mask PNG missing", name)
+    ids = decode_png_unchanged(id_png, name).astype(np.int32)
+    if ids.shape != (h, w):
+        raise InputError(f"mask has shape {ids.shape}, image is {h}x{w}", name)
+    return ids[None] == np.arange(1, n + 1, dtype=np.int32)[:, None, None]
+
+
+def jsonable(obj: Any) -> Any:
+    """Turn numpy scalars/arrays (which sources may leave in params/attributes) into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    return obj
+
+
+def sample_record(sample: Sample) -> dict[str, Any]:
+    """Everything about a sample except its pixel arrays, as JSON in the project's coordinate convention
+    (continuous, corner origin; boxes xyxy), floats at full precision so the round trip is exact."""
+    a = sample.annotations
+    rec: dict[str, Any] = {
+        "id": sample.id,
+        "width": sample.width,
+        "height": sample.height,
+        "channels": int(sample.image.shape[2]),
+        "label": a.label,
+        "attributes": a.attributes,
+        "categories": a.categories,
+        "boxes": a.boxes.tolist(),
+        "masks": a.masks is not None,
+        "provenance": sample.provenance.to_dict(),
+        "extras": a.extras,
+    }
+    if a.keypoints is not None:
+        assert a.visibility is not None
+        rec["keypoints"] = a.keypoints.tolist()
+        rec["visibility"] = a.visibility.astype(int).tolist()
+        rec["keypoint_schema"] = a.keypoint_schema
+        if a.keypoint_schema is not None and a.keypoint_schema not in BUILTIN_SCHEMAS:
+            rec["keypoint_schema_def"] = schema_def(a.keypoint_schema)
+    if a.instance_attributes is not None:
+        rec["instance_attributes"] = a.instance_attributes
+    if a.depth is not None:
+        rec["depth_scale"] = DEPTH_SCALE
+    if a.label_map is not None:
+        rec["label_names"] = label_names_to_json(a.label_names)
+    return jsonable(rec)
+
+
+BUILTIN_SCHEMAS = ("ibug68", "face49", "face5")
+
+
+def lookup_schema(name: str) -> KeypointSchema:
+    """``get_schema`` that also knows the anonymous ``genericK`` schemas (registered on demand)."""
+    m = re.fullmatch(r"generic(\d+)", name)
+    return generic_schema(int(m.group(1))) if m else get_schema(name)
+
+
+def schema_def(name: str) -> dict[str, Any]:
+    """A schema as data (names, flip permutation, 0-based skeleton), so files can carry the schemas that are not
+    built in (e.g. the renderer's, registered only when its module is imported) and readers can restore them."""
+    s = lookup_schema(name)
+    return {"names": list(s.names), "flip_perm": list(s.flip_perm), "skeleton": [list(e) for e in s.skeleton]}
+
+
+def resolve_schema(name: str | None, definition: dict[str, Any] | None = None) -> str | None:
+    """A keypoint schema name usable in this process. An unknown name is registered from ``definition`` (as
+    written by ``schema_def``) when the file carried one, else dropped (None) rather than failing the read; the
+    points themselves are kept either way.
+
+    >>> resolve_schema("ibug68"), resolve_schema("generic3"), resolve_schema("nobody's")
+    ('ibug68', 'generic3', None)
+    """
+    if name is None:
+        return None
+    try:
+        return lookup_schema(name).name
+    except ValueError:
+        pass
+    if not definition:
+        return None
+    try:
+        register_schema(KeypointSchema(
+            name,
+            tuple(definition["names"]),
+            tuple(definition["flip_perm"]),
+            tuple((int(a), int(b)) for a, b in definition.get("skeleton", [])),
+        ))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return name
+
+
+def sample_from_record(
+    rec: dict[str, Any],
+    image: np.ndarray,
+    masks: np.ndarray | None,
+    depth: np.ndarray | None,
+    name: str | Path,
+    label_map: np.ndarray | None = None,
+) -> Sample:
+    """Rebuild a ``Sample`` from ``sample_record`` output plus decoded arrays; bad content raises ``InputError``."""
+    try:
+        n = len(rec.get("categories", []))
+        kp = rec.get("keypoints") if n else None  # zero instances: nothing to restore, K is unknowable
+        ann = Annotations(
+            label=rec.get("label"),
+            attributes=rec.get("attributes") or {},
+            categories=rec.get("categories", []),
+            boxes=np.asarray(rec.get("boxes") or np.zeros((0, 4)), dtype=np.float64).reshape(n, 4),
+            masks=masks,
+            keypoints=None if kp is None else np.asarray(kp, dtype=np.float64).reshape(n, -1, 2),
+            visibility=None if kp is None else np.asarray(rec["visibility"], dtype=np.uint8).reshape(n, -1),
+            keypoint_schema=resolve_schema(rec.get("keypoint_schema"), rec.get("keypoint_schema_def")),
+            instance_attributes=rec.get("instance_attributes"),
+            depth=depth,
+            label_map=label_map,
+            label_names=label_names_from_json(rec.get("label_names")) if label_map is not None else None,
+            extras=rec.get("extras") or {},
+        )
+        prov = rec.get("provenance") or {"source": "unknown", "sample_id": rec.get("id", "unknown")}
+        return Sample(image, ann, Provenance.from_dict(prov))
+    except InputError as e:
+        raise InputError(e.problem, name) from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"malformed annotation record ({type(e).__name__}: {e})", name) from None

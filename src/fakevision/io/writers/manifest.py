@@ -1,0 +1,107 @@
+"""``manifest.jsonl``: one canonical JSON line per sample, in run order: id, run-wide ``index``, source,
+provenance, label, attributes, size, annotation counts, and where the sample's files are in the other outputs of
+the same run (``files``: writer name -> paths relative to ``out_dir``, from each writer's own ``sample_files``, so
+the naming lives in one place). It is the index ``fakevision inspect`` and the report read first.
+
+Each shard writes ``.parts/manifest/<shard>.jsonl``; ``finalize`` concatenates them in shard order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from fakevision.core.errors import OutputError
+from fakevision.core.sample import Sample
+from fakevision.io.atomic import atomic_path, atomic_write_text, dumps_json
+from fakevision.io.writers.base import ShardInfo
+from fakevision.io.writers.coco import part_path
+from fakevision.io.writers.encoding import jsonable
+
+MANIFEST = "manifest.jsonl"
+
+
+class NamedFiles(Protocol):
+    """A writer that can say where it puts a sample's files (every built-in writer can)."""
+
+    name: str
+
+    def sample_files(self, shard: ShardInfo, sample: Sample) -> dict[str, str]: ...
+
+
+def sample_counts(sample: Sample) -> dict[str, Any]:
+    """Annotation counts of one sample, as the manifest stores them.
+
+    >>> import numpy as np
+    >>> from fakevision.core import Annotations
+    >>> sample_counts(Sample(np.zeros((2, 2, 3), np.uint8), Annotations(categories=["a", "a"], boxes=np.zeros((2, 4)))))
+    {'instances': 2, 'per_category': {'a': 2}, 'masks': False, 'depth': False, 'label_map': False, 'keypoints': None}
+    """
+    a = sample.annotations
+    kp = None
+    if a.keypoints is not None and a.visibility is not None:
+        kp = {f"v{v}": int((a.visibility == v).sum()) for v in (0, 1, 2)}
+    return {
+        "instances": a.num_instances,
+        "per_category": dict(sorted(Counter(a.categories).items())),
+        "masks": a.masks is not None,
+        "depth": a.depth is not None,
+        "label_map": a.label_map is not None,
+        "keypoints": kp,
+    }
+
+
+class ManifestWriter:
+    """Writes ``manifest.jsonl``; ``linked`` are the run's other writers, whose file paths each line records.
+
+    >>> import tempfile, json, numpy as np
+    >>> from fakevision.core import Annotations, Provenance, Sample
+    >>> from fakevision.io.writers.imagefolder import ImageFolderWriter
+    >>> out = Path(tempfile.mkdtemp())
+    >>> s = Sample(np.zeros((4, 4, 3), np.uint8), Annotations(label="cat"), Provenance("demo", "demo-0"))
+    >>> w = ManifestWriter(linked=[ImageFolderWriter()])
+    >>> w.write_shard(out, ShardInfo(0, 1, 0), [s]); w.finalize(out, 1)
+    >>> json.loads((out / "manifest.jsonl").read_text())["files"]
+    {'imagefolder': {'image': 'images/cat/demo-0.png'}}
+    """
+
+    name = "manifest"
+
+    def __init__(self, linked: Sequence[NamedFiles] = ()) -> None:
+        self.linked = [w for w in linked if w.name != self.name]
+
+    def record(self, shard: ShardInfo, i: int, sample: Sample) -> dict[str, Any]:
+        """The manifest line of sample ``i`` of ``shard``."""
+        a = sample.annotations
+        return jsonable({
+            "id": sample.id,
+            "index": shard.first + i,
+            "source": sample.provenance.source,
+            "provenance": sample.provenance.to_dict(),
+            "label": a.label,
+            "attributes": a.attributes,
+            "width": sample.width,
+            "height": sample.height,
+            "counts": sample_counts(sample),
+            "files": {w.name: w.sample_files(shard, sample) for w in self.linked},
+        })
+
+    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        path = part_path(Path(out_dir), self.name, shard.index, "jsonl")
+        try:
+            lines = [dumps_json(self.record(shard, i, s)) + "\n" for i, s in enumerate(samples)]
+        except ValueError as e:
+            raise OutputError(f"{path}: cannot encode a sample ({e})") from None
+        atomic_write_text(path, "".join(lines))
+
+    def finalize(self, out_dir: Path, num_shards: int) -> None:
+        out_dir = Path(out_dir)
+        with atomic_path(out_dir / MANIFEST) as tmp, open(tmp, "wb") as f:
+            for k in range(num_shards):
+                p = part_path(out_dir, self.name, k, "jsonl")
+                try:
+                    f.write(p.read_bytes())
+                except FileNotFoundError:
+                    raise OutputError(f"{p}: shard part missing; rerun the shard before finalizing") from None

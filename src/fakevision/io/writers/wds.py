@@ -1,0 +1,142 @@
+"""WebDataset tar shards, ``webdataset/shard-<shard:06d>.tar``: the streaming format for large-scale training
+(``webdataset.WebDataset(urls)`` reads them; so does any tar tool).
+
+Per sample, under the key ``file_stem(id)``:
+
+* ``<key>.png`` or ``<key>.jpg``: the image;
+* ``<key>.json``: the full record (``encoding.sample_record``): boxes xyxy in our convention, categories,
+  keypoints + visibility + schema, label, attributes, instance attributes, provenance, extras, at full precision;
+* ``<key>.mask.png``: instance ids (0 background, ``i + 1`` instance ``i``; 16-bit above 255; later instance wins
+  shared pixels) when the sample has masks, plus ``<key>.masks.png`` (the N exact masks stacked vertically) when
+  masks overlap, see ``encoding``;
+* ``<key>.depth.png``: 16-bit millimetre depth, when present;
+* ``<key>.labelmap.png``: the semantic label map (class ids, names in the JSON's ``label_names``), when present.
+
+Tars are byte-reproducible: members in sorted order, ``mtime`` 0, uid/gid 0, empty user/group names, mode 0444.
+Each tar is written under a temp name and renamed, so a shard is whole or absent. The per-shard summary
+``.parts/webdataset/<shard>.json`` is merged by ``finalize`` into ``webdataset/info.json`` (shard list, sample
+count, sorted category and label names), which lets a reader build class indices without opening every tar.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import webdataset
+
+from fakevision.core.errors import OutputError
+from fakevision.core.sample import Sample
+from fakevision.io.atomic import atomic_path, atomic_write_json, dumps_json
+from fakevision.io.writers.base import ShardInfo
+from fakevision.io.writers.coco import part_path
+from fakevision.io.writers.encoding import (
+    check_unique_stems,
+    encode_depth_png,
+    encode_instance_masks,
+    encode_label_map,
+    encode_sample_image,
+    file_stem,
+    image_ext,
+    sample_record,
+)
+
+WDS_DIR = "webdataset"
+INFO = f"{WDS_DIR}/info.json"
+
+
+def shard_name(shard_index: int) -> str:
+    """Relative path of a shard's tar.
+
+    >>> shard_name(3)
+    'webdataset/shard-000003.tar'
+    """
+    return f"{WDS_DIR}/shard-{shard_index:06d}.tar"
+
+
+class WebDatasetWriter:
+    """Writes one tar per shard with ``webdataset.TarWriter``.
+
+    >>> import tempfile, numpy as np
+    >>> from fakevision.core import Annotations, Provenance, Sample
+    >>> out = Path(tempfile.mkdtemp())
+    >>> s = Sample(np.zeros((4, 4, 3), np.uint8), Annotations(label="cat"), Provenance("demo", "demo-0"))
+    >>> WebDatasetWriter().write_shard(out, ShardInfo(0, 1, 0), [s])
+    >>> import webdataset
+    >>> [sorted(k for k in d if not k.startswith("__")) for d in webdataset.WebDataset(
+    ...     str(out / shard_name(0)), shardshuffle=False, empty_check=False)]
+    [['json', 'png']]
+    """
+
+    name = "webdataset"
+
+    def __init__(self, image_format: str = "png", jpeg_quality: int = 95) -> None:
+        self.ext = image_ext(image_format)
+        self.jpeg_quality = jpeg_quality
+
+    def sample_files(self, shard: ShardInfo, sample: Sample) -> dict[str, str]:
+        """Where this writer puts ``sample``: the tar (relative to ``out_dir``) and the key inside it."""
+        return {"tar": shard_name(shard.index), "key": file_stem(sample.id)}
+
+    def _entry(self, sample: Sample, key: str) -> dict[str, Any]:
+        a = sample.annotations
+        entry: dict[str, Any] = {
+            "__key__": key,
+            self.ext: encode_sample_image(sample.image, self.ext, self.jpeg_quality),
+            "json": dumps_json(sample_record(sample)).encode("utf-8"),
+        }
+        if a.masks is not None:
+            ids, stack = encode_instance_masks(a.masks)
+            entry["mask.png"] = ids
+            if stack is not None:
+                entry["masks.png"] = stack
+        if a.depth is not None:
+            entry["depth.png"] = encode_depth_png(a.depth)
+        if a.label_map is not None:
+            entry["labelmap.png"] = encode_label_map(a.label_map, f"{sample.id} label_map")
+        return entry
+
+    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        out_dir = Path(out_dir)
+        path = out_dir / shard_name(shard.index)
+        keys = check_unique_stems(samples, path)
+        with (
+            atomic_path(path) as tmp,
+            open(tmp, "wb") as f,
+            webdataset.TarWriter(f, user="", group="", mode=0o444, encoder=False, mtime=0) as tw,
+        ):
+            for s, k in zip(samples, keys, strict=True):  # streamed: one sample's bytes in memory at a time
+                try:
+                    entry = self._entry(s, k)
+                except ValueError as e:  # e.g. NaN in attributes: JSON refuses it
+                    raise OutputError(f"{path}: cannot encode sample {s.id!r} ({e})") from None
+                tw.write(entry)
+        summary = {
+            "shard": shard_name(shard.index),
+            "num_samples": len(samples),
+            "categories": sorted({c for s in samples for c in s.annotations.categories}),
+            "labels": sorted({s.annotations.label for s in samples if s.annotations.label is not None}),
+        }
+        atomic_write_json(part_path(out_dir, self.name, shard.index), summary)
+
+    def finalize(self, out_dir: Path, num_shards: int) -> None:
+        out_dir = Path(out_dir)
+        shards, cats, labels, total = [], set(), set(), 0
+        for k in range(num_shards):
+            p = part_path(out_dir, self.name, k)
+            try:
+                part = json.loads(p.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise OutputError(f"{p}: shard part missing; rerun the shard before finalizing") from None
+            except (OSError, ValueError) as e:
+                raise OutputError(f"{p}: unreadable shard part ({e})") from None
+            if not (out_dir / part["shard"]).is_file():
+                raise OutputError(f"{out_dir / part['shard']}: shard tar missing; rerun the shard")
+            shards.append({"path": part["shard"], "num_samples": part["num_samples"]})
+            cats.update(part["categories"])
+            labels.update(part["labels"])
+            total += part["num_samples"]
+        info = {"shards": shards, "num_samples": total, "categories": sorted(cats), "labels": sorted(labels)}
+        atomic_write_json(out_dir / INFO, info)

@@ -1,0 +1,45 @@
+"""A tiny deterministic source for engine tests that run in this process (workers=1)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from fakevision.core.sample import Annotations, Provenance, Sample, boxes_from_masks
+from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+
+
+class SquaresConfig(SourceConfig):
+    type: str = "test_squares"
+    size: int = 32
+
+
+class Squares:
+    """One random square per image, with its mask, box and 4 corner keypoints."""
+
+    def __init__(self, cfg: SquaresConfig, ctx: BuildContext) -> None:
+        self.name, self.size, self.ctx = cfg.source_name, cfg.size, ctx
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        s = self.size
+        img = rng.integers(0, 255, (s, s, 3), dtype=np.uint8)
+        x0, y0 = (int(v) for v in rng.integers(0, s // 2, 2))
+        w = int(rng.integers(3, s // 2))
+        m = np.zeros((1, s, s), bool)
+        m[0, y0:y0 + w, x0:x0 + w] = True
+        kp = np.array([[[x0, y0], [x0 + w, y0], [x0 + w, y0 + w], [x0, y0 + w]]], float)
+        ann = Annotations(label=["even", "odd"][index % 2], categories=["square"], boxes=boxes_from_masks(m),
+                          masks=m, keypoints=kp)
+        return Sample(img, ann, Provenance(self.name, f"{self.name}-{index:06d}", index=index, seed=self.ctx.seed,
+                                           recipe_hash=self.ctx.recipe_hash, params={"x0": x0, "y0": y0, "w": w}))
+
+
+register_source("test_squares", SquaresConfig, Squares, "test-only squares")
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under root, by relative path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
