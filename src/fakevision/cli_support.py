@@ -59,6 +59,17 @@ def run_make(recipe_name: str, out: Path, workers: int, seed: int | None, overwr
     summary(res)
 
 
+def _fmt(v: Any) -> str:
+    """Short human form of nested stats: floats to 1 decimal, dicts as k=v lists."""
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_fmt(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
 def run_inspect(out: Path, as_json: bool) -> bool:
     """Print the inspection of an output folder; returns False when validation found problems."""
     from fakevision.io.inspect import inspect_output
@@ -82,7 +93,7 @@ def run_inspect(out: Path, as_json: bool) -> bool:
             out_console.print(t)
     for key, value in sorted(info.items()):
         if key not in ("per_source", "per_class", "per_category", "problems", "num_samples"):
-            out_console.print(f"{key}: {value}", highlight=False)
+            out_console.print(f"{key}: {_fmt(value)}", highlight=False)
     if problems:
         out_console.print(f"[red]{len(problems)} problem(s):[/red]")
         for p in problems[:50]:
@@ -90,3 +101,49 @@ def run_inspect(out: Path, as_json: bool) -> bool:
     else:
         out_console.print("[green]validation: no problems found[/green]")
     return not problems
+
+
+def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
+                   count: int | None, input_format: str, seed: int) -> Recipe:
+    """The recipe behind ``fakevision augment``: one ``augment`` source over INPUT, COCO + image folder + manifest."""
+    import yaml
+
+    from fakevision.augment.source import augment_count
+    from fakevision.core.errors import RecipeError
+
+    if (preset is None) == (ops_file is None):
+        raise RecipeError("augment: give exactly one of --preset NAME or --recipe FILE")
+    if per_class is not None and count is not None:
+        raise RecipeError("augment: give --per-class or --count, not both")
+    source: dict[str, Any] = {"type": "augment", "name": "augment",
+                              "input": {"format": input_format, "path": str(input)}}
+    if preset is not None:
+        source["preset"] = preset
+    else:
+        assert ops_file is not None
+        try:
+            data = yaml.safe_load(ops_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecipeError(f"{ops_file}: recipe file not found") from None
+        except yaml.YAMLError:
+            raise RecipeError(f"{ops_file}: not valid YAML") from None
+        ops = data.get("ops") if isinstance(data, dict) else data
+        if not isinstance(ops, list):
+            raise RecipeError(f"{ops_file}: expected a list of ops (or a mapping with an 'ops' list)")
+        source["ops"] = ops
+    if per_class is not None:
+        source["per_class"] = per_class
+    from fakevision.io.readers import ReaderSpec
+
+    spec = ReaderSpec(**source["input"])
+    source["count"] = count if count is not None else augment_count(spec, per_class=per_class, base_dir=Path.cwd())
+    return Recipe.from_dict({"name": f"augment-{preset or ops_file.stem if ops_file else ''}", "seed": seed,
+                             "sources": [source],
+                             "outputs": [{"format": "coco"}, {"format": "imagefolder"}, {"format": "manifest"}]},
+                            origin=str(ops_file or "augment"), base_dir=Path.cwd())
+
+
+def run_augment(input: Path, out: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
+                count: int | None, input_format: str, workers: int, seed: int, overwrite: bool, quiet: bool) -> None:
+    recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed)
+    summary(run_with_progress(recipe, out, workers, overwrite, quiet))
