@@ -41,7 +41,7 @@ class RecipeModel(BaseModel):
     seed: int = Field(0, ge=0)
     shard_size: int = Field(32, ge=1, le=100_000)
     sources: list[dict[str, Any]] = Field(min_length=1)
-    outputs: list[OutputModel] = Field(default_factory=lambda: [OutputModel(format="coco")], min_length=1)
+    outputs: list[str | OutputModel] = Field(default_factory=lambda: [OutputModel(format="coco")], min_length=1)
 
 
 @dataclass
@@ -175,13 +175,13 @@ def builtin_recipes() -> dict[str, str]:
     return out
 
 
-def _validate_outputs(origin: str, outputs: list[OutputModel]) -> list[dict[str, Any]]:
+def _validate_outputs(origin: str, outputs: list[str | OutputModel]) -> list[dict[str, Any]]:
     from fakevision.io.writers import OutputSpec
 
     result: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, out in enumerate(outputs):
-        raw = out.model_dump()
+        raw = {"format": out} if isinstance(out, str) else out.model_dump()
         try:
             spec = OutputSpec.model_validate(raw)
         except ValidationError as e:
