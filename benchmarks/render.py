@@ -1,0 +1,134 @@
+"""Rendering throughput: frames/s at 256² with the ground-truth buffers, 1 and 2 worker processes.
+
+Run (from the repository root)::
+
+    nice -n 19 python benchmarks/render.py                  # 256², 120 frames per run, workers 1 and 2; ~1 min
+    python benchmarks/render.py --frames 40 --workers 1     # quick look
+
+Rows (default pybullet TinyRenderer backend; scenes of 3-6 objects on a textured ground, 4 views per scene):
+
+* ``render``: one TinyRenderer call per frame (RGB + segmentation + depth buffer), scene already built.
+* ``render+GT``: plus the ground truth: instance masks, visible and amodal boxes, metric depth, 10 occlusion-tested
+  keypoints per object, label map, background composite (``render_view``); ``+normals`` adds surface normals.
+* ``source``: the ``render`` source's ``make`` as the engine calls it: scene sampling and physics settling
+  amortised over 4 views, ground truth (no normals until ``Annotations`` has a field), ``degrade: camera``.
+
+Each run is timed as wall time over all frames (best of ``--repeats``), so load from other processes on a shared
+machine shows up as lower numbers; the per-core column divides by the workers. A Cycles-class renderer (what
+BlenderProc uses) is not installed here: its per-frame time is quoted from ``../shared/reference/
+rendering-engines.md`` (bpy 5.0.1 Cycles CPU, 16 spp, 256², RGB + Z + object index, 2 threads, same machine type)
+and labelled as quoted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+CYCLES_S_PER_FRAME = 0.64  # quoted, see the module docstring
+MITSUBA_S_PER_FRAME = 1.9  # quoted: mitsuba 3 scalar_rgb, 16 spp + AOV, same reference
+
+
+def _setup_threads() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _work(args: tuple[str, int, int, int, bool, int]) -> float:
+    """Render ``count`` frames starting at ``first`` in this process; returns the CPU seconds it used."""
+    c0 = time.process_time()
+    _frames(*args)
+    return time.process_time() - c0
+
+
+def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int) -> None:
+    _setup_threads()
+    import numpy as np
+
+    from fakevision.core.seeding import sample_rng
+    from fakevision.engine.sources import BuildContext
+    from fakevision.render import get_backend, render_view, sample_camera, sample_scene
+    from fakevision.render.sampler import SceneOptions
+    from fakevision.render.source import RenderConfig, build
+
+    if mode == "source":
+        src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows),
+                    BuildContext(Path("."), "bench", seed))
+        for i in range(first, first + count):
+            src.make(i, sample_rng(seed, src.name, i))
+        return
+    backend = get_backend()
+    views = 4
+    scene = None
+    for i in range(first, first + count):
+        if scene is None or i % views == 0:
+            scene = backend.settle(sample_scene(sample_rng(seed, "bench/scene", i // views),
+                                                SceneOptions(shadows=shadows)))
+        cam = sample_camera(np.random.default_rng(i), size, size)
+        if mode == "render":
+            backend.render(scene, cam)
+        else:
+            render_view(scene, cam, {"box": 1, "sphere": 2, "cylinder": 3}, normals=mode == "render+GT+normals")
+
+
+def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats: int) -> tuple[float, float]:
+    """(best wall time, CPU seconds of that run summed over workers) to make ``frames`` frames with ``workers``
+    processes. Scene sampling and settling are inside the clock in every row (amortised over 4 views per scene)."""
+    per = frames // workers
+    chunks = [(mode, w * per, per, size, shadows, 0) for w in range(workers)]
+    best, cpu = float("inf"), 0.0
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers, initializer=_setup_threads) as pool:
+        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1) for w in range(workers)])  # warm up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            cpus = pool.map(_work, chunks)
+            wall = time.perf_counter() - t0
+            if wall < best:
+                best, cpu = wall, sum(cpus)
+    return best, cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--modes", nargs="+", default=["render", "render+GT", "render+GT+normals", "source"])
+    ap.add_argument("--no-shadow-rows", action="store_true", help="skip the shadows-off rows")
+    a = ap.parse_args(argv)
+    import pybullet
+
+    print(f"# render benchmark: {a.size}x{a.size}, {a.frames} frames per run, best of {a.repeats}; "
+          f"python {platform.python_version()}, pybullet {getattr(pybullet, '__version__', '3.x')}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"| {'what':<32} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
+          f"{'CPU ms/frame':>12} | {'frames/CPU-s':>12} |")
+    print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
+    for mode in a.modes:
+        for shadows in ([True] if a.no_shadow_rows else [True, False]):
+            for w in a.workers:
+                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats)
+                n = (a.frames // w) * w
+                fps = n / t
+                print(f"| {'pybullet ' + mode:<32} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
+                      f"{fps / w:>9.1f} | {1000 * cpu / n:>12.1f} | {n / cpu:>12.1f} |", flush=True)
+    for name, spf, threads in (("bpy Cycles 16 spp (quoted)", CYCLES_S_PER_FRAME, 2),
+                               ("mitsuba3 scalar 16 spp (quoted)", MITSUBA_S_PER_FRAME, 1)):
+        print(f"| {name:<32} | {'-':<7} | {'-':>7} | {1 / spf:>9.2f} | {1 / spf / threads:>9.2f} | "
+              f"{1000 * spf * threads:>12.0f} | {1 / spf / threads:>12.2f} |")
+    print("frames/s and per core: wall clock (shows contention from other processes); CPU ms/frame and "
+          "frames/CPU-s: process CPU time summed over workers (what one free core would give).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The ``render`` source: procedural 3D scenes, many viewpoints each, every annotation from the renderer.
+
+Sample ``i`` shows scene ``i // views_per_scene`` from viewpoint ``i % views_per_scene``. The scene is re-derived
+from (root seed, ``<name>/scene``, scene index) and the viewpoint from the sample's own generator, so each sample
+is a pure function of its index however the engine splits the work; a worker that makes consecutive samples
+reuses the settled scene instead of rebuilding it (``PyBulletBackend`` caches by scene).
+
+Recipe example::
+
+    sources:
+      - type: render
+        count: 256
+        objects: [3, 6]        # objects per scene
+        views_per_scene: 4
+        degrade: camera        # sensor noise, blur, JPEG via fakevision.augment's "camera" preset; or none
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from fakevision.core.errors import RecipeError
+from fakevision.core.sample import Provenance, Sample
+from fakevision.core.seeding import sample_rng
+from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.render.api import render_scene
+from fakevision.render.backends import get_backend
+from fakevision.render.eye import IRIS_PALETTE, EyeOptions, eye_camera, render_eye, sample_eye
+from fakevision.render.meshes import MESH_SUFFIXES, load_vertices
+from fakevision.render.sampler import CameraOptions, SceneOptions, categories, sample_camera, sample_scene
+from fakevision.render.scene import SHAPES, Scene
+from fakevision.render.textures import list_photos
+
+Range = tuple[float, float]
+
+
+class RenderConfig(SourceConfig):
+    """Recipe section of a ``render`` source. Every field but ``count`` has a default.
+
+    >>> RenderConfig(type="render", count=8).views_per_scene
+    4
+    """
+
+    type: Literal["render"] = "render"
+    width: int = Field(256, ge=16, le=4096)
+    height: int = Field(256, ge=16, le=4096)
+    objects: tuple[int, int] = (3, 6)
+    views_per_scene: int = Field(4, ge=1)
+    shapes: list[Literal["box", "sphere", "cylinder"]] = Field(default_factory=lambda: list(SHAPES))
+    meshes: list[str] = Field(default_factory=list, description="OBJ/STL files or folders of them")
+    backgrounds: str | None = Field(None, description="folder of photos shown behind the scene")
+    size: Range = (0.06, 0.2)
+    fov_deg: Range = (40.0, 60.0)
+    distance: Range = (0.9, 1.5)
+    elevation_deg: Range = (20.0, 70.0)
+    shadows: bool = True
+    settle: bool = True
+    min_pixels: int = Field(1, ge=1, description="instances with fewer visible pixels are dropped")
+    amodal_masks: bool = Field(False, description="render each object alone for visible_fraction (1 render each)")
+    supersample: int = Field(1, ge=1, le=4, description="anti-alias the RGB by rendering k x k times the pixels")
+    degrade: Literal["camera", "none"] = "camera"
+
+    @field_validator("objects")
+    @classmethod
+    def _objects(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= v[0] <= v[1] <= 50:
+            raise ValueError("objects must be [min, max] with 1 <= min <= max <= 50")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RenderConfig:
+        for name in ("size", "fov_deg", "distance", "elevation_deg"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be [lo, hi] with 0 < lo <= hi")
+        if self.fov_deg[1] >= 170 or self.elevation_deg[1] > 90:
+            raise ValueError("fov_deg must stay below 170 and elevation_deg at most 90")
+        if not self.shapes and not self.meshes:
+            raise ValueError("give at least one of shapes or meshes")
+        return self
+
+
+def _resolve_meshes(entries: list[str], base: Path) -> tuple[str, ...]:
+    out: list[str] = []
+    for e in entries:
+        p = Path(e) if Path(e).is_absolute() else base / e
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in MESH_SUFFIXES)
+            if not files:
+                raise RecipeError(f"meshes: folder {p} has no {'/'.join(MESH_SUFFIXES)} files")
+            out += [str(f) for f in files]
+        else:
+            out.append(str(p))
+    for f in out:
+        load_vertices(f)  # fail at build time, naming the file, not in a worker
+    return tuple(out)
+
+
+class RenderSource:
+    """Makes sample ``index`` of a render data set (see the module docstring).
+
+    >>> from fakevision.engine.sources import BuildContext
+    >>> src = build(RenderConfig(type="render", count=4, width=64, height=64, degrade="none"),
+    ...             BuildContext(Path("."), "h", 0))
+    >>> s = src.make(1, sample_rng(0, "render", 1))
+    >>> s.id, s.provenance.params["scene_index"], s.provenance.params["view"]
+    ('render-000001', 0, 1)
+    """
+
+    def __init__(self, cfg: RenderConfig, ctx: BuildContext, meshes: tuple[str, ...], photos: tuple[str, ...]):
+        self.name = cfg.source_name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.scene_options = SceneOptions(objects=cfg.objects, shapes=tuple(cfg.shapes), meshes=meshes,
+                                          size=cfg.size, backgrounds=photos, shadows=cfg.shadows)
+        self.camera_options = CameraOptions(fov_deg=cfg.fov_deg, distance=cfg.distance,
+                                            elevation_deg=cfg.elevation_deg)
+        self.class_ids = {c: i + 1 for i, c in enumerate(categories(self.scene_options))}
+        self._degrade = None
+        if cfg.degrade != "none":
+            from fakevision.augment import get_preset  # lazy: augment is optional for plain rendering
+
+            self._degrade = get_preset(cfg.degrade)
+        self._scene_cache: tuple[int, Scene] | None = None
+
+    def scene(self, scene_index: int) -> Scene:
+        """The settled scene number ``scene_index`` (cached for consecutive views)."""
+        if self._scene_cache is not None and self._scene_cache[0] == scene_index:
+            return self._scene_cache[1]
+        rng = sample_rng(self.ctx.seed, self.name + "/scene", scene_index)
+        scene = sample_scene(rng, self.scene_options)
+        if self.cfg.settle:
+            scene = get_backend().settle(scene)
+        self._scene_cache = (scene_index, scene)
+        return scene
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        scene_index, view = divmod(index, self.cfg.views_per_scene)
+        scene = self.scene(scene_index)
+        camera = sample_camera(rng, self.cfg.width, self.cfg.height, self.camera_options)
+        params = {
+            "scene_index": scene_index,
+            "view": view,
+            "camera": camera.to_json(),
+            "scene": scene.to_json(),
+            "degrade": self.cfg.degrade,
+        }
+        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
+                          recipe_hash=self.ctx.recipe_hash, params=params)
+        sample = render_scene(scene, camera, class_ids=self.class_ids, settle=False,
+                              min_pixels=self.cfg.min_pixels, amodal_masks=self.cfg.amodal_masks,
+                              supersample=self.cfg.supersample, provenance=prov)
+        sample.annotations.extras.update({"scene_index": scene_index, "view": view})
+        if self._degrade is not None:
+            sample = self._degrade(sample, rng)
+        return sample
+
+
+def build(cfg: SourceConfig, ctx: BuildContext) -> RenderSource:
+    """Builder registered for ``type: render``: resolves mesh and photo paths against the recipe's folder."""
+    assert isinstance(cfg, RenderConfig)
+    meshes = _resolve_meshes(cfg.meshes, ctx.base_dir)
+    photos: tuple[str, ...] = ()
+    if cfg.backgrounds:
+        folder = Path(cfg.backgrounds)
+        folder = folder if folder.is_absolute() else ctx.base_dir / folder
+        photos = tuple(str(p) for p in list_photos(folder))
+    return RenderSource(cfg, ctx, meshes, photos)
+
+
+register_source("render", RenderConfig, build,
+                "procedural 3D scenes (pybullet): instance masks, boxes, depth, normals, 3D keypoints, camera noise")
+
+
+class RenderEyeConfig(SourceConfig):
+    """Recipe section of a ``render_eye`` source: procedural eyes with perfect iris and pupil masks.
+
+    >>> RenderEyeConfig(type="render_eye", count=8).appearance
+    'visible'
+    """
+
+    type: Literal["render_eye"] = "render_eye"
+    width: int = Field(320, ge=32, le=4096)
+    height: int = Field(240, ge=32, le=4096)
+    iris_diameter_px: Range = (70.0, 130.0)
+    pupil_fraction: Range = (0.2, 0.6)
+    gaze_deg: Range = (-20.0, 20.0)
+    opening: Range = (0.35, 1.0)
+    colours: list[Literal["brown", "dark_brown", "hazel", "green", "blue", "grey"]] = Field(
+        default_factory=lambda: list(IRIS_PALETTE))
+    appearance: Literal["visible", "nir"] = "visible"
+    min_pixels: int = Field(1, ge=1)
+    degrade: Literal["camera", "iris-phone", "none"] = "camera"
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RenderEyeConfig:
+        for name in ("iris_diameter_px", "pupil_fraction", "opening"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must be [lo, hi] with 0 < lo <= hi")
+        if self.pupil_fraction[1] >= 0.9 or self.opening[1] > 1.5 or not self.colours:
+            raise ValueError("pupil_fraction must stay below 0.9, opening at most 1.5, colours non-empty")
+        if self.gaze_deg[0] > self.gaze_deg[1] or max(map(abs, self.gaze_deg)) > 45:
+            raise ValueError("gaze_deg must be [lo, hi] within [-45, 45]")
+        return self
+
+
+class RenderEyeSource:
+    """Makes sample ``index`` of a rendered eye set: eye and camera drawn from the sample's generator.
+
+    >>> src = build_eye(RenderEyeConfig(type="render_eye", count=2, width=96, height=72, degrade="none"),
+    ...                 BuildContext(Path("."), "h", 0))
+    >>> src.make(0, sample_rng(0, "render_eye", 0)).annotations.label_names[3]
+    'iris'
+    """
+
+    def __init__(self, cfg: RenderEyeConfig, ctx: BuildContext):
+        self.name = cfg.source_name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.options = EyeOptions(pupil_fraction=cfg.pupil_fraction, gaze_deg=cfg.gaze_deg, opening=cfg.opening,
+                                  iris_diameter_px=cfg.iris_diameter_px, colours=tuple(cfg.colours),
+                                  appearance=cfg.appearance)
+        self._degrade = None
+        if cfg.degrade != "none":
+            from fakevision.augment import get_preset
+
+            self._degrade = get_preset(cfg.degrade)
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        spec = sample_eye(rng, self.options)
+        camera = eye_camera(rng, self.cfg.width, self.cfg.height, self.options, spec)
+        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
+                          recipe_hash=self.ctx.recipe_hash,
+                          params={"eye": spec.to_json(), "camera": camera.to_json(), "degrade": self.cfg.degrade})
+        sample = render_eye(spec, camera, provenance=prov, min_pixels=self.cfg.min_pixels)
+        if self._degrade is not None:
+            sample = self._degrade(sample, rng)
+            if self.cfg.appearance == "nir":  # a monochrome sensor: its noise is the same in every channel
+                grey = np.rint(sample.image.astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
+                sample = sample.replace(image=np.repeat(grey, 3, axis=2))
+        return sample
+
+
+def build_eye(cfg: SourceConfig, ctx: BuildContext) -> RenderEyeSource:
+    """Builder registered for ``type: render_eye``."""
+    assert isinstance(cfg, RenderEyeConfig)
+    return RenderEyeSource(cfg, ctx)
+
+
+register_source("render_eye", RenderEyeConfig, build_eye,
+                "procedural eyes (pybullet): iris and pupil masks, boundary keypoints, gaze/pupil/eyelid labels")
