@@ -50,6 +50,32 @@ class RenderBuffers:
         return self.depth > 0
 
 
+
+def _import_pybullet():  # noqa: ANN202 - the pybullet module
+    """Import pybullet with its C-level "pybullet build time" banner kept off stdout (it would garble CLI output
+    and anything piped from ``fakevision``)."""
+    import sys
+
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            import pybullet
+
+            try:  # the banner sits in C's stdio buffer: flush it into /dev/null before stdout comes back
+                import ctypes
+
+                ctypes.CDLL(None).fflush(None)
+            except (OSError, AttributeError):
+                pass
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return pybullet
+
 class PyBulletBackend:
     """Builds a scene in a pybullet world, settles it with physics and renders it with TinyRenderer.
 
@@ -78,7 +104,7 @@ class PyBulletBackend:
 
     # -- connection -------------------------------------------------------------------------------------------
     def _p(self):  # noqa: ANN202 - the pybullet module
-        import pybullet as p
+        p = _import_pybullet()
 
         if self._client is None or self._pid != os.getpid():
             self._client = p.connect(p.DIRECT)
