@@ -18,3 +18,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA} (set FAKEVISION_SHARED_DATA); CI has them")
     return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per test process: pytest-xdist already runs one process per core, and torch's default
+    (one thread per core in every process) oversubscribes the 2 CI cores badly (measured 80x slower GAN steps)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)

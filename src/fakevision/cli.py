@@ -115,6 +115,75 @@ def recipes() -> None:
         typer.echo(f"{name:16s} {desc}")
 
 
+train_app = typer.Typer(help="Train the generative models (BEGAN, inverse/landmark generators, VAC+/VAR+ GANs).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+DataOpt = Annotated[str, typer.Option("--data", help="Faces: a faces_68pt-style folder, UTKFace folder, or tensor file.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, logs, sample grids, weights).")]
+SizeOpt = Annotated[int, typer.Option("--size", help="Image size (64 or 128).")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", min=1, help="Train until this many steps in total.")]
+SecondsOpt = Annotated[float | None, typer.Option("--seconds", min=1, help="Or train for this many seconds.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+
+
+def _gan_result(result: dict[str, Any]) -> None:
+    typer.echo(" ".join(f"{k}={v}" for k, v in sorted(result.items())))
+
+
+@train_app.command("began")
+@_friendly
+def train_began(data: DataOpt, out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None, seconds: SecondsOpt = None,
+                device: DeviceOpt = "cpu",
+                fresh: Annotated[bool, typer.Option("--fresh", help="Ignore an existing checkpoint.")] = False) -> None:
+    """Train BEGAN (resumes from OUT/checkpoint.pt); logs L(x), L(G(z)), k_t and the convergence measure M."""
+    from fakevision.gan.api import train_began as run
+
+    _gan_result(run(data, out, size=size, steps=steps, seconds=seconds, resume=not fresh, device=device))
+
+
+@train_app.command("inverse")
+@_friendly
+def train_inverse(generator: Annotated[Path, typer.Option("--generator", help="generator.safetensors")],
+                  data: DataOpt, out: OutOpt, steps: StepsOpt = None, seconds: SecondsOpt = None,
+                  device: DeviceOpt = "cpu") -> None:
+    """Train the inverse generator E (image -> z) with G frozen."""
+    from fakevision.gan.api import train_inverse_generator as run
+
+    _gan_result(run(generator, data, out, steps=steps, seconds=seconds, device=device))
+
+
+@train_app.command("landmarks")
+@_friendly
+def train_landmarks(generator: Annotated[Path, typer.Option("--generator", help="generator.safetensors")],
+                    inverse: Annotated[Path, typer.Option("--inverse", help="inverse.safetensors")],
+                    data: DataOpt, out: OutOpt, device: DeviceOpt = "cpu") -> None:
+    """Fit the landmark generator L (z -> 68 landmarks) on (E(x), landmarks(x)); writes faces.safetensors."""
+    from fakevision.gan.api import train_landmark_generator as run
+
+    _gan_result(run(generator, inverse, data, out, device=device))
+
+
+@train_app.command("vacgan")
+@_friendly
+def train_vacgan(data: DataOpt, out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None,
+                 seconds: SecondsOpt = None, device: DeviceOpt = "cpu") -> None:
+    """Train the gender-conditional VAC+GAN (auxiliary classifier beside the discriminator)."""
+    from fakevision.gan.api import train_vacgan as run
+
+    _gan_result(run(data, out, size=size, steps=steps, seconds=seconds, device=device))
+
+
+@train_app.command("vargan")
+@_friendly
+def train_vargan(data: DataOpt, out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None,
+                 seconds: SecondsOpt = None, device: DeviceOpt = "cpu") -> None:
+    """Train VAR+GAN conditioned on head yaw (auxiliary regressor)."""
+    from fakevision.gan.api import train_vargan as run
+
+    _gan_result(run(data, out, size=size, steps=steps, seconds=seconds, device=device))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())
 

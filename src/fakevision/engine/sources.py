@@ -77,7 +77,8 @@ def source_types() -> dict[str, SourceType]:
 def _import_builtin_sources() -> None:
     import importlib
 
-    for mod in ("fakevision.render.source", "fakevision.augment.source", "fakevision.io.readers.source"):
+    for mod in ("fakevision.render.source", "fakevision.augment.source", "fakevision.io.readers.source",
+                "fakevision.gan.source", "fakevision.smart.source"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a source package not built yet

@@ -1,0 +1,340 @@
+"""BEGAN training (Berthelot, Schumm, Metz 2017), with the VAC+GAN / VAR+GAN auxiliary-network variants.
+
+The discriminator is an auto-encoder and L(v) = mean |v - D(v)| (pixel-wise L1). Per step t:
+
+    L_D = L(x) - k_t * L(G(z))          L_G = L(G(z))
+    k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)
+    M = L(x) + |gamma * L(x) - L(G(z))|  (convergence measure, logged)
+
+G and D update simultaneously from one forward of D on the real and one on the fake batch: the fake loss is
+back-propagated once into both nets, D's share is scaled by -k_t, then the real loss adds D's own term. That is
+the same gradient as two separate updates, at two D forwards per step instead of three.
+
+Conditional variants (``BEGANConfig.cond``): "class" is VAC+GAN (arXiv 1806.07751): G(z, one-hot c), and an
+auxiliary classifier A beside D learns c from real labelled images (and from fakes with the class they were asked
+for); G pays lambda_aux * CE(A(G(z, c)), c). "regress" is VAR+GAN (arXiv 1805.10864): the same with a regressor and
+an L1 loss on continuous conditions (e.g. a head-yaw proxy computed from landmarks).
+
+All state that decides the next step (nets, optimisers, k, step, the random generator) is in the checkpoint, so a
+resumed run continues exactly as an uninterrupted one would (tested on CPU).
+
+>>> import numpy as np
+>>> cfg = BEGANConfig(size=16, z_dim=8, h_dim=8, n_gen=8, n_enc=8, batch=4)
+>>> tr = BEGANTrainer(cfg, np.zeros((8, 16, 16, 3), np.uint8))
+>>> logs = tr.train(steps=2)
+>>> tr.step, sorted(logs[-1])
+(2, ['M', 'k', 'loss_fake', 'loss_real', 'step'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fakevision.gan.data import to_unit_range
+from fakevision.gan.nets import AutoEncoder, ConditionalDecoder, Decoder, Encoder, default_widths, num_scales
+
+
+@dataclass
+class BEGANConfig:
+    """One experiment (StudioGAN-style: the config is the experiment, the code is generic).
+
+    ``n_gen``: decoder width (G and D's decoder) at scales below 64x64, halved above; ``n_enc``: encoder width at
+    full resolution, growing n, 2n, 3n, ... towards 8x8 as in the paper. ``gamma``: diversity ratio
+    E[L(G(z))] / E[L(x)] that k_t steers to; ``lambda_k``: k's learning rate. ``cond``: "none", "class" (VAC+GAN,
+    ``num_classes``) or "regress" (VAR+GAN, ``cond_dim`` targets; ``cond_flip_sign`` says how a horizontal flip
+    changes each target, e.g. -1 for yaw).
+    """
+
+    size: int = 64
+    z_dim: int = 64
+    h_dim: int = 64
+    n_gen: int = 64
+    n_enc: int = 32
+    batch: int = 16
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    gamma: float = 0.5
+    lambda_k: float = 1e-3
+    k0: float = 0.0
+    flip: bool = True
+    seed: int = 0
+    cond: Literal["none", "class", "regress"] = "none"
+    num_classes: int = 2
+    cond_dim: int = 1
+    cond_flip_sign: tuple[float, ...] = (1.0,)
+    lambda_aux: float = 0.1
+    aux_fake_weight: float = 1.0
+    n_aux: int = 16
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        num_scales(self.size)
+        if self.cond not in ("none", "class", "regress"):
+            raise ValueError(f"cond must be none/class/regress, got {self.cond!r}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        self.cond_flip_sign = tuple(float(s) for s in self.cond_flip_sign)
+
+    @property
+    def gen_widths(self) -> tuple[int, ...]:
+        return default_widths(self.size, self.n_gen)
+
+    @property
+    def enc_widths(self) -> tuple[int, ...]:
+        return tuple(self.n_enc * (i + 1) for i in range(num_scales(self.size)))
+
+    @property
+    def aux_widths(self) -> tuple[int, ...]:
+        return tuple(self.n_aux * min(i + 1, 4) for i in range(num_scales(self.size)))
+
+    @property
+    def cond_width(self) -> int:
+        return {"none": 0, "class": self.num_classes, "regress": self.cond_dim}[self.cond]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BEGANConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "cond_flip_sign" in d:
+            d["cond_flip_sign"] = tuple(d["cond_flip_sign"])
+        return cls(**d)
+
+
+def update_k(k: torch.Tensor | float, loss_real: torch.Tensor | float, loss_fake: torch.Tensor | float,
+             gamma: float, lambda_k: float) -> torch.Tensor | float:
+    """k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1).
+
+    >>> round(update_k(0.5, 0.2, 0.05, gamma=0.5, lambda_k=0.1), 6)
+    0.505
+    >>> update_k(0.0, 0.1, 0.9, gamma=0.5, lambda_k=1.0)
+    0.0
+    """
+    new = k + lambda_k * (gamma * loss_real - loss_fake)
+    if isinstance(new, torch.Tensor):
+        return new.clamp(0.0, 1.0)
+    return min(max(float(new), 0.0), 1.0)
+
+
+def convergence(loss_real: torch.Tensor | float, loss_fake: torch.Tensor | float,
+                gamma: float) -> torch.Tensor | float:
+    """BEGAN's convergence measure M = L(x) + |gamma * L(x) - L(G(z))| (lower is better).
+
+    >>> round(convergence(0.2, 0.05, 0.5), 6)
+    0.25
+    """
+    return loss_real + abs(gamma * loss_real - loss_fake)
+
+
+def build_generator(cfg: BEGANConfig) -> Decoder:
+    """G for a config: plain decoder, or a conditional one for VAC+/VAR+."""
+    if cfg.cond == "none":
+        return Decoder(cfg.size, cfg.z_dim, cfg.gen_widths)
+    return ConditionalDecoder(cfg.size, cfg.z_dim, cfg.cond_width, cfg.gen_widths)
+
+
+class BEGANTrainer:
+    """Trains G and D (and the auxiliary net A for conditional variants) on preloaded uint8 images.
+
+    ``images``: N x S x S x 3 uint8; ``conds``: N int labels ("class") or N x cond_dim floats ("regress").
+    """
+
+    def __init__(self, cfg: BEGANConfig, images: np.ndarray, conds: np.ndarray | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        if images.ndim != 4 or images.shape[1:] != (cfg.size, cfg.size, 3):
+            raise ValueError(f"images must be N x {cfg.size} x {cfg.size} x 3 uint8, got {images.shape}")
+        if (cfg.cond != "none") != (conds is not None):
+            raise ValueError(f"cond={cfg.cond!r} {'needs' if cfg.cond != 'none' else 'takes no'} conds")
+        self.cfg = cfg
+        self.device = torch.device(device)
+        torch.manual_seed(cfg.seed)  # initial weights
+        self.G = build_generator(cfg).to(self.device)
+        self.D = AutoEncoder(cfg.size, cfg.h_dim, cfg.enc_widths, cfg.gen_widths).to(self.device)
+        self.A: nn.Module | None = None
+        if cfg.cond != "none":
+            self.A = Encoder(cfg.size, cfg.cond_width, cfg.aux_widths).to(self.device)
+        if self.device.type == "cuda":
+            for m in self.nets().values():
+                m.to(memory_format=torch.channels_last)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt = {name: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=betas) for name, m in self.nets().items()}
+        self.x = to_unit_range(images).to(self.device)
+        self.c: torch.Tensor | None = None
+        if conds is not None:
+            dtype = torch.long if cfg.cond == "class" else torch.float32
+            c = torch.as_tensor(np.asarray(conds), dtype=dtype)
+            if cfg.cond == "regress":
+                c = c.reshape(len(c), cfg.cond_dim)
+            self.c = c.to(self.device)
+        self.flip_sign = torch.tensor(cfg.cond_flip_sign, device=self.device)
+        self.k = torch.tensor(float(cfg.k0), device=self.device)
+        self.step = 0
+        self.gen = torch.Generator(device=self.device)
+        self.gen.manual_seed(cfg.seed + 1)
+        self.fixed_z = self.sample_z(64, torch.Generator(device=self.device).manual_seed(12345))
+
+    def nets(self) -> dict[str, nn.Module]:
+        out: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        if self.A is not None:
+            out["A"] = self.A
+        return out
+
+    def sample_z(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ U(-1, 1)^z_dim, as in the BEGAN paper."""
+        return torch.rand(n, self.cfg.z_dim, generator=gen or self.gen, device=self.device) * 2 - 1
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cfg = self.cfg
+        idx = torch.randint(0, self.x.shape[0], (cfg.batch,), generator=self.gen, device=self.device)
+        x = self.x[idx]
+        c = None if self.c is None else self.c[idx]
+        if cfg.flip:
+            flip = torch.rand(cfg.batch, generator=self.gen, device=self.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            if c is not None and cfg.cond == "regress":
+                c = torch.where(flip[:, None], c * self.flip_sign, c)
+        return x, c
+
+    def _fake_conds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conditions G is asked for: uniform classes, or regression targets drawn from the real ones (so the
+        requests follow the data's distribution). Returns (targets for the aux loss, G's input encoding)."""
+        cfg = self.cfg
+        assert self.c is not None
+        if cfg.cond == "class":
+            y = torch.randint(0, cfg.num_classes, (cfg.batch,), generator=self.gen, device=self.device)
+            return y, F.one_hot(y, cfg.num_classes).float()
+        idx = torch.randint(0, self.c.shape[0], (cfg.batch,), generator=self.gen, device=self.device)
+        y = self.c[idx]
+        sign = torch.where(torch.rand(cfg.batch, 1, generator=self.gen, device=self.device) < 0.5, self.flip_sign, 1.0)
+        y = y * sign
+        return y, y
+
+    def _aux_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.cfg.cond == "class":
+            return F.cross_entropy(pred, target)
+        return F.l1_loss(pred, target)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One simultaneous G/D (and A) update; returns detached losses (device tensors: no sync here)."""
+        cfg = self.cfg
+        for o in self.opt.values():
+            o.zero_grad(set_to_none=True)
+        x, c_real = self._real_batch()
+        z = self.sample_z(cfg.batch)
+        if self.A is None:
+            fake = self.G(z)
+        else:
+            y_fake, c_in = self._fake_conds()
+            fake = self.G(z, c_in)
+        loss_fake = (self.D(fake) - fake).abs().mean()
+        g_loss = loss_fake
+        out: dict[str, torch.Tensor] = {}
+        if self.A is not None:
+            aux_g = self._aux_loss(self.A(fake), y_fake)
+            g_loss = loss_fake + cfg.lambda_aux * aux_g
+            out["aux_fake"] = aux_g.detach()
+        g_loss.backward()
+        k = self.k
+        for p in self.D.parameters():
+            if p.grad is not None:
+                p.grad.mul_(-k)
+        loss_real = (self.D(x) - x).abs().mean()
+        loss_real.backward()
+        if self.A is not None:
+            assert c_real is not None
+            for p in self.A.parameters():
+                p.grad = None  # A learns from its own loss below, not from G's
+            aux_real = self._aux_loss(self.A(x), c_real)
+            (aux_real + cfg.aux_fake_weight * self._aux_loss(self.A(fake.detach()), y_fake)).backward()
+            out["aux_real"] = aux_real.detach()
+        for o in self.opt.values():
+            o.step()
+        lr_, lf_ = loss_real.detach(), loss_fake.detach()
+        self.k = update_k(self.k, lr_, lf_, cfg.gamma, cfg.lambda_k)
+        self.step += 1
+        out.update(loss_real=lr_, loss_fake=lf_, k=self.k.detach().clone(), M=convergence(lr_, lf_, cfg.gamma))
+        return out
+
+    def train(self, steps: int | None = None, seconds: float | None = None,
+              on_log: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        """Run until ``steps`` more steps or ``seconds`` of wall time, whichever first; returns the log rows
+        (every ``log_every`` steps and the last step)."""
+        if steps is None and seconds is None:
+            raise ValueError("give steps or seconds")
+        logs: list[dict[str, float]] = []
+        t0 = time.perf_counter()
+        done = 0
+        while (steps is None or done < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
+            out = self.train_step()
+            done += 1
+            last = (steps is not None and done == steps)
+            if self.step % self.cfg.log_every == 0 or last:
+                row = {"step": self.step, **{k: float(v) for k, v in out.items()}}
+                logs.append(row)
+                if on_log:
+                    on_log(row)
+        if not logs or logs[-1]["step"] != self.step:
+            if done:
+                logs.append({"step": self.step, **{k: float(v) for k, v in out.items()}})
+        return logs
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) (or G(z, c)) in eval mode, in [-1, 1] (clamped)."""
+        self.G.eval()
+        out = self.G(z) if c is None else self.G(z, c)
+        self.G.train()
+        return out.clamp(-1, 1)
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": json.dumps(self.cfg.to_dict(), sort_keys=True),
+            "step": self.step,
+            "k": float(self.k),
+            "gen_state": self.gen.get_state(),
+            "nets": {n: m.state_dict() for n, m in self.nets().items()},
+            "opt": {n: o.state_dict() for n, o in self.opt.items()},
+        }
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write everything the next step depends on, atomically (a killed save leaves the old checkpoint)."""
+        from fakevision.io.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint of the same config; the next ``train_step`` is the one the saved run would take."""
+        from fakevision.core.errors import InputError
+
+        try:
+            st = torch.load(path, map_location=self.device, weights_only=False)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            raise InputError(f"cannot read checkpoint ({e})", path) from None
+        saved = BEGANConfig.from_dict(json.loads(st["config"]))
+        if saved != self.cfg:
+            raise InputError("checkpoint was made with a different config", path)
+        for n, m in self.nets().items():
+            m.load_state_dict(st["nets"][n])
+        for n, o in self.opt.items():
+            o.load_state_dict(st["opt"][n])
+        self.step = int(st["step"])
+        self.k = torch.tensor(float(st["k"]), device=self.device)
+        self.gen.set_state(st["gen_state"].cpu())

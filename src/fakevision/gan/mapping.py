@@ -1,0 +1,163 @@
+"""Latent-space mapping (Bazrafkan, Javidnia, Corcoran 2018): the inverse generator E and the landmark generator L.
+
+E maps a real face to the z that G turns back into (nearly) that face, with G frozen. Its loss has three parts:
+the pixel L1 between G(E(x)) and x on real faces, a latent cycle |E(G(z)) - z|^2 on random z, and a penalty on
+E(x) outside G's z range (-1, 1). The cycle keeps E's outputs where random z live; without it L would learn landmarks on a corner of the latent space that
+random sampling never visits. L then learns z -> 68 landmarks from (E(x), landmarks(x)) pairs, so every random z
+gives a face G(z) *and* its landmarks L(z).
+
+>>> import numpy as np
+>>> pred = np.zeros((1, 68, 2)); gt = np.zeros((1, 68, 2)); gt[0, 42:48, 0] = 10  # eye centres 10 px apart
+>>> pred[0, :, 0] = 1.0
+>>> round(nme(pred, gt), 4)  # 62 points 1 px off, the 6 left-eye points 9 px: (62 + 54) / 68 / 10
+0.1706
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fakevision.gan.data import flip_landmarks, to_unit_range
+from fakevision.gan.nets import InverseGenerator, LandmarkGenerator, num_scales
+
+RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
+
+
+def nme(pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor) -> float:
+    """Mean over faces of (mean point-to-point distance / distance between the two eye centres of ``gt``),
+    for (N x 68 x 2) arrays in the same units: the eye-centre normalised NME of the brief (target <= 0.08)."""
+    p = torch.as_tensor(np.asarray(pred), dtype=torch.float64)
+    g = torch.as_tensor(np.asarray(gt), dtype=torch.float64)
+    iod = (g[:, RIGHT_EYE].mean(1) - g[:, LEFT_EYE].mean(1)).norm(dim=-1).clamp_min(1e-9)
+    return float(((p - g).norm(dim=-1).mean(1) / iod).mean())
+
+
+@dataclass
+class InverseConfig:
+    """E's experiment: widths n, 2n, ... from full resolution; ``lambda_cycle`` weighs the latent cycle."""
+
+    size: int = 64
+    z_dim: int = 64
+    n: int = 32
+    batch: int = 64
+    lr: float = 1e-4
+    lambda_cycle: float = 1.0
+    lambda_range: float = 1.0
+    seed: int = 0
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(self.n * (i + 1) for i in range(num_scales(self.size)))
+
+
+def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: int | None = None,
+                  seconds: float | None = None, device: str | torch.device = "cpu") -> tuple[InverseGenerator, list]:
+    """Train E with G frozen on uint8 faces (N x S x S x 3, flipped at random). Returns (E, log rows).
+
+    >>> from fakevision.gan.nets import Decoder
+    >>> G = Decoder(16, 8, (8, 8))
+    >>> E, log = train_inverse(G, np.zeros((4, 16, 16, 3), np.uint8), InverseConfig(size=16, z_dim=8, n=4,
+    ...                        batch=2), steps=2)
+    >>> E(torch.zeros(1, 3, 16, 16)).shape, len(log)
+    (torch.Size([1, 8]), 1)
+    """
+    if steps is None and seconds is None:
+        raise ValueError("give steps or seconds")
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    E = InverseGenerator(cfg.size, cfg.z_dim, cfg.widths).to(device)
+    G = G.to(device).eval()
+    for p in G.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    x_all = to_unit_range(images).to(device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    log: list[dict[str, float]] = []
+    t0, step = time.perf_counter(), 0
+    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
+        idx = torch.randint(0, len(x_all), (cfg.batch,), generator=gen, device=device)
+        x = x_all[idx]
+        flip = torch.rand(cfg.batch, generator=gen, device=device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        zx = E(x)
+        rec = F.l1_loss(G(zx), x)
+        out_of_range = F.relu(zx.abs() - 1).square().mean()  # keep E(x) where G was trained: (-1, 1)
+        z = torch.rand(cfg.batch, cfg.z_dim, generator=gen, device=device) * 2 - 1
+        with torch.no_grad():
+            xz = G(z).clamp(-1, 1)
+        cyc = F.mse_loss(E(xz), z)
+        opt.zero_grad(set_to_none=True)
+        (rec + cfg.lambda_cycle * cyc + cfg.lambda_range * out_of_range).backward()
+        opt.step()
+        step += 1
+        if step % 200 == 0 or step == steps:
+            log.append({"step": step, "recon_l1": rec.item(), "cycle_mse": cyc.item()})
+    if not log or log[-1]["step"] != step:
+        log.append({"step": step, "recon_l1": rec.item(), "cycle_mse": cyc.item()})
+    return E.eval(), log
+
+
+@torch.no_grad()
+def encode(E: nn.Module, images: np.ndarray, batch: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """E(x) for uint8 faces, in batches; returns N x z_dim on the CPU."""
+    out = []
+    for i in range(0, len(images), batch):
+        out.append(E(to_unit_range(images[i:i + batch]).to(device)).float().cpu())
+    return torch.cat(out)
+
+
+@dataclass
+class LandmarkConfig:
+    """L's experiment: an MLP z -> 68 x 2 relative coordinates, trained with MSE on E(x) of real faces."""
+
+    z_dim: int = 64
+    hidden: int = 256
+    num_points: int = 68
+    steps: int = 3000
+    batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def landmark_pairs(E: nn.Module, images: np.ndarray, landmarks: np.ndarray,
+                   device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(z, relative landmarks) for every face and its mirror image (flip doubles the pairs for free)."""
+    size = images.shape[1]
+    z = torch.cat([encode(E, images, device=device), encode(E, images[:, :, ::-1].copy(), device=device)])
+    lm = np.concatenate([landmarks, flip_landmarks(landmarks, size)]) / size
+    return z, torch.as_tensor(lm, dtype=torch.float32)
+
+
+def train_landmarks(z: torch.Tensor, rel_landmarks: torch.Tensor, cfg: LandmarkConfig,
+                    device: str | torch.device = "cpu") -> tuple[LandmarkGenerator, list]:
+    """Fit L on (z, landmarks / size) pairs; returns (L, log rows).
+
+    >>> L, log = train_landmarks(torch.zeros(8, 4), torch.full((8, 68, 2), 0.5), LandmarkConfig(z_dim=4, steps=3))
+    >>> L(torch.zeros(1, 4)).shape
+    torch.Size([1, 68, 2])
+    """
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    L = LandmarkGenerator(cfg.z_dim, cfg.num_points, cfg.hidden).to(device)
+    opt = torch.optim.AdamW(L.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    z, y = z.to(device), rel_landmarks.to(device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    log = []
+    for step in range(1, cfg.steps + 1):
+        idx = torch.randint(0, len(z), (min(cfg.batch, len(z)),), generator=gen, device=device)
+        loss = F.mse_loss(L(z[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 500 == 0 or step == cfg.steps:
+            log.append({"step": step, "mse": loss.item()})
+    return L.eval(), log

@@ -1,0 +1,155 @@
+"""Trained GAN bundles as safetensors files: load, generate, save.
+
+``FaceGAN`` = BEGAN generator G + inverse generator E + landmark generator L: ``generate`` returns faces *and*
+their 68 landmarks. ``ConditionalGAN`` = a VAC+GAN or VAR+GAN generator G(z, c). The configs travel in the file's
+metadata, so a file is self-describing and loads with no code change when widths or sizes differ.
+
+The package ships ``weights/faces64.safetensors`` (G, E, L at 64x64), ``weights/vacgan_gender64.safetensors`` and
+``weights/vargan_yaw64.safetensors``; see ``weights/README.md`` for how they were trained.
+
+>>> gan = FaceGAN.load()
+>>> faces, landmarks = gan.generate(torch.rand(4, gan.z_dim) * 2 - 1)
+>>> faces.shape, landmarks.shape
+((4, 64, 64, 3), (4, 68, 2))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fakevision.core.errors import InputError
+from fakevision.gan.began import BEGANConfig, build_generator
+from fakevision.gan.data import to_uint8
+from fakevision.gan.mapping import InverseConfig, LandmarkConfig
+from fakevision.gan.nets import InverseGenerator, LandmarkGenerator
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+FACES_FILE = WEIGHTS_DIR / "faces64.safetensors"
+VACGAN_FILE = WEIGHTS_DIR / "vacgan_gender64.safetensors"
+VARGAN_FILE = WEIGHTS_DIR / "vargan_yaw64.safetensors"
+
+
+def _save(path: str | Path, nets: dict[str, nn.Module], metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    from fakevision.io.atomic import atomic_path
+
+    tensors = {f"{n}.{k}": v.detach().float().cpu().contiguous() for n, m in nets.items()
+               for k, v in m.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _load(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("GAN weights not found", p)
+    try:
+        with safe_open(str(p), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            parts: dict[str, dict[str, torch.Tensor]] = {}
+            for key in f.keys():
+                net, _, rest = key.partition(".")
+                parts.setdefault(net, {})[rest] = f.get_tensor(key)
+    except Exception as e:  # safetensors raises several types for a corrupt header
+        raise InputError(f"not a readable safetensors file ({e})", p) from None
+    return parts, meta
+
+
+class FaceGAN:
+    """Faces with 68 landmarks from one random vector: image = G(z), landmarks = L(z) * size."""
+
+    def __init__(self, G: nn.Module, E: nn.Module, L: nn.Module, began: BEGANConfig, inverse: InverseConfig,
+                 landmark: LandmarkConfig) -> None:
+        self.G, self.E, self.L = G.eval(), E.eval(), L.eval()
+        self.began, self.inverse, self.landmark = began, inverse, landmark
+
+    @property
+    def z_dim(self) -> int:
+        return self.began.z_dim
+
+    @property
+    def size(self) -> int:
+        return self.began.size
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(N x S x S x 3 uint8 faces, N x 68 x 2 float64 landmarks in pixels, corner convention)."""
+        z = z.float()
+        faces = to_uint8(self.G(z))
+        lm = self.L(z).double().numpy() * self.size
+        return faces, lm
+
+    @torch.no_grad()
+    def invert(self, images_u8: np.ndarray) -> torch.Tensor:
+        """E(x): the z whose G(z) looks like each face."""
+        from fakevision.gan.mapping import encode
+
+        return encode(self.E, images_u8)
+
+    def save(self, path: str | Path) -> None:
+        meta = {"kind": "facegan", "began": json.dumps(self.began.to_dict(), sort_keys=True),
+                "inverse": json.dumps(asdict(self.inverse), sort_keys=True),
+                "landmark": json.dumps(asdict(self.landmark), sort_keys=True)}
+        _save(path, {"G": self.G, "E": self.E, "L": self.L}, meta)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> FaceGAN:
+        """Load a bundle (default: the shipped 64x64 faces model)."""
+        path = FACES_FILE if path is None else Path(path)
+        parts, meta = _load(path)
+        if meta.get("kind") != "facegan" or not {"G", "E", "L"} <= parts.keys():
+            raise InputError("not a FaceGAN bundle (needs G, E, L and kind=facegan metadata)", path)
+        began = BEGANConfig.from_dict(json.loads(meta["began"]))
+        inv = InverseConfig(**json.loads(meta["inverse"]))
+        lmc = LandmarkConfig(**json.loads(meta["landmark"]))
+        G = build_generator(began)
+        E = InverseGenerator(inv.size, inv.z_dim, inv.widths)
+        L = LandmarkGenerator(lmc.z_dim, lmc.num_points, lmc.hidden)
+        for net, name in ((G, "G"), (E, "E"), (L, "L")):
+            try:
+                net.load_state_dict(parts[name])
+            except RuntimeError as e:
+                raise InputError(f"{name} weights do not match the config in the file ({str(e)[:120]})", path)
+        return cls(G, E, L, began, inv, lmc)
+
+
+class ConditionalGAN:
+    """A VAC+GAN (``cond == "class"``) or VAR+GAN (``cond == "regress"``) generator G(z, c)."""
+
+    def __init__(self, G: nn.Module, cfg: BEGANConfig, info: dict | None = None) -> None:
+        self.G, self.cfg, self.info = G.eval(), cfg, info or {}
+
+    def encode_condition(self, c: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Class ids -> one-hot; regression targets -> N x cond_dim floats."""
+        c = torch.as_tensor(np.asarray(c))
+        if self.cfg.cond == "class":
+            return torch.nn.functional.one_hot(c.long(), self.cfg.num_classes).float()
+        return c.float().reshape(len(c), self.cfg.cond_dim)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, c: np.ndarray | torch.Tensor) -> np.ndarray:
+        """N x S x S x 3 uint8 faces for latent ``z`` and conditions ``c``."""
+        return to_uint8(self.G(z.float(), self.encode_condition(c)))
+
+    def save(self, path: str | Path) -> None:
+        _save(path, {"G": self.G}, {"kind": "conditional", "began": json.dumps(self.cfg.to_dict(), sort_keys=True),
+                                    "info": json.dumps(self.info, sort_keys=True)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> ConditionalGAN:
+        parts, meta = _load(path)
+        if meta.get("kind") != "conditional" or "G" not in parts:
+            raise InputError("not a conditional GAN bundle", path)
+        cfg = BEGANConfig.from_dict(json.loads(meta["began"]))
+        G = build_generator(cfg)
+        G.load_state_dict(parts["G"])
+        return cls(G, cfg, json.loads(meta.get("info", "{}")))

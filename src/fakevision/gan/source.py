@@ -1,0 +1,108 @@
+"""The ``gan_faces`` source: new faces from the shipped BEGAN, each with its 68 landmarks from the landmark generator.
+
+Why a source: the default recipe can then write generated faces *with* their annotation (COCO keypoints, ibug68
+schema) next to rendered scenes, with no input data. z is drawn from the per-sample generator the engine hands
+to ``make``, so sample ``i`` is the same bytes whichever worker makes it (forward passes run one face at a time
+on the CPU, in float32, so batch composition cannot change the numbers).
+
+Recipe section::
+
+    - type: gan_faces
+      count: 100
+      truncation: 0.8     # z ~ U(-t, t): smaller t = more typical, less varied faces
+      size: 64            # output side; 128 upsamples G's 64x64 face and scales the landmarks with it
+
+>>> from pathlib import Path
+>>> from fakevision.core.seeding import sample_rng
+>>> from fakevision.engine.sources import BuildContext
+>>> src = build_gan_faces(GanFacesConfig(count=2), BuildContext(Path("."), "h", 0))
+>>> s = src.make(0, sample_rng(0, "gan_faces", 0))
+>>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema, s.annotations.categories
+((64, 64, 3), (1, 68, 2), 'ibug68', ['face'])
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from pydantic import Field
+
+from fakevision.core.errors import InputError
+from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations, Provenance, Sample
+from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.gan.model import FaceGAN
+
+
+class GanFacesConfig(SourceConfig):
+    """``type: gan_faces``. ``weights``: a FaceGAN safetensors file (relative to the recipe), default the shipped
+    64x64 model; ``truncation`` in (0, 1]; ``size``: output side (multiple of the model's side not required)."""
+
+    type: Literal["gan_faces"] = "gan_faces"
+    weights: str | None = None
+    truncation: float = Field(1.0, gt=0.0, le=1.0)
+    size: int = Field(64, ge=16, le=1024)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str | None) -> FaceGAN:
+    return FaceGAN.load(path)
+
+
+class GanFacesSource:
+    """Makes face ``index``: z ~ U(-t, t)^z_dim from ``rng``, image = G(z), landmarks = L(z)."""
+
+    def __init__(self, cfg: GanFacesConfig, ctx: BuildContext, model: FaceGAN) -> None:
+        self.name = cfg.source_name
+        self.cfg, self.ctx, self.model = cfg, ctx, model
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        t = self.cfg.truncation
+        z = rng.uniform(-t, t, size=(1, self.model.z_dim)).astype(np.float32)
+        # One face is too small a job to split across threads: on 2 busy cores torch's default of one thread per
+        # core made make() 9 faces/s against 84 with one thread (benchmarks/gan.py). Engine workers parallelise.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                faces, lm = self.model.generate(torch.from_numpy(z))
+        finally:
+            torch.set_num_threads(threads)
+        image, pts = faces[0], lm[0]
+        side = self.model.size
+        if self.cfg.size != side:
+            image = cv2.resize(image, (self.cfg.size, self.cfg.size), interpolation=cv2.INTER_LINEAR)
+            pts = pts * (self.cfg.size / side)  # corner convention: scaling about (0, 0) is exact
+        s = float(self.cfg.size)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] <= s) & (pts[:, 1] >= 0) & (pts[:, 1] <= s)
+        vis = np.where(inside, VISIBLE, OCCLUDED).astype(np.uint8)
+        box = [max(pts[:, 0].min(), 0.0), max(pts[:, 1].min(), 0.0), min(pts[:, 0].max(), s),
+               min(pts[:, 1].max(), s)]
+        ann = Annotations(categories=["face"], boxes=[box], keypoints=pts[None], visibility=vis[None],
+                          keypoint_schema="ibug68", attributes={"generator": "began"})
+        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
+                          recipe_hash=self.ctx.recipe_hash,
+                          params={"z": [round(float(v), 7) for v in z[0]], "truncation": t,
+                                  "weights": self.cfg.weights or "shipped:faces64"})
+        return Sample(image, ann, prov)
+
+
+def build_gan_faces(cfg: SourceConfig, ctx: BuildContext) -> GanFacesSource:
+    """Builder registered for ``type: gan_faces``: resolves and loads the weights once per process."""
+    assert isinstance(cfg, GanFacesConfig)
+    path: str | None = None
+    if cfg.weights:
+        p = Path(cfg.weights)
+        p = p if p.is_absolute() else ctx.base_dir / p
+        if not p.is_file():
+            raise InputError("gan_faces weights file not found", p)
+        path = str(p)
+    return GanFacesSource(cfg, ctx, _load_model(path))
+
+
+register_source("gan_faces", GanFacesConfig, build_gan_faces,
+                "new 64x64 faces from the shipped BEGAN, each with 68 landmarks (ibug68) from the landmark generator")

@@ -1,0 +1,122 @@
+"""Shipped weights, the FaceGAN bundle round trip, the ``gan_faces`` source and the training entry points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from fakevision.core.errors import InputError
+from fakevision.core.keypoints import get_schema
+from fakevision.core.seeding import sample_rng
+from fakevision.engine.sources import BuildContext
+from fakevision.gan.model import FACES_FILE, VACGAN_FILE, VARGAN_FILE, ConditionalGAN, FaceGAN
+from fakevision.gan.source import GanFacesConfig, build_gan_faces
+
+
+def test_shipped_weights_load_and_generate() -> None:
+    total = sum(p.stat().st_size for p in FACES_FILE.parent.glob("*.safetensors"))
+    assert total <= 20 * 2**20
+    gan = FaceGAN.load()
+    assert (gan.size, gan.z_dim) == (64, 64)
+    faces, lm = gan.generate(torch.rand(4, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert faces.shape == (4, 64, 64, 3) and faces.dtype == np.uint8
+    assert lm.shape == (4, 68, 2)
+    assert faces.std() > 10  # not a flat image
+    # landmarks are face-shaped: eyes above the mouth, subject's right eye on the image's left, inside the frame
+    eye_r, eye_l, mouth = lm[:, 36:42].mean(1), lm[:, 42:48].mean(1), lm[:, 48:68].mean(1)
+    assert np.all(eye_r[:, 1] < mouth[:, 1]) and np.all(eye_r[:, 0] < eye_l[:, 0])
+    assert np.all((lm > -4) & (lm < 68))
+    for f in (VACGAN_FILE, VARGAN_FILE):
+        c = ConditionalGAN.load(f)
+        assert c.generate(torch.zeros(2, 64), np.array([0, 1])).shape == (2, 64, 64, 3)
+
+
+def test_facegan_round_trip_and_bad_files(tmp_path) -> None:
+    gan = FaceGAN.load()
+    gan.save(tmp_path / "g.safetensors")
+    again = FaceGAN.load(tmp_path / "g.safetensors")
+    z = torch.zeros(1, 64)
+    np.testing.assert_array_equal(gan.generate(z)[0], again.generate(z)[0])
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(InputError, match="bad.safetensors"):
+        FaceGAN.load(tmp_path / "bad.safetensors")
+    with pytest.raises(InputError, match="not a FaceGAN"):
+        FaceGAN.load(VACGAN_FILE)
+    with pytest.raises(InputError, match="not found"):
+        FaceGAN.load(tmp_path / "missing.safetensors")
+
+
+def make_source(**kw):
+    from pathlib import Path
+
+    return build_gan_faces(GanFacesConfig(count=4, **kw), BuildContext(Path("."), "hash", 0))
+
+
+def test_source_is_deterministic_and_annotated() -> None:
+    src = make_source()
+    a = src.make(3, sample_rng(0, "gan_faces", 3))
+    b = make_source().make(3, sample_rng(0, "gan_faces", 3))
+    c = src.make(4, sample_rng(0, "gan_faces", 4))
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.annotations.keypoints, b.annotations.keypoints)
+    assert not np.array_equal(a.image, c.image)
+    ann = a.annotations
+    assert ann.categories == ["face"] and ann.keypoint_schema == "ibug68"
+    assert ann.keypoints.shape == (1, get_schema("ibug68").num_keypoints, 2)
+    x0, y0, x1, y1 = ann.boxes[0]
+    inside = ann.visibility[0] == 2
+    pts = ann.keypoints[0][inside]
+    assert x0 <= pts[:, 0].min() and pts[:, 0].max() <= x1 and y0 <= pts[:, 1].min() and pts[:, 1].max() <= y1
+    assert a.id == "gan_faces-000003" and len(a.provenance.params["z"]) == 64
+
+
+def test_source_size_scales_landmarks_with_the_image() -> None:
+    s64 = make_source().make(0, sample_rng(0, "gan_faces", 0))
+    s128 = make_source(size=128).make(0, sample_rng(0, "gan_faces", 0))
+    assert s128.image.shape == (128, 128, 3)
+    np.testing.assert_allclose(s128.annotations.keypoints, s64.annotations.keypoints * 2)
+
+
+def test_source_config_validation(tmp_path) -> None:
+    with pytest.raises(ValidationError):
+        GanFacesConfig()  # count is required
+    with pytest.raises(ValidationError):
+        GanFacesConfig(count=1, truncation=0)
+    with pytest.raises(ValidationError):
+        GanFacesConfig(count=1, colour="red")
+    with pytest.raises(InputError, match="nope.safetensors"):
+        build_gan_faces(GanFacesConfig(count=1, weights="nope.safetensors"), BuildContext(tmp_path, "h", 0))
+
+
+def test_source_is_registered() -> None:
+    import fakevision.gan.source  # noqa: F401
+    from fakevision.engine.sources import _SOURCES
+
+    assert _SOURCES["gan_faces"].config is GanFacesConfig
+
+
+def test_training_entry_points_chain(tmp_path) -> None:
+    """began -> inverse -> landmarks through the CLI-facing API, on a tiny fake faces_68pt-like array."""
+    from fakevision.gan.api import train_began, train_inverse_generator, train_landmark_generator
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    import json
+
+    tiny = dict(size=16, batch=4, n_gen=8, n_enc=4, z_dim=8, h_dim=8, log_every=1)
+    res = train_began(faces, tmp_path / "g", steps=4, ckpt_every=2, **tiny)
+    assert res["step"] == 4
+    assert len(list((tmp_path / "g" / "samples").glob("*.png"))) == 2
+    assert train_began(faces, tmp_path / "g", steps=6, ckpt_every=2, **tiny)["step"] == 6  # resumed, not restarted
+    rows = [json.loads(r) for r in (tmp_path / "g" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    log = train_inverse_generator(tmp_path / "g" / "generator.safetensors", faces, tmp_path / "g", steps=2, n=4,
+                                  batch=4)
+    assert log["step"] == 2
+    bundle_dir = tmp_path / "g"
+    np.save(bundle_dir / "unused.npy", faces)
+    with pytest.raises(InputError, match="no landmarks"):
+        train_landmark_generator(bundle_dir / "generator.safetensors", bundle_dir / "inverse.safetensors", faces,
+                                 bundle_dir)
