@@ -1,0 +1,233 @@
+"""Moving a whole ``Sample`` through one 3x3 matrix: image, masks, label map, depth, keypoints and boxes together.
+
+Convention (design.md §3): matrices map *continuous corner-based* coordinates, (0, 0) = top-left corner of the
+top-left pixel, pixel centres at +0.5. OpenCV's warps address pixel centres at integers, so the matrix handed to
+OpenCV is conjugated by a half-pixel shift: ``M_cv = T(-0.5) @ M @ T(+0.5)``. With that, a horizontal flip is
+``x -> W - x`` for keypoints and exactly ``cv2.flip`` for pixels.
+
+Per annotation kind:
+- image: bilinear; masks, label map, depth: nearest neighbour (values are copied, never blended); outside the
+  source image they become 0 (no object, background, no surface) whatever the image border mode is, because a
+  reflected object would be an object without an annotation.
+- keypoints: the same matrix; a point that lands outside [0, W) x [0, H) gets visibility 0 (coordinates are kept).
+  When the matrix mirrors (negative determinant, e.g. a horizontal or vertical flip), points are re-indexed with
+  the schema's ``flip_perm`` so that ``left_eye_*`` still names the subject's left eye.
+- boxes: **where the instance has a mask, the tight box of the moved mask** (exact, stays tight after rotation);
+  **without masks, the box around the 4 moved corners**, clipped to the image (it can grow loose under rotation:
+  that is all a box alone allows). An instance whose box had an area before and has none after (it left the
+  frame) is dropped with its mask, keypoints and attributes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fakevision.core.keypoints import get_schema
+from fakevision.core.sample import Annotations, Sample
+
+BORDERS = {
+    "constant": cv2.BORDER_CONSTANT,
+    "reflect": cv2.BORDER_REFLECT_101,
+    "replicate": cv2.BORDER_REPLICATE,
+}
+
+
+def translation(tx: float, ty: float) -> np.ndarray:
+    """3x3 translation matrix."""
+    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+
+
+def to_opencv(m: np.ndarray) -> np.ndarray:
+    """Corner-convention matrix -> the matrix OpenCV expects (pixel centres at integers).
+
+    >>> flip = np.array([[-1.0, 0, 10], [0, 1, 0], [0, 0, 1]])   # x -> W - x with W = 10
+    >>> to_opencv(flip)[0].tolist()                              # column c -> 9 - c, as cv2.flip does
+    [-1.0, 0.0, 9.0]
+    """
+    return translation(-0.5, -0.5) @ m @ translation(0.5, 0.5)
+
+
+def is_affine(m: np.ndarray) -> bool:
+    return bool(abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12 and abs(m[2, 2] - 1.0) < 1e-12)
+
+
+def transform_points(m: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 matrix to (..., 2) points (with the perspective divide).
+
+    >>> transform_points(np.diag([2.0, 3.0, 1.0]), np.array([[1.0, 1.0]])).tolist()
+    [[2.0, 3.0]]
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    out = xy @ m[:2, :2].T + m[:2, 2]
+    if not is_affine(m):
+        w = xy @ m[2, :2] + m[2, 2]
+        out = out / w[..., None]
+    return out
+
+
+def _flip_kind(m: np.ndarray, out_h: int, out_w: int, h: int, w: int) -> int | None:
+    """cv2.flip code when ``m`` is exactly the identity (returns 2) or a flip of a same-size image, else None.
+    Exact pixel permutations are copied, not interpolated (faster, and bit-exact)."""
+    if (out_h, out_w) != (h, w) or m[0, 1] != 0 or m[1, 0] != 0 or m[2, 0] != 0 or m[2, 1] != 0 or m[2, 2] != 1:
+        return None
+    fx = m[0, 0] == -1 and m[0, 2] == w
+    fy = m[1, 1] == -1 and m[1, 2] == h
+    keep_x = m[0, 0] == 1 and m[0, 2] == 0
+    keep_y = m[1, 1] == 1 and m[1, 2] == 0
+    if (fx or keep_x) and (fy or keep_y):
+        return {(False, False): 2, (True, False): 1, (False, True): 0, (True, True): -1}[(bool(fx), bool(fy))]
+    return None
+
+
+def tight_boxes(masks: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes of N masks in the corner convention (``core.sample.boxes_from_masks``, via OpenCV's
+    ``boundingRect``, which is several times faster on large masks); an empty mask gives zeros."""
+    out = np.zeros((masks.shape[0], 4))
+    for i in range(masks.shape[0]):
+        x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(masks[i]).view(np.uint8))
+        if bw and bh:
+            out[i] = (x, y, x + bw, y + bh)
+    return out
+
+
+def warp_array(
+    arr: np.ndarray,
+    m: np.ndarray,
+    out_hw: tuple[int, int],
+    *,
+    nearest: bool,
+    border: str = "constant",
+    fill: float = 0.0,
+) -> np.ndarray:
+    """Warp an H x W (x C) array by the corner-convention matrix ``m`` into ``out_hw``; keeps the channel axis."""
+    out_h, out_w = out_hw
+    code = _flip_kind(m, out_h, out_w, arr.shape[0], arr.shape[1])
+    if code == 2:
+        return arr.copy()
+    if code is not None:
+        out = cv2.flip(arr, code)
+    else:
+        mc = to_opencv(m)
+        flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
+        inv = np.linalg.inv(mc)
+        b = BORDERS[border]
+        val = (fill,) * 4
+        if is_affine(m):
+            out = cv2.warpAffine(arr, inv[:2], (out_w, out_h), flags=flags, borderMode=b, borderValue=val)
+        else:
+            out = cv2.warpPerspective(arr, inv, (out_w, out_h), flags=flags, borderMode=b, borderValue=val)
+    if arr.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out
+
+
+def warp_masks(masks: np.ndarray, m: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Warp N boolean masks with nearest neighbour in one pass: bit-packed 8 per byte channel."""
+    n = masks.shape[0]
+    if n == 0:
+        return np.zeros((0, *out_hw), dtype=bool)
+    if n == 1:
+        out = warp_array(masks[0].view(np.uint8), m, out_hw, nearest=True)
+        return out.view(bool)[None]
+    packed = np.ascontiguousarray(np.packbits(masks, axis=0).transpose(1, 2, 0))  # H x W x ceil(N/8)
+    out = warp_array(packed, m, out_hw, nearest=True)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return np.unpackbits(out, axis=2, count=n).transpose(2, 0, 1).astype(bool)
+
+
+def _warp_label_map(lm: np.ndarray, m: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    if lm.min(initial=0) >= 0 and lm.max(initial=0) < 65536:
+        return warp_array(lm.astype(np.uint16), m, out_hw, nearest=True).astype(np.int32)
+    halves = np.ascontiguousarray(lm).view(np.uint16).reshape(*lm.shape, 2)  # exact: nearest copies bits
+    return np.ascontiguousarray(warp_array(halves, m, out_hw, nearest=True)).view(np.int32).reshape(out_hw)
+
+
+def corner_boxes(m: np.ndarray, boxes: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Boxes around the 4 moved corners of each box, clipped to the output image."""
+    if boxes.shape[0] == 0:
+        return boxes.copy()
+    x0, y0, x1, y1 = boxes.T
+    corners = np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1),
+                        np.stack([x0, y1], -1), np.stack([x1, y1], -1)], axis=1)
+    moved = transform_points(m, corners)
+    out = np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, out_hw[1])
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, out_hw[0])
+    return out
+
+
+def warp_keypoints(
+    kp: np.ndarray, vis: np.ndarray, schema: str | None, m: np.ndarray, out_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move N x K keypoints; visibility 0 outside the frame; mirror -> permute names with ``flip_perm``."""
+    xy = transform_points(m, kp)
+    h, w = out_hw
+    inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
+    v = np.where(inside, vis, 0).astype(np.uint8)
+    if m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0] < 0 and schema is not None:
+        perm = np.asarray(get_schema(schema).flip_perm)
+        # Point i moves to slot flip_perm[i]: the subject's left eye, now drawn where the right one was, is
+        # still the left eye, and is stored in the left eye's slot.
+        new_xy, new_v = np.empty_like(xy), np.empty_like(v)
+        new_xy[:, perm] = xy
+        new_v[:, perm] = v
+        xy, v = new_xy, new_v
+    return xy, v
+
+
+def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Annotations:
+    """Move every geometric annotation of ``a`` by ``m`` (see the module docstring for the rules)."""
+    masks = None if a.masks is None else warp_masks(a.masks, m, out_hw)
+    if masks is not None:
+        boxes = tight_boxes(masks)
+    else:
+        boxes = corner_boxes(m, a.boxes, out_hw)
+    kp = vis = None
+    if a.keypoints is not None and a.visibility is not None:
+        kp, vis = warp_keypoints(a.keypoints, a.visibility, a.keypoint_schema, m, out_hw)
+    label_map = None if a.label_map is None else _warp_label_map(a.label_map, m, out_hw)
+    depth = None if a.depth is None else warp_array(a.depth, m, out_hw, nearest=True)
+    had_area = (a.boxes[:, 2] > a.boxes[:, 0]) & (a.boxes[:, 3] > a.boxes[:, 1])
+    has_area = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    keep = ~had_area | has_area
+    categories, inst_attrs = a.categories, a.instance_attributes
+    if not keep.all():
+        idx = np.flatnonzero(keep)
+        boxes = boxes[idx]
+        categories = [a.categories[i] for i in idx]
+        masks = None if masks is None else masks[idx]
+        kp = None if kp is None else kp[idx]
+        vis = None if vis is None else vis[idx]
+        inst_attrs = None if inst_attrs is None else [inst_attrs[i] for i in idx]
+    return Annotations(
+        label=a.label, attributes=a.attributes, categories=categories, boxes=boxes, masks=masks,
+        keypoints=kp, visibility=vis, keypoint_schema=a.keypoint_schema, instance_attributes=inst_attrs,
+        label_map=label_map, label_names=a.label_names, depth=depth, extras=a.extras,
+    )
+
+
+def warp_sample(
+    sample: Sample,
+    m: np.ndarray,
+    out_hw: tuple[int, int] | None = None,
+    *,
+    border: str = "constant",
+    fill: float = 0.0,
+) -> Sample:
+    """Move a whole sample by the corner-convention 3x3 matrix ``m`` (one interpolation for the image).
+
+    >>> from fakevision.core import Annotations, Sample
+    >>> s = Sample(np.zeros((4, 10, 3), np.uint8),
+    ...            Annotations(categories=["a"], boxes=[[1, 0, 3, 2]], keypoints=[[[1.5, 0.5]]]))
+    >>> f = warp_sample(s, np.array([[-1.0, 0, 10], [0, 1, 0], [0, 0, 1]]))    # horizontal flip
+    >>> f.annotations.boxes.tolist(), f.annotations.keypoints.tolist()
+    ([[7.0, 0.0, 9.0, 2.0]], [[[8.5, 0.5]]])
+    """
+    h, w = sample.height, sample.width
+    out_hw = (h, w) if out_hw is None else (int(out_hw[0]), int(out_hw[1]))
+    m = np.asarray(m, dtype=np.float64)
+    image = warp_array(sample.image, m, out_hw, nearest=False, border=border, fill=fill)
+    ann = warp_annotations(sample.annotations, m, (h, w), out_hw)
+    return Sample(image, ann, sample.provenance)

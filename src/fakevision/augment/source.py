@@ -1,0 +1,173 @@
+"""The ``augment`` source: augmented copies of a data set read by any reader, for recipes and the CLI.
+
+Recipe section::
+
+    sources:
+      - type: augment
+        count: 900                       # must equal per_class x classes in per-class modes (augment_count)
+        input: {format: mask_pairs, path: data/iris, image_dir: images, mask_dir: masks}
+        preset: iris-phone               # or ops: [{op: Rotate, angle: [-10, 10]}, ...]
+        per_class: 300                   # or balance: true; neither = round-robin over the input
+
+Sample ``index`` -> a deterministic parent (class-aware in per-class modes, see ``per_class.ClassPlan``) and the
+per-sample generator from the engine; its provenance holds the drawn params and the parent's id, so it can be
+made again from the parent alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from fakevision.augment.base import Transform
+from fakevision.augment.config import build_pipeline
+from fakevision.augment.per_class import ClassPlan
+from fakevision.augment.presets import PRESETS, get_preset
+from fakevision.core.errors import RecipeError
+from fakevision.core.sample import Provenance, Sample
+from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.io.readers.factory import ReaderSpec
+
+
+class AugmentConfig(SourceConfig):
+    """``type: augment``. Exactly one of ``preset`` / ``ops``; at most one of ``per_class`` / ``balance``.
+
+    ``include_originals`` (default: True in per-class/balance modes, False otherwise) puts the real samples into
+    the output unchanged before the augmented ones.
+    """
+
+    type: Literal["augment"] = "augment"
+    input: ReaderSpec
+    preset: str | None = None
+    ops: list[dict[str, Any]] | None = None
+    per_class: int | None = Field(None, ge=1)
+    balance: bool = False
+    include_originals: bool | None = None
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; known: {sorted(PRESETS)}")
+        return v
+
+    @field_validator("ops")
+    @classmethod
+    def _valid_ops(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if v is not None:
+            build_pipeline(v)  # raises ValueError naming the op's key path
+        return v
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> AugmentConfig:
+        if (self.preset is None) == (self.ops is None):
+            raise ValueError("give exactly one of preset or ops")
+        if self.per_class is not None and self.balance:
+            raise ValueError("give per_class or balance, not both")
+        return self
+
+    def transform(self) -> Transform:
+        return get_preset(self.preset) if self.preset is not None else build_pipeline(self.ops or [])
+
+
+def input_labels(samples: Sequence[Sample]) -> list[str | None]:
+    """Class labels of every input without decoding images when the reader knows them (``reader.labels``)."""
+    labels = getattr(samples, "labels", None)
+    if labels is not None and not callable(labels):
+        return list(labels)
+    return [s.annotations.label for s in samples]
+
+
+def _ids(samples: Sequence[Sample]) -> list[str] | None:
+    ids = getattr(samples, "ids", None)
+    return list(ids) if ids is not None and not callable(ids) else None
+
+
+def augment_count(
+    input: ReaderSpec | dict[str, Any] | Sequence[Sample],
+    *,
+    per_class: int | None = None,
+    balance: bool = False,
+    include_originals: bool | None = None,
+    copies: int = 1,
+    base_dir: str | Path | None = None,
+) -> int:
+    """The ``count`` an augment source must have: per_class x number of classes, or largest class x classes
+    (balance), or in plain mode ``copies`` x inputs (+ the inputs themselves with ``include_originals``).
+    For the CLI: ``fakevision augment INPUT --per-class N`` -> ``count=augment_count(spec, per_class=N)``.
+
+    >>> from fakevision.core import Annotations
+    >>> data = [Sample(np.zeros((2, 2, 3), np.uint8), Annotations(label=c)) for c in "aab"]
+    >>> augment_count(data, per_class=5), augment_count(data, balance=True), augment_count(data, copies=3)
+    (10, 4, 9)
+    """
+    if isinstance(input, dict):
+        input = ReaderSpec(**input)
+    samples = input.open(base_dir) if isinstance(input, ReaderSpec) else input
+    if per_class is None and not balance:
+        n = len(samples)
+        return n * copies + (n if include_originals else 0)
+    return ClassPlan.build(input_labels(samples), per_class, balance, include_originals, ids=_ids(samples)).count
+
+
+class AugmentSource:
+    """Makes sample ``index``: its parent from ``plan``, augmented with ``transform`` and the engine's ``rng``.
+
+    >>> from fakevision.augment import HorizontalFlip
+    >>> from fakevision.core import Annotations
+    >>> data = [Sample(np.arange(6, dtype=np.uint8).reshape(1, 2, 3), Annotations(label="a"),
+    ...                Provenance("read:test", "a/0.png"))]
+    >>> src = AugmentSource("aug", data, HorizontalFlip(p=1.0), ClassPlan.build(["a"], count=2))
+    >>> s = src.make(1, np.random.default_rng(0))
+    >>> s.id, s.provenance.parents, s.image[0, 0].tolist()
+    ('aug-000001', ['a/0.png'], [3, 4, 5])
+    """
+
+    def __init__(self, name: str, samples: Sequence[Sample], transform: Transform, plan: ClassPlan,
+                 recipe_hash: str | None = None, seed: int | None = None) -> None:
+        self.name = name
+        self.samples = samples
+        self.transform = transform
+        self.plan = plan
+        self.recipe_hash = recipe_hash
+        self.seed = seed
+        self.count = plan.count
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        slot = self.plan.slot(index)
+        parent = self.samples[slot.parent]
+        if slot.original:
+            out, drawn = parent, {"applied": False}
+        else:
+            drawn = self.transform.sample_params(rng, parent)
+            out = self.transform.apply(parent, drawn)
+        prov = Provenance(
+            source=self.name, sample_id=f"{self.name}-{index:06d}", index=index, seed=self.seed,
+            recipe_hash=self.recipe_hash,
+            params={"parent_index": slot.parent, "original": slot.original, "augment": drawn},
+            parents=[parent.id],
+        )
+        return Sample(out.image, out.annotations, prov)
+
+
+def build_augment_source(config: SourceConfig, ctx: BuildContext) -> AugmentSource:
+    assert isinstance(config, AugmentConfig)
+    reader = config.input.open(ctx.base_dir)
+    plan = ClassPlan.build(input_labels(reader) if (config.per_class or config.balance) else [None] * len(reader),
+                           config.per_class, config.balance, config.include_originals,
+                           count=config.count, ids=_ids(reader))
+    if plan.count != config.count:
+        mode = f"per_class {config.per_class}" if config.per_class else "balance"
+        raise RecipeError(
+            f"source {config.source_name!r}: count must be {plan.count} ({mode} x {len(plan.classes)} classes "
+            f"of {config.input.path}), got {config.count}"
+        )
+    return AugmentSource(config.source_name, reader, config.transform(), plan, ctx.recipe_hash, ctx.seed)
+
+
+register_source("augment", AugmentConfig, build_augment_source,
+                "augmented copies of a data set (preset or ops; per-class and balance modes)")

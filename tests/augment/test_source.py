@@ -1,0 +1,118 @@
+"""Recipe side: op configs validated from dicts, the per-class plans, and the ``augment`` source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from fakevision.augment.config import build_op, build_pipeline
+from fakevision.augment.per_class import ClassPlan
+from fakevision.augment.source import AugmentConfig, AugmentSource, augment_count, build_augment_source
+from fakevision.core.errors import InputError, RecipeError
+from fakevision.core.seeding import sample_rng
+from fakevision.engine.sources import BuildContext, source_types
+from fakevision.io.images import encode_image
+from tests.augment.helpers import random_sample
+
+
+def test_op_configs_build_and_reject_unknown_keys() -> None:
+    t = build_pipeline([
+        {"op": "Rotate", "angle": [-10, 10], "p": 0.5},
+        {"op": "OneOf", "ops": [{"op": "GaussianBlur", "radius": {"choices": [5, 15, 30]}},
+                                {"op": "MotionBlur", "length": 9}]},
+        {"op": "ClassConditional", "pipelines": {"iris": [{"op": "Contrast", "factor": 0.5}]}},
+    ])
+    s = random_sample(0, 32, 32)
+    p = t.sample_params(np.random.default_rng(0), s)
+    json.dumps(p)
+    assert p["ops"][1]["params"]["radius" if p["ops"][1]["choice"] == 0 else "length"] in (5, 15, 30, 9.0)
+    with pytest.raises(ValueError, match=r"ops.0: Rotate: angel: Extra inputs"):
+        build_pipeline([{"op": "Rotate", "angel": 5}])
+    with pytest.raises(ValueError, match=r"ops.1.ops.0: unknown op 'Blur'"):
+        build_pipeline([{"op": "Rotate"}, {"op": "OneOf", "ops": [{"op": "Blur"}]}])
+    with pytest.raises(ValueError, match="p must be in"):
+        build_op({"op": "Zoom", "p": 2})
+    with pytest.raises(ValueError, match="lo > hi"):
+        build_op({"op": "Zoom", "scale": [2, 1]})
+
+
+def test_class_plan_modes() -> None:
+    labels = ["b", "a", "b", "a", "a", "c"]
+    p = ClassPlan.build(labels, per_class=4)
+    assert p.count == 12 and p.classes == ("a", "b", "c")
+    slots = [p.slot(i) for i in range(12)]
+    # class a (inputs 1, 3, 4): 3 originals then one augmented copy of input 1
+    assert [(s.parent, s.original) for s in slots[:4]] == [(1, True), (3, True), (4, True), (1, False)]
+    assert [s.parent for s in slots[8:]] == [5, 5, 5, 5] and [s.original for s in slots[8:]] == [1, 0, 0, 0]
+    assert all(p.class_of(i) == labels[slots[i].parent] for i in range(12))
+    b = ClassPlan.build(labels, balance=True)
+    assert b.count == 9
+    plain = ClassPlan.build([None] * 3, count=7)
+    assert [plain.slot(i).parent for i in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+    with pytest.raises(InputError, match="x.png: has no class label"):
+        ClassPlan.build(["a", None], per_class=2, ids=["y.png", "x.png"])
+
+
+def _folder(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for cls, n in (("cat", 3), ("dog", 1)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            (root / cls / f"{i}.png").write_bytes(encode_image(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)))
+    return root
+
+
+def test_augment_source_from_a_recipe_section(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    assert "augment" in source_types()
+    spec = {"format": "folder", "path": "data"}
+    assert augment_count(spec, per_class=5, base_dir=tmp_path) == 10
+    cfg = AugmentConfig(count=10, input=spec, preset="camera", per_class=5)
+    ctx = BuildContext(base_dir=tmp_path, recipe_hash="abc", seed=7)
+    src = build_augment_source(cfg, ctx)
+    made = [src.make(i, sample_rng(7, "augment", i)) for i in range(10)]
+    assert [s.annotations.label for s in made] == ["cat"] * 5 + ["dog"] * 5
+    p = made[4].provenance
+    assert p.sample_id == "augment-000004" and p.parents == ["cat/1.png"]  # slots 0-2 originals, 3 -> cat/0, 4 -> cat/1 and p.recipe_hash == "abc"
+    assert p.params["original"] is False and p.params["augment"]["applied"] is True
+    json.dumps(p.to_dict())
+    assert made[0].provenance.params["original"] is True
+    assert np.array_equal(made[0].image, src.samples[0].image)
+    # any worker, any order: sample 8 made alone is byte-identical
+    again = build_augment_source(cfg, ctx).make(8, sample_rng(7, "augment", 8))
+    assert again.image.tobytes() == made[8].image.tobytes()
+    # replay from provenance alone: parent + stored params
+    replay = src.transform.apply(src.samples[p.params["parent_index"]], json.loads(json.dumps(p.params["augment"])))
+    assert replay.image.tobytes() == made[4].image.tobytes()
+    with pytest.raises(RecipeError, match="count must be 10"):
+        build_augment_source(AugmentConfig(count=9, input=spec, preset="camera", per_class=5), ctx)
+
+
+def test_augment_config_validation() -> None:
+    spec = {"format": "folder", "path": "data"}
+    with pytest.raises(ValidationError, match="exactly one of preset or ops"):
+        AugmentConfig(count=1, input=spec)
+    with pytest.raises(ValidationError, match="unknown preset"):
+        AugmentConfig(count=1, input=spec, preset="phone")
+    with pytest.raises(ValidationError, match="ops.0: Zoom: scle"):
+        AugmentConfig(count=1, input=spec, ops=[{"op": "Zoom", "scle": 2}])
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        AugmentConfig(count=1, input=spec, preset="camera", per_clas=3)
+    cfg = AugmentConfig(count=1, input=spec, ops=[{"op": "HorizontalFlip"}], balance=True)
+    assert cfg.transform().ops[0].p == 0.5
+
+
+def test_in_memory_source_plain_mode_round_robin() -> None:
+    data = [random_sample(i, 20, 24, label=None) for i in range(3)]
+    from fakevision.augment import HorizontalFlip
+
+    src = AugmentSource("aug", data, HorizontalFlip(p=1.0), ClassPlan.build([None] * 3, count=6))
+    out = [src.make(i, np.random.default_rng(i)) for i in range(6)]
+    assert [o.provenance.parents[0] for o in out] == [d.id for d in data] * 2
+    assert np.array_equal(out[4].image, data[1].image[:, ::-1])
+    assert augment_count(data, copies=2) == 6 and augment_count(data, copies=2, include_originals=True) == 9
