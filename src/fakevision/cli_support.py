@@ -79,7 +79,7 @@ def run_inspect(out: Path, as_json: bool) -> bool:
     if as_json:
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
         return not problems
-    out_console = Console()
+    out_console = Console(soft_wrap=True)
     out_console.print(f"[bold]{out}[/bold]: {info.get('num_samples', 0)} samples")
     for key, title in (("per_source", "samples per source"), ("per_class", "samples per class"),
                        ("per_category", "instances per category")):
