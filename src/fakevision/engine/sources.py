@@ -82,5 +82,5 @@ def _import_builtin_sources() -> None:
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:  # a source package not built yet
-            if e.name != mod:
+            if e.name is None or not mod.startswith(e.name):
                 raise
