@@ -13,11 +13,14 @@ built from K with a half-pixel shift (``Camera.opengl_projection``); the analyti
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -51,29 +54,36 @@ class RenderBuffers:
 
 
 
-def _import_pybullet():  # noqa: ANN202 - the pybullet module
-    """Import pybullet with its C-level "pybullet build time" banner kept off stdout (it would garble CLI output
-    and anything piped from ``fakevision``)."""
-    import sys
-
-    if "pybullet" in sys.modules:
-        return sys.modules["pybullet"]
+@contextlib.contextmanager
+def _quiet_c_output() -> Iterator[None]:
+    """Keep pybullet's C-level banner ("pybullet build time ...", printed on import/connect) off stdout and
+    stderr: it would garble CLI output and anything piped from ``fakevision``."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
     try:
         with open(os.devnull, "wb") as null:
             os.dup2(null.fileno(), 1)
-            import pybullet
-
-            try:  # the banner sits in C's stdio buffer: flush it into /dev/null before stdout comes back
-                import ctypes
-
-                ctypes.CDLL(None).fflush(None)
-            except (OSError, AttributeError):
-                pass
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:  # the banner may sit in C's stdio buffer: flush it into /dev/null first
+                    ctypes.CDLL(None).fflush(None)
+                except (OSError, AttributeError):
+                    pass
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _import_pybullet():  # noqa: ANN202 - the pybullet module
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    with _quiet_c_output():
+        import pybullet
     return pybullet
 
 class PyBulletBackend:
@@ -107,7 +117,8 @@ class PyBulletBackend:
         p = _import_pybullet()
 
         if self._client is None or self._pid != os.getpid():
-            self._client = p.connect(p.DIRECT)
+            with _quiet_c_output():
+                self._client = p.connect(p.DIRECT)
             self._pid = os.getpid()
             self._scene_key = None
             self._textures = {}
