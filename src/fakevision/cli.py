@@ -115,6 +115,81 @@ def recipes() -> None:
         typer.echo(f"{name:16s} {desc}")
 
 
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+
+eval_app = typer.Typer(help="Measure whether fake data helped: downstream accuracy, FID/KID, memorisation.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="evaluate")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+
+
+@eval_app.command("downstream")
+@_friendly
+def evaluate_downstream(
+    real: Annotated[Path, typer.Argument(help="labels.csv of the real set (path column + label column).")],
+    fake: Annotated[Path, typer.Argument(help="labels.csv of the fake set (e.g. written by 'fakevision smart').")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for protocol.json/.md/.png.")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Label column of the real CSV.")],
+    fake_label_column: Annotated[str, typer.Option("--fake-label-column")] = "label",
+    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Real training images per class.")] = 4,
+    ratios: Annotated[str, typer.Option(help="fake:real ratios, comma-separated.")] = "0,0.5,1,2,4",
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds per ratio.")] = 5,
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Train the same model on real only and real + fake at several ratios over seeds: mean ± std, Δ with 95% CI."""
+    from fakevision.evaluate.api import evaluate_downstream as run
+
+    res = run(real, label_column, fake, out, fake_label_column=fake_label_column, n_train=n_train,
+              ratios=_floats(ratios), seeds=tuple(range(seeds)), epochs=epochs, device=device,
+              log=lambda line: err_console.print(line, highlight=False))
+    typer.echo(str(Path(out) / "protocol.md") if res else "")
+
+
+@eval_app.command("distances")
+@_friendly
+def evaluate_distances(
+    real: Annotated[Path, typer.Argument(help="labels.csv (or image list) of the real set.")],
+    fake: Annotated[Path, typer.Argument(help="labels.csv of the fake set.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for distances.json.")],
+    extractor: Annotated[str, typer.Option(help="'randconv-v1' (no download) or 'inception:/path/to/pt_inception.pth'.")]
+    = "randconv-v1",
+    device: DeviceOpt = "cpu",
+) -> None:
+    """FID and KID of fake vs real, and the memorisation check (near-copies of training samples flagged)."""
+    from fakevision.evaluate.api import evaluate_distances as run
+
+    res = run(real, fake, out, extractor=extractor, device=device)
+    typer.echo(" ".join(f"{k}={v}" for k, v in sorted(res.items()) if isinstance(v, (int, float, str))))
+
+
+@app.command()
+@_friendly
+def smart(
+    labels: Annotated[Path, typer.Argument(help="labels.csv of the real set (path column + label column).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for network A, its outputs and a grid.")],
+    label_column: Annotated[str, typer.Option("--label-column")],
+    k: Annotated[int, typer.Option(min=2, max=4, help="Same-class images A merges.")] = 2,
+    per_class: Annotated[bool, typer.Option("--per-class", help="One network A per class.")] = False,
+    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    count: Annotated[int, typer.Option(min=0, help="A-generated samples to write (with parents).")] = 0,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Train Smart Augmentation (network A merges same-class samples to help classifier B) and write A's outputs."""
+    from fakevision.smart.api import train_smart
+
+    res = train_smart(labels, label_column, out, k=k, per_class=per_class, epochs=epochs, count=count, seed=seed,
+                      device=device)
+    typer.echo(" ".join(f"{k_}={v}" for k_, v in sorted(res.items()) if isinstance(v, (int, float, str))))
+
+
 train_app = typer.Typer(help="Train the generative models (BEGAN, inverse/landmark generators, VAC+/VAR+ GANs).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -124,7 +199,6 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoin
 SizeOpt = Annotated[int, typer.Option("--size", help="Image size (64 or 128).")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", min=1, help="Train until this many steps in total.")]
 SecondsOpt = Annotated[float | None, typer.Option("--seconds", min=1, help="Or train for this many seconds.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
 
 
 def _gan_result(result: dict[str, Any]) -> None:

@@ -51,8 +51,18 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     out = Path(out_dir)
     if not out.is_dir():
         raise InputError("output folder not found", out)
-    ds = FakevisionDataset(out)
-    n = len(ds)
+    sections = list(extra_sections or [])
+    if any((out / f).exists() for f in RESULT_FILES):
+        from fakevision.evaluate.report import render_fragment
+
+        sections.append(render_fragment(out))
+    try:
+        ds = FakevisionDataset(out)
+        n = len(ds)
+    except InputError:
+        if not sections:
+            raise
+        return _write(out, html_path, _results_only_page(out, sections))
     if n == 0:
         raise InputError("output folder holds no samples", out)
     pick = sorted(set(np.linspace(0, n - 1, min(num_samples, n)).round().astype(int).tolist()))
@@ -101,10 +111,29 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
         versions=sorted(versions), count_tables=count_tables, stats=stats, problems=info.get("problems", []),
         provenance=[{"source": k, "count": v["count"], "seeds": ", ".join(sorted(str(x) for x in v["seeds"])),
                      "recipe_hash": v["recipe_hash"], "example": v["example"]} for k, v in sorted(provenance.items())],
-        extra_sections=[jinja2.utils.markupsafe.Markup(s) for s in (extra_sections or [])],
+        extra_sections=[jinja2.utils.markupsafe.Markup(s) for s in sections],
     )
+    return _write(out, html_path, html)
+
+
+RESULT_FILES = ("protocol.json", "distances.json", "table.json", "adversarial.json", "train.json")
+
+
+def _write(out: Path, html_path: str | Path | None, html: str) -> Path:
     target = Path(html_path) if html_path else out / "report.html"
     atomic_write_text(target, html)
     return target
+
+
+def _results_only_page(out: Path, sections: list[str]) -> str:
+    """A report for a measurement folder (``fakevision evaluate`` / ``smart`` output) that holds no samples."""
+    import html as html_lib
+
+    title = html_lib.escape(out.name)
+    body = "".join(sections)
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fakevision results — {title}"
+            "</title><style>body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
+            f"<h1>fakevision results — {title}</h1>{body}</body></html>")
 
 
