@@ -65,6 +65,7 @@ def augment(
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Make N samples per class.")] = None,
     count: Annotated[int | None, typer.Option(min=1, help="Total samples (default: one per input).")] = None,
     input_format: Annotated[str, typer.Option("--format", help="Input format (default: auto-detect).")] = "auto",
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a CSV input.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
@@ -73,7 +74,8 @@ def augment(
     """Augment a real data set with a preset or an ops list; every annotation moves with the pixels."""
     from fakevision.cli_support import run_augment
 
-    run_augment(input, out, preset, recipe, per_class, count, input_format, workers, seed, overwrite, quiet)
+    run_augment(input, out, preset, recipe, per_class, count, input_format, workers, seed, overwrite, quiet,
+                label_column)
 
 
 @app.command()

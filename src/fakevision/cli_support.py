@@ -104,7 +104,7 @@ def run_inspect(out: Path, as_json: bool) -> bool:
 
 
 def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
-                   count: int | None, input_format: str, seed: int) -> Recipe:
+                   count: int | None, input_format: str, seed: int, label_column: str | None = None) -> Recipe:
     """The recipe behind ``fakevision augment``: one ``augment`` source over INPUT, COCO + image folder + manifest."""
     import yaml
 
@@ -117,6 +117,8 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
         raise RecipeError("augment: give --per-class or --count, not both")
     source: dict[str, Any] = {"type": "augment", "name": "augment",
                               "input": {"format": input_format, "path": str(input)}}
+    if label_column is not None:
+        source["input"]["label_column"] = label_column
     if preset is not None:
         source["preset"] = preset
     else:
@@ -133,9 +135,15 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
         source["ops"] = ops
     if per_class is not None:
         source["per_class"] = per_class
+    from pydantic import ValidationError
+
+    from fakevision.engine.recipe import _format_errors
     from fakevision.io.readers import ReaderSpec
 
-    spec = ReaderSpec(**source["input"])
+    try:
+        spec = ReaderSpec(**source["input"])
+    except ValidationError as e:
+        raise RecipeError(_format_errors(str(input), e, prefix="input")) from None
     source["count"] = count if count is not None else augment_count(spec, per_class=per_class, base_dir=Path.cwd())
     return Recipe.from_dict({"name": f"augment-{preset or ops_file.stem if ops_file else ''}", "seed": seed,
                              "sources": [source],
@@ -144,6 +152,7 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
 
 
 def run_augment(input: Path, out: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
-                count: int | None, input_format: str, workers: int, seed: int, overwrite: bool, quiet: bool) -> None:
-    recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed)
+                count: int | None, input_format: str, workers: int, seed: int, overwrite: bool, quiet: bool,
+                label_column: str | None = None) -> None:
+    recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed, label_column)
     summary(run_with_progress(recipe, out, workers, overwrite, quiet))
