@@ -10,6 +10,8 @@ Rows (default pybullet TinyRenderer backend; scenes of 3-6 objects on a textured
 * ``render``: one TinyRenderer call per frame (RGB + segmentation + depth buffer), scene already built.
 * ``render+GT``: plus the ground truth: instance masks, visible and amodal boxes, metric depth, 10 occlusion-tested
   keypoints per object, label map, background composite (``render_view``); ``+normals`` adds surface normals.
+* each row once per ``--ground``: ``mesh`` (TinyRenderer draws the textured ground) and ``analytic`` (closed-form
+  ground, TinyRenderer draws the objects' window only; ``fakevision.render.analytic``).
 * ``source``: the ``render`` source's ``make`` as the engine calls it: scene sampling and physics settling
   amortised over 4 views, ground truth (no normals until ``Annotations`` has a field), ``degrade: camera``.
 
@@ -41,14 +43,14 @@ def _setup_threads() -> None:
     cv2.setNumThreads(1)
 
 
-def _work(args: tuple[str, int, int, int, bool, int]) -> float:
+def _work(args: tuple[str, int, int, int, bool, int, str]) -> float:
     """Render ``count`` frames starting at ``first`` in this process; returns the CPU seconds it used."""
     c0 = time.process_time()
     _frames(*args)
     return time.process_time() - c0
 
 
-def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int) -> None:
+def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int, ground: str = "mesh") -> None:
     _setup_threads()
     import numpy as np
 
@@ -59,7 +61,8 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
     from fakevision.render.source import RenderConfig, build
 
     if mode == "source":
-        src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows),
+        src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows,
+                                   ground=ground),  # type: ignore[arg-type]
                     BuildContext(Path("."), "bench", seed))
         for i in range(first, first + count):
             src.make(i, sample_rng(seed, src.name, i))
@@ -73,20 +76,22 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
                                                 SceneOptions(shadows=shadows)))
         cam = sample_camera(np.random.default_rng(i), size, size)
         if mode == "render":
-            backend.render(scene, cam)
+            backend.render(scene, cam, ground)
         else:
-            render_view(scene, cam, {"box": 1, "sphere": 2, "cylinder": 3}, normals=mode == "render+GT+normals")
+            render_view(scene, cam, {"box": 1, "sphere": 2, "cylinder": 3}, normals=mode == "render+GT+normals",
+                        ground=ground)
 
 
-def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats: int) -> tuple[float, float]:
+def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats: int,
+        ground: str = "mesh") -> tuple[float, float]:
     """(best wall time, CPU seconds of that run summed over workers) to make ``frames`` frames with ``workers``
     processes. Scene sampling and settling are inside the clock in every row (amortised over 4 views per scene)."""
     per = frames // workers
-    chunks = [(mode, w * per, per, size, shadows, 0) for w in range(workers)]
+    chunks = [(mode, w * per, per, size, shadows, 0, ground) for w in range(workers)]
     best, cpu = float("inf"), 0.0
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_setup_threads) as pool:
-        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1) for w in range(workers)])  # warm up
+        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground) for w in range(workers)])  # warm up
         for _ in range(repeats):
             t0 = time.perf_counter()
             cpus = pool.map(_work, chunks)
@@ -104,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--modes", nargs="+", default=["render", "render+GT", "render+GT+normals", "source"])
     ap.add_argument("--no-shadow-rows", action="store_true", help="skip the shadows-off rows")
+    ap.add_argument("--ground", nargs="+", default=["mesh", "analytic"], choices=["mesh", "analytic"],
+                    help="ground modes to time (RenderConfig.ground)")
     a = ap.parse_args(argv)
     import pybullet
 
@@ -113,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'what':<32} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
           f"{'CPU ms/frame':>12} | {'frames/CPU-s':>12} |")
     print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
-    for mode in a.modes:
+    for mode, ground in [(m, g) for m in a.modes for g in a.ground]:
         for shadows in ([True] if a.no_shadow_rows else [True, False]):
             for w in a.workers:
-                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats)
+                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground)
                 n = (a.frames // w) * w
                 fps = n / t
-                print(f"| {'pybullet ' + mode:<32} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
+                what = f"pybullet {mode} {ground}"
+                print(f"| {what:<32} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
                       f"{fps / w:>9.1f} | {1000 * cpu / n:>12.1f} | {n / cpu:>12.1f} |", flush=True)
     for name, spf, threads in (("bpy Cycles 16 spp (quoted)", CYCLES_S_PER_FRAME, 2),
                                ("mitsuba3 scalar 16 spp (quoted)", MITSUBA_S_PER_FRAME, 1)):

@@ -181,3 +181,80 @@ def test_amodal_masks_and_visible_fraction() -> None:
     frac = {gt.object_indices[n]: a["visible_fraction"] for n, a in enumerate(gt.instance_attributes)}
     assert frac[0] == 1.0 and 0.3 < frac[1] < 0.8
     assert gt.instance_attributes[1]["amodal_area"] == int(gt.amodal_masks[1].sum())
+
+
+# -- the analytic ground (RenderConfig.ground = "analytic") ---------------------------------------------------------
+def _analytic_pair(seed: int, shadows: bool) -> tuple[Scene, Camera, object, object]:
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    scene = get_backend().settle(sample_scene(rng, SceneOptions(objects=(4, 6), shadows=shadows)))
+    scene = scene.replace(light=dataclasses.replace(scene.light, shadows=shadows))
+    cam = sample_camera(rng, 128, 128)
+    return scene, cam, get_backend().render(scene, cam, "mesh"), get_backend().render(scene, cam, "analytic")
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_analytic_ground_agrees_with_the_mesh_ground(seed: int) -> None:
+    """Same instance buffer pixel for pixel, same depth (within float32 rounding of two computations); the
+    ground's depth equals the plane's closed-form ray intersection at every ground pixel (rel. error <= 1e-3)."""
+    scene, cam, mesh, ana = _analytic_pair(seed, shadows=False)
+    np.testing.assert_array_equal(mesh.instance, ana.instance)
+    np.testing.assert_array_equal(mesh.drawn, ana.drawn)
+    both = mesh.drawn
+    assert np.max(np.abs(mesh.depth[both] - ana.depth[both]) / ana.depth[both]) <= 1e-4
+    R = cam.world_to_camera[:3, :3]
+    rays_w = cam.rays() @ R
+    s = -cam.position[2] / rays_w[..., 2]
+    ground = ana.drawn & (ana.instance < 0)
+    assert ground.mean() > 0.3
+    assert np.max(np.abs(ana.depth[ground] - s[ground]) / s[ground]) <= 1e-3
+
+
+def test_object_in_front_occludes_the_analytic_ground_and_ground_truth_matches() -> None:
+    cam = Camera(intrinsics(150, 150, 64, 64), look_at(np.array([0.0, -1.0, 0.6]), np.array([0.0, 0.0, 0.1])),
+                 128, 128)
+    scene = Scene(objects=(ObjectSpec("box", (0.2, 0.2, 0.2), (0.0, 0.0, 0.1)),
+                           ObjectSpec("sphere", (0.1,) * 3, (0.2, 0.1, -0.02))),  # sunk 7 cm into the ground
+                  ground=Ground(), light=NO_SHADOW)
+    buf = get_backend().render(scene, cam, "analytic")
+    box = buf.instance == 0
+    assert box.sum() > 500
+    R = cam.world_to_camera[:3, :3]
+    s = -cam.position[2] / (cam.rays() @ R)[..., 2]
+    assert np.all(buf.depth[box] < s[box])  # the box is nearer than the plane behind it
+    sphere = buf.instance == 1
+    assert sphere.any() and np.all(buf.depth[sphere] <= s[sphere])  # only its part above the plane shows
+    _, a = render_ground_truth(scene, cam, settle=False, ground="analytic")
+    _, m = render_ground_truth(scene, cam, settle=False, ground="mesh")
+    np.testing.assert_array_equal(a.masks, m.masks)
+    np.testing.assert_array_equal(a.visibility, m.visibility)
+    np.testing.assert_allclose(a.keypoints, m.keypoints)
+    np.testing.assert_allclose(a.boxes, boxes_from_masks(a.masks))
+
+
+def test_analytic_shadow_changes_ground_pixels_only() -> None:
+    import dataclasses
+
+    scene, cam, _, lit = _analytic_pair(2, shadows=False)
+    shadowed = get_backend().render(scene.replace(light=dataclasses.replace(scene.light, shadows=True)), cam,
+                                    "analytic")
+    np.testing.assert_array_equal(lit.instance, shadowed.instance)
+    np.testing.assert_array_equal(lit.depth, shadowed.depth)
+    changed = np.any(lit.rgb != shadowed.rgb, axis=2)
+    assert changed.any()  # some shadow falls in view
+    assert not np.any(changed & (lit.instance >= 0))  # never on an object
+    assert np.all(shadowed.rgb[changed].astype(int) <= lit.rgb[changed].astype(int))  # shadows only darken
+
+
+def test_analytic_ground_without_objects_and_hidden_ground() -> None:
+    cam = Camera(intrinsics(60, 60, 40, 30), look_at(np.array([0.1, 0.2, 1.7]), np.array([0.1, 0.2, 0.0]),
+                                                     up=np.array([0.0, 1.0, 0.0])), 80, 60, near=0.05, far=30)
+    buf = get_backend().render(Scene(ground=Ground(size=40.0), light=NO_SHADOW), cam, "analytic")
+    assert np.all(buf.instance == -1) and np.max(np.abs(buf.depth - 1.7) / 1.7) <= 1e-3
+    hidden = Scene(objects=(ObjectSpec("sphere", (0.2,) * 3, (0.1, 0.2, 0.1)),), ground=Ground(visible=False),
+                   light=NO_SHADOW)
+    a, m = get_backend().render(hidden, cam, "analytic"), get_backend().render(hidden, cam, "mesh")
+    np.testing.assert_array_equal(a.rgb, m.rgb)
+    with pytest.raises(ValueError, match="ground"):
+        get_backend().render(hidden, cam, "plane")

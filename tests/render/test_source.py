@@ -156,3 +156,12 @@ def test_supersampling_smooths_edges_and_keeps_the_ground_truth() -> None:
     assert outline.sum() < 0.2 * np.prod(m_shape)
     diff = np.abs(plain.image.astype(int) - smooth.image.astype(int)).max(axis=2)
     assert diff[~outline].max() <= 2 and diff[outline].mean() > 5 and (diff[outline] > 40).mean() > 0.05
+
+
+def test_analytic_ground_source_is_pure_and_keeps_the_ground_truth() -> None:
+    a, b = _make(3, ground="analytic"), _make(3, ground="analytic")
+    assert _digest(a) == _digest(b)
+    mesh, ana = _make(5, degrade="none", ground="mesh"), _make(5, degrade="none", ground="analytic")
+    for f in ("masks", "keypoints", "visibility", "boxes", "label_map"):
+        np.testing.assert_array_equal(getattr(mesh.annotations, f), getattr(ana.annotations, f))
+    np.testing.assert_allclose(mesh.annotations.depth, ana.annotations.depth, rtol=1e-4)

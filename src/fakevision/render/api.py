@@ -23,6 +23,19 @@ from fakevision.render.textures import bake_background
 
 _HAS_NORMALS = "normals" in {f.name for f in dataclasses.fields(Annotations)}
 _PHOTOS: dict[str, np.ndarray] = {}
+_LAST_BACKGROUND: list = [None, None]  # (key, image): procedural backgrounds repeat for every view of a scene
+
+
+def _background(scene: Scene, camera: Camera) -> np.ndarray:
+    """``bake_background`` for this view; a procedural one (the same for every view of a scene) is reused."""
+    bg = scene.background
+    if bg.kind == "photo":
+        return bake_background(bg, camera.width, camera.height, background_crop(camera), _PHOTOS)
+    key = (bg, camera.width, camera.height)
+    if _LAST_BACKGROUND[0] != key:
+        _LAST_BACKGROUND[:] = [key, bake_background(bg, camera.width, camera.height)]
+        _LAST_BACKGROUND[1].flags.writeable = False
+    return _LAST_BACKGROUND[1]
 
 
 def background_crop(camera: Camera) -> tuple[float, float, float]:
@@ -36,25 +49,28 @@ def background_crop(camera: Camera) -> tuple[float, float, float]:
 
 def render_view(scene: Scene, camera: Camera, class_ids: dict[str, int] | None = None, *, min_pixels: int = 1,
                 normals: bool = True, amodal_masks: bool = False, supersample: int = 1,
-                backend: PyBulletBackend | None = None) -> tuple[np.ndarray, GroundTruth, RenderBuffers]:
+                backend: PyBulletBackend | None = None,
+                ground: str = "analytic") -> tuple[np.ndarray, GroundTruth, RenderBuffers]:
     """Render one view of an (already settled, or deliberately floating) scene: (RGB image with the background
     composited, ground truth, raw buffers). ``amodal_masks`` costs one extra render per object. ``supersample``
     k > 1 anti-aliases the RGB (TinyRenderer has no anti-aliasing): it is rendered at k times the resolution and
     box-filtered down, k x k pixels to one; the ground truth still comes from a render at the output resolution,
-    so masks keep their pixel-centre definition (cost: k * k + 1 renders)."""
+    so masks keep their pixel-centre definition (cost: k * k + 1 renders). ``ground``: ``"mesh"`` (TinyRenderer
+    draws the ground) or ``"analytic"`` (closed-form ground, objects rasterised in their window only, about 3x
+    faster; see ``fakevision.render.analytic``)."""
     b = backend or get_backend()
-    buf = b.render(scene, camera)
+    buf = b.render(scene, camera, ground)
     ids = class_ids or {c: i + 1 for i, c in enumerate(sorted({o.category for o in scene.objects}))}
     amodal = b.render_amodal(scene, camera) if amodal_masks else None
     gt = compute_ground_truth(scene, camera, buf, ids, min_pixels=min_pixels, normals=normals, amodal_masks=amodal)
     if supersample > 1:
         big_cam = camera.scaled(supersample)
-        big = b.render(scene, big_cam)
+        big = b.render(scene, big_cam, ground)
         bg = bake_background(scene.background, big_cam.width, big_cam.height, background_crop(camera), _PHOTOS)
         big_image = np.where(big.drawn[..., None], big.rgb, bg)
         image = cv2.resize(big_image, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
     else:
-        bg = bake_background(scene.background, camera.width, camera.height, background_crop(camera), _PHOTOS)
+        bg = _background(scene, camera)
         image = np.where(buf.drawn[..., None], buf.rgb, bg)
     return np.ascontiguousarray(image, dtype=np.uint8), gt, buf
 
@@ -82,7 +98,7 @@ def to_annotations(gt: GroundTruth, camera: Camera, extras: dict[str, Any] | Non
 
 def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | None = None, settle: bool = True,
                  min_pixels: int = 1, amodal_masks: bool = False, supersample: int = 1,
-                 provenance: Provenance | None = None) -> Sample:
+                 provenance: Provenance | None = None, ground: str = "analytic") -> Sample:
     """Render ``scene`` from ``camera`` into an annotated ``Sample`` (settling the objects first unless the scene
     is already settled or ``settle`` is False). Surface normals go into ``Annotations.normals`` when the core
     model has that field; until then they are only computed by ``render_ground_truth``.
@@ -99,7 +115,7 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
     if settle and not scene.settled:
         scene = get_backend().settle(scene)
     image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, normals=_HAS_NORMALS,
-                               amodal_masks=amodal_masks, supersample=supersample)
+                               amodal_masks=amodal_masks, supersample=supersample, ground=ground)
     prov = provenance or Provenance("render_scene", "render_scene", params={"scene": scene.to_json(),
                                                                              "camera": camera.to_json()})
     return Sample(image, to_annotations(gt, camera), prov)
@@ -107,10 +123,11 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
 
 def render_ground_truth(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | None = None,
                         settle: bool = True, min_pixels: int = 1,
-                        amodal_masks: bool = False) -> tuple[np.ndarray, GroundTruth]:
+                        amodal_masks: bool = False, ground: str = "analytic") -> tuple[np.ndarray, GroundTruth]:
     """Like ``render_scene`` but returns (image, ``GroundTruth``) with every buffer, normals and amodal boxes
     included, for users who want arrays rather than a ``Sample``."""
     if settle and not scene.settled:
         scene = get_backend().settle(scene)
-    image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, amodal_masks=amodal_masks)
+    image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, amodal_masks=amodal_masks,
+                               ground=ground)
     return image, gt

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -284,10 +285,49 @@ class PyBulletBackend:
         return settled
 
     # -- rendering ----------------------------------------------------------------------------------------------
-    def render(self, scene: Scene, camera: Camera) -> RenderBuffers:
-        """RGB, instance ids and metric depth of ``scene`` seen by ``camera`` (one TinyRenderer call)."""
+    def render(self, scene: Scene, camera: Camera, ground: str = "mesh") -> RenderBuffers:
+        """RGB, instance ids and metric depth of ``scene`` seen by ``camera`` (one TinyRenderer call).
+        ``ground="analytic"`` draws the ground plane in closed form and rasterises only the objects' window
+        (``fakevision.render.analytic``); ``"mesh"`` lets TinyRenderer draw everything."""
         self._build(scene)
+        if ground == "analytic" and self._ground is not None and scene.ground.visible:
+            return self._render_analytic(scene, camera)
+        if ground not in ("mesh", "analytic"):
+            raise ValueError(f"ground must be 'mesh' or 'analytic', got {ground!r}")
         return self._render(camera, scene.light)
+
+    def _render_analytic(self, scene: Scene, camera: Camera) -> RenderBuffers:
+        from fakevision.render import analytic
+
+        W, H = int(camera.width), int(camera.height)
+        depth = analytic.ground_depth(camera, scene.ground)
+        shade = None
+        if scene.light.shadows:
+            shadow = analytic.shadow_mask(scene, camera)
+            if shadow is not None:  # shadowed ground keeps its ambient light only
+                lt = scene.light
+                keep = lt.ambient / max(analytic.ground_shading(lt), 1e-6)
+                shade = 1.0 - np.float32(1.0 - min(keep, 1.0)) * shadow
+        rgb = analytic.ground_image(camera, scene.ground, scene.light, shade)
+        instance = np.full((H, W), -1, np.int32)
+        window = analytic.objects_window(scene, camera)
+        if window is not None:
+            x0, y0, x1, y1 = window
+            p = self._p()
+            c = self._client
+            pose = p.getBasePositionAndOrientation(self._ground, physicsClientId=c)
+            p.resetBasePositionAndOrientation(self._ground, [0.0, 0.0, -1e4], pose[1], physicsClientId=c)
+            try:
+                obj = self._render(analytic.window_camera(camera, window), dataclasses.replace(scene.light,
+                                                                                                 shadows=False))
+            finally:
+                p.resetBasePositionAndOrientation(self._ground, *pose, physicsClientId=c)
+            gd = depth[y0:y1, x0:x1]
+            win = (obj.instance >= 0) & ((gd <= 0) | (obj.depth < gd))
+            rgb[y0:y1, x0:x1][win] = obj.rgb[win]
+            gd[win] = obj.depth[win]
+            instance[y0:y1, x0:x1][win] = obj.instance[win]
+        return RenderBuffers(np.ascontiguousarray(rgb), instance, depth)
 
     def render_amodal(self, scene: Scene, camera: Camera) -> np.ndarray:
         """Each object's full silhouette, occluders ignored (n_objects x H x W bool): one extra render per object
