@@ -171,6 +171,30 @@ def evaluate_distances(
     typer.echo(" ".join(f"{k}={v}" for k, v in sorted(res.items()) if isinstance(v, (int, float, str))))
 
 
+@eval_app.command("smart-table")
+@_friendly
+def evaluate_smart_table(
+    dataset: Annotated[str, typer.Argument(help="utkface_gender or orl_identity.")],
+    data_root: Annotated[Path, typer.Option("--data-root", help="Folder holding the data sets.")] = Path("../shared/data"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for table.json/.md and runs.jsonl (resumable).")]
+    = Path("smart-table"),
+    conditions: Annotated[str | None, typer.Option(help="Semicolon-separated conditions, e.g. 'none;smart:nets=1,k=2' "
+                                                  "(default: the full table).")]
+    = None,
+    seeds: Annotated[int, typer.Option(min=1)] = 5,
+    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """The seed's Smart Augmentation table on a real set: none / classical / RandAugment / TrivialAugment / blend /
+    mixup / SA variants, each mean ± std over seeds with Δ vs none and its 95% CI. Reruns resume finished runs."""
+    from fakevision.smart.experiment import DEFAULT_CONDITIONS, run_table
+
+    conds = [c.strip() for c in conditions.split(";") if c.strip()] if conditions else list(DEFAULT_CONDITIONS)
+    run_table(dataset, data_root, conds, tuple(range(seeds)), epochs=epochs, device=device, out_dir=out,
+              log=lambda line: err_console.print(line, highlight=False))
+    typer.echo(str(Path(out) / "table.md"))
+
+
 @app.command()
 @_friendly
 def smart(

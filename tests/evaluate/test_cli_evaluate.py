@@ -1,0 +1,62 @@
+"""`fakevision smart`, `evaluate downstream`, `evaluate smart-table` and `report` on a results folder, with tiny
+settings (the real tables take hours; these check the commands work end to end and write what they promise)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+FV = [sys.executable, "-m", "fakevision.cli"]
+
+
+def fv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*FV, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_smart_then_downstream_then_report(shared_data: Path, tmp_path: Path) -> None:
+    labels = str(shared_data / "orl_att_faces" / "labels.csv")
+    sm = tmp_path / "sm"
+    r = fv("smart", labels, "--label-column", "subject_id", "--out", str(sm), "--epochs", "1", "--count", "160")
+    assert r.returncode == 0, r.stderr
+    rows = (sm / "labels.csv").read_text().splitlines()
+    assert len(rows) == 161
+    manifest = [json.loads(x) for x in (sm / "manifest.jsonl").read_text().splitlines()]
+    assert all(len(m["provenance"]["parents"]) >= 2 for m in manifest)  # k = 2 same-class parents
+    ev = tmp_path / "ev"
+    r = fv("evaluate", "downstream", labels, str(sm / "labels.csv"), "--label-column", "subject_id", "--out", str(ev),
+           "--seeds", "2", "--ratios", "0,1", "--epochs", "2")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((ev / "protocol.json").read_text())
+    assert (ev / "protocol.png").exists() and (ev / "protocol.md").exists()
+    assert len(json.dumps(res)) > 100
+    r = fv("report", str(ev))
+    assert r.returncode == 0, r.stderr
+    html = (ev / "report.html").read_text()
+    assert "data:image/png;base64," in html and "fake:real" in html
+
+
+def test_smart_table_one_command(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t"
+    r = fv("evaluate", "smart-table", "orl_identity", "--data-root", str(shared_data), "--out", str(out),
+           "--conditions", "none;blend:k=2", "--seeds", "2", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    table = (out / "table.md").read_text()
+    assert "none" in table and "blend(k=2)" in table and "±" in table
+    again = fv("evaluate", "smart-table", "orl_identity", "--data-root", str(shared_data), "--out", str(out),
+               "--conditions", "none;blend:k=2", "--seeds", "2", "--epochs", "1")
+    assert again.returncode == 0 and (out / "table.md").read_text() == table  # resumed, same numbers
+
+
+def test_downstream_not_enough_fake_images_is_one_line(shared_data: Path, tmp_path: Path) -> None:
+    labels = shared_data / "orl_att_faces" / "labels.csv"
+    import shutil
+
+    for i in range(5):
+        shutil.copy(shared_data / "orl_att_faces" / "images" / "s3" / "1.pgm", tmp_path / f"a{i}.pgm")
+    fake = tmp_path / "fake.csv"
+    fake.write_text("path,label\n" + "".join(f"a{i}.pgm,3\n" for i in range(5)))
+    r = fv("evaluate", "downstream", str(labels), str(fake), "--label-column", "subject_id", "--out",
+           str(tmp_path / "ev"), "--seeds", "1", "--ratios", "1", "--epochs", "1")
+    assert r.returncode == 2 and "fake images" in r.stderr and "Traceback" not in r.stderr, r.stderr
