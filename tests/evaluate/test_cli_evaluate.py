@@ -53,10 +53,10 @@ def test_downstream_not_enough_fake_images_is_one_line(shared_data: Path, tmp_pa
     labels = shared_data / "orl_att_faces" / "labels.csv"
     import shutil
 
-    for i in range(5):
-        shutil.copy(shared_data / "orl_att_faces" / "images" / "s3" / "1.pgm", tmp_path / f"a{i}.pgm")
+    for i in range(6):
+        shutil.copy(shared_data / "orl_att_faces" / "images" / f"s{3 + i % 2}" / f"{1 + i}.pgm", tmp_path / f"a{i}.pgm")
     fake = tmp_path / "fake.csv"
-    fake.write_text("path,label\n" + "".join(f"a{i}.pgm,3\n" for i in range(5)))
+    fake.write_text("path,label\n" + "".join(f"a{i}.pgm,{3 + i % 2}\n" for i in range(6)))
     r = fv("evaluate", "downstream", str(labels), str(fake), "--label-column", "subject_id", "--out",
            str(tmp_path / "ev"), "--seeds", "1", "--ratios", "1", "--epochs", "1")
     assert r.returncode == 2 and "fake images" in r.stderr and "Traceback" not in r.stderr, r.stderr
