@@ -60,3 +60,21 @@ def test_downstream_not_enough_fake_images_is_one_line(shared_data: Path, tmp_pa
     r = fv("evaluate", "downstream", str(labels), str(fake), "--label-column", "subject_id", "--out",
            str(tmp_path / "ev"), "--seeds", "1", "--ratios", "1", "--epochs", "1")
     assert r.returncode == 2 and "fake images" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_downstream_on_augment_output_excludes_held_out_parents(shared_data: Path, tmp_path: Path) -> None:
+    """Fake data made from the whole real set would leak validation/test images into training: the protocol keeps
+    only fake samples whose parents are all in the training split, and says how many it dropped."""
+    labels = str(shared_data / "orl_att_faces" / "labels.csv")
+    aug = tmp_path / "aug"
+    r = fv("augment", labels, "--label-column", "subject_id", "--preset", "face", "--per-class", "12", "--out",
+           str(aug), "-q")
+    assert r.returncode == 0, r.stderr
+    ev = tmp_path / "ev"
+    r = fv("evaluate", "downstream", labels, str(aug), "--label-column", "subject_id", "--out", str(ev),
+           "--seeds", "1", "--ratios", "0,1", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((ev / "protocol.json").read_text())
+    # 38 subjects x 12 samples; 6 of each subject's 10 real images are validation/test (n_train=4, n_val=1)
+    assert 0 < res["fake_excluded_for_leakage"] < 38 * 12
+    assert "excluded" in r.stderr

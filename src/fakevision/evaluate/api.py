@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fakevision.core.errors import InputError
 from fakevision.evaluate.data import LabelledImages, load_labelled_csv, stratified_split
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import PixelExtractor, get_extractor
@@ -49,11 +50,27 @@ def evaluate_downstream(
 
     Writes ``protocol.json``, ``protocol.md`` and ``protocol.png`` under ``out_dir`` and returns the result.
     """
+    from fakevision.evaluate.data import load_parents
+
     real = load_labelled_csv(real_csv, label_column, size=size, grey=grey)
     fake = load_labelled_csv(fake_csv, fake_label_column, size=size, grey=grey)
     split = stratified_split(real.labels, n_train, n_val, seed=split_seed)
+    parents = load_parents(fake_csv)
+    excluded = 0
+    if parents is not None:  # a fake sample made from a validation/test image would leak it into training
+        held_out = {real.ids[i] for i in np.concatenate([split.val, split.test])}
+        keep = np.array([not (set(p) & held_out) for p in parents], bool)
+        excluded = int((~keep).sum())
+        if excluded:
+            log(f"excluded {excluded} of {len(keep)} fake samples made from validation/test images")
+            if not keep.any():
+                raise InputError("every fake sample was made from validation/test images of the real split; "
+                                 "make fake data from the training split only", fake_csv)
+            fake = fake.subset(np.flatnonzero(keep))
+    fake_name = Path(fake_csv).name if Path(fake_csv).is_dir() else Path(fake_csv).parent.name
     res = run_protocol(real, split, fake, ratios=ratios, seeds=seeds, model=model, epochs=epochs, device=device,
-                       fake_name=Path(fake_csv).parent.name, log=log)
+                       fake_name=fake_name, log=log)
+    res["fake_excluded_for_leakage"] = excluded
     write_protocol(res, out_dir)
     return res
 

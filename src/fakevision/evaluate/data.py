@@ -44,20 +44,48 @@ class LabelledImages:
         return LabelledImages(self.images[idx], self.labels[idx], self.classes, [self.ids[i] for i in idx], self.name)
 
 
+def load_parents(path: str | Path) -> list[list[str]] | None:
+    """Provenance parents of every sample of a fakevision output folder (None for a CSV): the downstream protocol
+    uses them to keep fake samples made from validation/test images out of training."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    from fakevision.io.dataset import FakevisionDataset
+
+    ds = FakevisionDataset(p)
+    return [list(ds.to_sample(i).provenance.parents) for i in range(len(ds))]
+
+
+def _samples(path: Path, label_column: str, path_column: str, grey: bool):  # noqa: ANN202 - iterator of Samples
+    if path.is_dir():  # a fakevision output folder (make / augment / smart): labels come from the samples
+        from fakevision.io.dataset import FakevisionDataset
+
+        ds = FakevisionDataset(path)
+        for i in range(len(ds)):
+            s = ds.to_sample(i)
+            if grey and s.image.shape[2] >= 3:
+                s = s.replace(image=cv2.cvtColor(np.ascontiguousarray(s.image[:, :, :3]), cv2.COLOR_RGB2GRAY))
+            elif not grey and s.image.shape[2] == 1:
+                s = s.replace(image=np.repeat(s.image, 3, axis=2))
+            yield s
+        return
+    from fakevision.io.readers import open_reader
+
+    yield from open_reader("csv", path, label_column=label_column, path_column=path_column,
+                           mode="L" if grey else "RGB")
+
+
 def load_labelled_csv(
     csv_path: str | Path, label_column: str, size: int = 32, grey: bool = True, path_column: str = "path"
 ) -> LabelledImages:
-    """Read every row of ``csv_path`` through ``fakevision.io.readers`` (format ``csv``); images resized (area)
-    to ``size`` x ``size``, grey (1 channel) or RGB. Ids are the reader's (paths relative to the csv folder)."""
-    from fakevision.io.readers import open_reader
-
-    reader = open_reader("csv", csv_path, label_column=label_column, path_column=path_column,
-                         mode="L" if grey else "RGB")
+    """Read every row of ``csv_path`` through ``fakevision.io.readers`` (format ``csv``) — or every sample of a
+    fakevision output folder (labels from the samples) — with images resized (area) to ``size`` x ``size``, grey
+    (1 channel) or RGB. Ids are the reader's (paths relative to the csv folder) or the samples' ids."""
     imgs, raw, ids = [], [], []
-    for s in reader:
+    for s in _samples(Path(csv_path), label_column, path_column, grey):
         if s.annotations.label is None or s.annotations.label == "":
             raise InputError(f"empty {label_column!r} value for {s.id}", csv_path)
-        im = cv2.resize(s.image, (size, size), interpolation=cv2.INTER_AREA)
+        im = cv2.resize(np.ascontiguousarray(s.image), (size, size), interpolation=cv2.INTER_AREA)
         imgs.append(im[:, :, None] if im.ndim == 2 else im)
         raw.append(str(s.annotations.label))
         ids.append(s.id)
