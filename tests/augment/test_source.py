@@ -68,7 +68,7 @@ def _folder(tmp_path: Path) -> Path:
 
 
 def test_augment_source_from_a_recipe_section(tmp_path: Path) -> None:
-    root = _folder(tmp_path)
+    _folder(tmp_path)
     assert "augment" in source_types()
     spec = {"format": "folder", "path": "data"}
     assert augment_count(spec, per_class=5, base_dir=tmp_path) == 10
