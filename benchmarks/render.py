@@ -12,8 +12,9 @@ Rows (default pybullet TinyRenderer backend; scenes of 3-6 objects on a textured
   keypoints per object, label map, background composite (``render_view``); ``+normals`` adds surface normals.
 * each row once per ``--ground``: ``mesh`` (TinyRenderer draws the textured ground) and ``analytic`` (closed-form
   ground, TinyRenderer draws the objects' window only; ``fakevision.render.analytic``).
-* ``source``: the ``render`` source's ``make`` as the engine calls it: scene sampling and physics settling
-  amortised over 4 views, ground truth (no normals until ``Annotations`` has a field), ``degrade: camera``.
+* ``source``: the ``render`` source's ``make`` as the engine calls it: scene sampling and resting amortised over
+  4 views, ground truth (no normals until ``Annotations`` has a field), ``degrade: camera``; once per
+  ``--placement`` (``analytic``: closed-form rest poses, the default; ``physics``: pybullet settling).
 
 Each run is timed as wall time over all frames (best of ``--repeats``), so load from other processes on a shared
 machine shows up as lower numbers; the per-core column divides by the workers. A Cycles-class renderer (what
@@ -43,14 +44,15 @@ def _setup_threads() -> None:
     cv2.setNumThreads(1)
 
 
-def _work(args: tuple[str, int, int, int, bool, int, str]) -> float:
+def _work(args: tuple[str, int, int, int, bool, int, str, str]) -> float:
     """Render ``count`` frames starting at ``first`` in this process; returns the CPU seconds it used."""
     c0 = time.process_time()
     _frames(*args)
     return time.process_time() - c0
 
 
-def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int, ground: str = "mesh") -> None:
+def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int, ground: str = "mesh",
+            placement: str = "analytic") -> None:
     _setup_threads()
     import numpy as np
 
@@ -62,7 +64,7 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
 
     if mode == "source":
         src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows,
-                                   ground=ground),  # type: ignore[arg-type]
+                                   ground=ground, placement=placement),  # type: ignore[arg-type]
                     BuildContext(Path("."), "bench", seed))
         for i in range(first, first + count):
             src.make(i, sample_rng(seed, src.name, i))
@@ -83,15 +85,16 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
 
 
 def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats: int,
-        ground: str = "mesh") -> tuple[float, float]:
+        ground: str = "mesh", placement: str = "analytic") -> tuple[float, float]:
     """(best wall time, CPU seconds of that run summed over workers) to make ``frames`` frames with ``workers``
     processes. Scene sampling and settling are inside the clock in every row (amortised over 4 views per scene)."""
     per = frames // workers
-    chunks = [(mode, w * per, per, size, shadows, 0, ground) for w in range(workers)]
+    chunks = [(mode, w * per, per, size, shadows, 0, ground, placement) for w in range(workers)]
     best, cpu = float("inf"), 0.0
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_setup_threads) as pool:
-        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground) for w in range(workers)])  # warm up
+        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground, placement)
+                         for w in range(workers)])  # warm up
         for _ in range(repeats):
             t0 = time.perf_counter()
             cpus = pool.map(_work, chunks)
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-shadow-rows", action="store_true", help="skip the shadows-off rows")
     ap.add_argument("--ground", nargs="+", default=["mesh", "analytic"], choices=["mesh", "analytic"],
                     help="ground modes to time (RenderConfig.ground)")
+    ap.add_argument("--placement", nargs="+", default=["analytic"], choices=["analytic", "physics"],
+                    help="rest poses of the source rows (RenderConfig.placement; other rows always use physics)")
     a = ap.parse_args(argv)
     import pybullet
 
@@ -120,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'what':<32} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
           f"{'CPU ms/frame':>12} | {'frames/CPU-s':>12} |")
     print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
-    for mode, ground in [(m, g) for m in a.modes for g in a.ground]:
+    for mode, ground, placement in [(m, g, pl) for m in a.modes for g in a.ground
+                                    for pl in (a.placement if m == "source" else ["physics"])]:
         for shadows in ([True] if a.no_shadow_rows else [True, False]):
             for w in a.workers:
-                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground)
+                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground, placement)
                 n = (a.frames // w) * w
                 fps = n / t
-                what = f"pybullet {mode} {ground}"
+                what = f"pybullet {mode} {ground}" + (f" {placement}" if mode == "source" else "")
                 print(f"| {what:<32} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
                       f"{fps / w:>9.1f} | {1000 * cpu / n:>12.1f} | {n / cpu:>12.1f} |", flush=True)
     for name, spf, threads in (("bpy Cycles 16 spp (quoted)", CYCLES_S_PER_FRAME, 2),

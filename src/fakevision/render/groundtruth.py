@@ -98,14 +98,46 @@ def keypoint_visibility(uv: np.ndarray, z: np.ndarray, ok: np.ndarray, index: in
 
 
 def amodal_box(obj: ObjectSpec, camera: Camera) -> tuple[np.ndarray, bool]:
-    """(xyxy box of the whole object's projection clipped to the image, whether it was clipped)."""
-    uv, z = camera.project(obj.to_world(shapes.hull_points_object(obj, _vertices(obj))))
-    uv = uv[z > camera.near]
-    if len(uv) == 0:
-        return np.zeros(4), True
-    box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
+    """(xyxy box of the whole object's projection clipped to the image, whether it was clipped). A sphere wholly in
+    front of the near plane gets the exact box of its projected ellipse (``sphere_box``); other shapes project
+    ``shapes.hull_points_object``."""
+    box = None
+    if obj.shape == "sphere" and obj.extents[0] == obj.extents[1] == obj.extents[2]:
+        box = sphere_box(camera.to_camera(np.asarray(obj.position, np.float64))[0], obj.extents[0] / 2, camera)
+    if box is None:
+        uv, z = camera.project(obj.to_world(shapes.hull_points_object(obj, _vertices(obj))))
+        uv = uv[z > camera.near]
+        if len(uv) == 0:
+            return np.zeros(4), True
+        box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
     clipped = np.clip(box, 0, [camera.width, camera.height, camera.width, camera.height])
     return clipped, bool(np.any(np.abs(clipped - box) > 1e-9))
+
+
+def sphere_box(centre: np.ndarray, radius: float, camera: Camera) -> np.ndarray | None:
+    """Exact xyxy box of the image of a sphere (camera-frame ``centre``) under the pinhole ``camera.K``: the
+    image line u = const bounds it where its back-projected plane, normal ``K^T (1, 0, -u)``, is tangent to the
+    sphere, a quadratic in u (likewise v). None unless the whole sphere lies beyond the near plane.
+
+    >>> from fakevision.render.camera import intrinsics
+    >>> cam = Camera(intrinsics(100, 100, 50, 50), np.eye(4), 100, 100)
+    >>> sphere_box(np.array([0.0, 0.0, 2.0]), 1.0, cam).round(4).tolist()  # r / sqrt(d^2 - r^2) = 1 / sqrt(3)
+    [-7.735, -7.735, 107.735, 107.735]
+    """
+    X, Y, Z = (float(v) for v in centre)
+    if Z - radius <= camera.near:
+        return None
+    K = camera.K
+    fx, s, cx, fy, cy = K[0, 0], K[0, 1], K[0, 2], K[1, 1], K[1, 2]
+    r2, A = radius * radius, Z * Z - radius * radius
+    out = np.empty(4)
+    # plane normal (f, g, c - t) for the image line t = const; tangency: (a + w Z)^2 = r^2 (f^2 + g^2 + w^2)
+    for k, (f, g, c, a) in enumerate(((fx, s, cx, fx * X + s * Y), (fy, 0.0, cy, fy * Y))):
+        B, C = a * Z, a * a - r2 * (f * f + g * g)
+        root = np.sqrt(max(B * B - A * C, 0.0))
+        w1, w2 = (-B - root) / A, (-B + root) / A
+        out[k], out[k + 2] = c - w2, c - w1
+    return out
 
 
 def surface_normals(scene: Scene, camera: Camera, buffers: RenderBuffers) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 It knows nothing of any renderer (the Kubric split): its output is plain data (``Scene``, ``Camera``), so the same
 draws can feed pybullet today and a path tracer later. Objects are scattered without overlap a little above the
-ground, in random orientations; the simulator then drops them so they rest plausibly (``settle``).
+ground, in random orientations; the simulator then drops them so they rest plausibly (``settle``), or
+``fakevision.render.placement.rest_analytic`` puts them at rest in closed form.
 """
 
 from __future__ import annotations

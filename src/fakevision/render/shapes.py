@@ -63,7 +63,7 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
 
 
 _UNIT_SPHERE = _fibonacci_sphere(2048)
-_RIM = np.linspace(0.0, 2 * np.pi, 360, endpoint=False)
+_RIM = np.linspace(0.0, 2 * np.pi, 64, endpoint=False)
 
 
 def keypoints_object(obj: ObjectSpec, mesh_vertices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +106,8 @@ def keypoints_object(obj: ObjectSpec, mesh_vertices: np.ndarray | None = None) -
 
 def hull_points_object(obj: ObjectSpec, mesh_vertices: np.ndarray | None = None) -> np.ndarray:
     """Points (object frame) whose projections bound the object's silhouette: a box's corners (exact), a
-    cylinder's two rims at 1-degree steps, 2048 points spread over a sphere (the bound is then short by at most
+    cylinder's two rims at 64 points each (the bound is short by at most r * (1 - cos 2.8 degrees) = 0.12 % of the
+    radius), 2048 points spread over a sphere (the bound is then short by at most
     r * (1 - cos 2.3 degrees) = 0.08 % of the radius), a mesh's vertices."""
     hx, hy, hz = (e / 2 for e in obj.extents)
     if obj.shape == "box":

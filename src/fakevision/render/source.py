@@ -14,6 +14,7 @@ Recipe example::
         views_per_scene: 4
         degrade: camera        # sensor noise, blur, JPEG via fakevision.augment's "camera" preset; or none
         ground: analytic       # closed-form ground plane + objects-only rasterisation (~3x faster); or mesh
+        placement: analytic    # closed-form rest poses (no physics; meshes still use physics); or physics
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fakevision.render.api import render_scene
 from fakevision.render.backends import get_backend
 from fakevision.render.eye import IRIS_PALETTE, EyeOptions, eye_camera, render_eye, sample_eye
 from fakevision.render.meshes import MESH_SUFFIXES, load_vertices
+from fakevision.render.placement import needs_physics, rest_analytic
 from fakevision.render.sampler import CameraOptions, SceneOptions, categories, sample_camera, sample_scene
 from fakevision.render.scene import SHAPES, Scene
 from fakevision.render.textures import list_photos
@@ -61,6 +63,10 @@ class RenderConfig(SourceConfig):
     elevation_deg: Range = (20.0, 70.0)
     shadows: bool = True
     settle: bool = True
+    placement: Literal["analytic", "physics"] = Field(
+        "analytic", description="how settle rests the objects: analytic (closed-form rest pose on a face, cap, side "
+                                "or bottom point, fakevision.render.placement; scenes with meshes use physics) or "
+                                "physics (pybullet drops them)")
     min_pixels: int = Field(1, ge=1, description="instances with fewer visible pixels are dropped")
     amodal_masks: bool = Field(False, description="render each object alone for visible_fraction (1 render each)")
     supersample: int = Field(1, ge=1, le=4, description="anti-alias the RGB by rendering k x k times the pixels")
@@ -142,7 +148,10 @@ class RenderSource:
         rng = sample_rng(self.ctx.seed, self.name + "/scene", scene_index)
         scene = sample_scene(rng, self.scene_options)
         if self.cfg.settle:
-            scene = get_backend().settle(scene)
+            if self.cfg.placement == "analytic" and not needs_physics(scene):
+                scene = rest_analytic(scene)
+            else:
+                scene = get_backend().settle(scene)
         # Provenance JSON made once per scene (dataclasses.asdict costs ~1 ms), parsed afresh for every sample so
         # no two samples share a mutable dict; the text round-trips floats exactly.
         self._scene_cache = (scene_index, scene, json.dumps(scene.to_json()))
@@ -159,6 +168,7 @@ class RenderSource:
             "scene": json.loads(scene_json),
             "degrade": self.cfg.degrade,
             "ground": self.cfg.ground,
+            "placement": self.cfg.placement,
         }
         prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
                           recipe_hash=self.ctx.recipe_hash, params=params)
