@@ -145,7 +145,7 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
     except ValidationError as e:
         raise RecipeError(_format_errors(str(input), e, prefix="input")) from None
     source["count"] = count if count is not None else augment_count(spec, per_class=per_class, base_dir=Path.cwd())
-    return Recipe.from_dict({"name": f"augment-{preset or ops_file.stem if ops_file else ''}", "seed": seed,
+    return Recipe.from_dict({"name": f"augment-{preset or (ops_file.stem if ops_file else 'ops')}", "seed": seed,
                              "sources": [source],
                              "outputs": [{"format": "coco"}, {"format": "imagefolder"}, {"format": "manifest"}]},
                             origin=str(ops_file or "augment"), base_dir=Path.cwd())

@@ -170,8 +170,8 @@ def builtin_recipes() -> dict[str, str]:
     for res in resources.files("fakevision.recipes").iterdir():
         if res.name.endswith(".yaml"):
             data = yaml.safe_load(res.read_text(encoding="utf-8")) or {}
-            out[res.name[: -len(".yaml")]] = str(data.get("description", "")).strip().splitlines()[0:1][0] \
-                if data.get("description") else ""
+            lines = str(data.get("description") or "").strip().splitlines()
+            out[res.name[: -len(".yaml")]] = lines[0] if lines else ""
     return out
 
 
