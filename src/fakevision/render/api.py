@@ -15,7 +15,7 @@ import numpy as np
 
 from fakevision.core.sample import Annotations, Provenance, Sample
 from fakevision.render import shapes
-from fakevision.render.backends import PyBulletBackend, RenderBuffers, get_backend
+from fakevision.render.backends import RenderBackend, RenderBuffers, get_backend
 from fakevision.render.camera import Camera
 from fakevision.render.groundtruth import GroundTruth, compute_ground_truth
 from fakevision.render.scene import Scene
@@ -49,7 +49,7 @@ def background_crop(camera: Camera) -> tuple[float, float, float]:
 
 def render_view(scene: Scene, camera: Camera, class_ids: dict[str, int] | None = None, *, min_pixels: int = 1,
                 normals: bool = True, amodal_masks: bool = False, supersample: int = 1,
-                backend: PyBulletBackend | None = None,
+                backend: RenderBackend | str | None = None,
                 ground: str = "analytic") -> tuple[np.ndarray, GroundTruth, RenderBuffers]:
     """Render one view of an (already settled, or deliberately floating) scene: (RGB image with the background
     composited, ground truth, raw buffers). ``amodal_masks`` costs one extra render per object. ``supersample``
@@ -58,7 +58,7 @@ def render_view(scene: Scene, camera: Camera, class_ids: dict[str, int] | None =
     so masks keep their pixel-centre definition (cost: k * k + 1 renders). ``ground``: ``"mesh"`` (TinyRenderer
     draws the ground) or ``"analytic"`` (closed-form ground, objects rasterised in their window only, about 3x
     faster; see ``fakevision.render.analytic``)."""
-    b = backend or get_backend()
+    b = get_backend(backend) if isinstance(backend, str) else (backend or get_backend())
     buf = b.render(scene, camera, ground)
     ids = class_ids or {c: i + 1 for i, c in enumerate(sorted({o.category for o in scene.objects}))}
     amodal = b.render_amodal(scene, camera) if amodal_masks else None
@@ -98,7 +98,8 @@ def to_annotations(gt: GroundTruth, camera: Camera, extras: dict[str, Any] | Non
 
 def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | None = None, settle: bool = True,
                  min_pixels: int = 1, amodal_masks: bool = False, supersample: int = 1,
-                 provenance: Provenance | None = None, ground: str = "analytic") -> Sample:
+                 provenance: Provenance | None = None, ground: str = "analytic",
+                 renderer: str = "pybullet") -> Sample:
     """Render ``scene`` from ``camera`` into an annotated ``Sample`` (settling the objects first unless the scene
     is already settled or ``settle`` is False). Surface normals go into ``Annotations.normals`` when the core
     model has that field; until then they are only computed by ``render_ground_truth``.
@@ -115,7 +116,7 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
     if settle and not scene.settled:
         scene = get_backend().settle(scene)
     image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, normals=_HAS_NORMALS,
-                               amodal_masks=amodal_masks, supersample=supersample, ground=ground)
+                               amodal_masks=amodal_masks, supersample=supersample, ground=ground, backend=renderer)
     prov = provenance or Provenance("render_scene", "render_scene", params={"scene": scene.to_json(),
                                                                              "camera": camera.to_json()})
     return Sample(image, to_annotations(gt, camera), prov)
@@ -123,11 +124,12 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
 
 def render_ground_truth(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | None = None,
                         settle: bool = True, min_pixels: int = 1,
-                        amodal_masks: bool = False, ground: str = "analytic") -> tuple[np.ndarray, GroundTruth]:
+                        amodal_masks: bool = False, ground: str = "analytic",
+                        renderer: str = "pybullet") -> tuple[np.ndarray, GroundTruth]:
     """Like ``render_scene`` but returns (image, ``GroundTruth``) with every buffer, normals and amodal boxes
     included, for users who want arrays rather than a ``Sample``."""
     if settle and not scene.settled:
         scene = get_backend().settle(scene)
     image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, amodal_masks=amodal_masks,
-                               ground=ground)
+                               ground=ground, backend=renderer)
     return image, gt

@@ -71,6 +71,8 @@ class RenderConfig(SourceConfig):
     amodal_masks: bool = Field(False, description="render each object alone for visible_fraction (1 render each)")
     supersample: int = Field(1, ge=1, le=4, description="anti-alias the RGB by rendering k x k times the pixels")
     degrade: Literal["camera", "none"] = "camera"
+    renderer: str = Field("pybullet", description="which backend renders the views (fakevision.render.backends): "
+                                                  "pybullet (TinyRenderer, the pip-only default) or an optional one")
     ground: Literal["mesh", "analytic"] = Field(
         "analytic", description="mesh: TinyRenderer draws the ground; analytic: closed-form ground (homography-warped "
                             "texture, exact plane depth, projected soft shadows), objects rasterised alone, ~3x faster")
@@ -90,6 +92,10 @@ class RenderConfig(SourceConfig):
                 raise ValueError(f"{name} must be [lo, hi] with 0 < lo <= hi")
         if self.fov_deg[1] >= 170 or self.elevation_deg[1] > 90:
             raise ValueError("fov_deg must stay below 170 and elevation_deg at most 90")
+        from fakevision.render.backends import BACKENDS
+
+        if self.renderer not in BACKENDS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; known: {', '.join(sorted(BACKENDS))}")
         if not self.shapes and not self.meshes:
             raise ValueError("give at least one of shapes or meshes")
         return self
@@ -169,12 +175,14 @@ class RenderSource:
             "degrade": self.cfg.degrade,
             "ground": self.cfg.ground,
             "placement": self.cfg.placement,
+            "renderer": self.cfg.renderer,
         }
         prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
                           recipe_hash=self.ctx.recipe_hash, params=params)
         sample = render_scene(scene, camera, class_ids=self.class_ids, settle=False,
                               min_pixels=self.cfg.min_pixels, amodal_masks=self.cfg.amodal_masks,
-                              supersample=self.cfg.supersample, provenance=prov, ground=self.cfg.ground)
+                              supersample=self.cfg.supersample, provenance=prov, ground=self.cfg.ground,
+                              renderer=self.cfg.renderer)
         sample.annotations.extras.update({"scene_index": scene_index, "view": view})
         if self._degrade is not None:
             sample = self._degrade(sample, rng)
