@@ -25,9 +25,21 @@ class RenderBackend(Protocol):
     def render_amodal(self, scene: Any, camera: Any) -> np.ndarray: ...
 
 
+def _lazy(module: str) -> Callable[[], RenderBackend]:
+    """Factory for a backend in ``fakevision.render.backends.<module>`` (its ``get_backend``), imported on use."""
+    def factory() -> RenderBackend:
+        import importlib
+
+        return importlib.import_module(f"fakevision.render.backends.{module}").get_backend()
+
+    return factory
+
+
 # name -> factory returning the process's shared instance of that backend (imported lazily).
 BACKENDS: dict[str, Callable[[], RenderBackend]] = {
     "pybullet": _pybullet_backend,
+    "raycast": _lazy("raycast"),  # closed-form ray casting of the primitive shapes (numpy only)
+    "pyrender": _lazy("pyrender_egl"),  # optional extra: OpenGL PBR via pyrender + EGL
 }
 
 
