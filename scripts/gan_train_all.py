@@ -27,8 +27,10 @@ import torch
 
 from fakevision.gan.began import BEGANConfig, BEGANTrainer
 from fakevision.gan.data import load_bundle, to_uint8, yaw_proxy
-from fakevision.gan.independent import judge_widths, train_judge
-from fakevision.gan.mapping import InverseConfig, LandmarkConfig, landmark_pairs, train_inverse, train_landmarks
+from fakevision.gan.data import to_unit_range
+from fakevision.gan.independent import judge_widths, predict_landmarks, train_judge
+from fakevision.gan.mapping import (InverseConfig, LandmarkConfig, encode, landmark_pairs, nme, train_inverse,
+                                    train_landmarks)
 from fakevision.gan.model import ConditionalGAN, FaceGAN, _save
 from fakevision.gan.viz import draw_landmarks, image_grid
 from fakevision.io.images import encode_image
@@ -120,6 +122,14 @@ def main() -> None:
                     help="comma-separated subset (inverse includes the landmark generator)")
     ap.add_argument("--gamma", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--n-gen", type=int, default=64, help="generator width (32: ~4x cheaper generation)")
+    ap.add_argument("--judge-steps", type=int, default=0,
+                    help="train the landmark judge for this many steps with similarity-warp augmentation and a "
+                         "cosine schedule (0: the seconds budget, no augmentation, as in the first runs)")
+    ap.add_argument("--lambda-landmarks", type=float, default=0.0, help="landmark-aware inversion: joint head")
+    ap.add_argument("--lambda-geometry", type=float, default=0.0, help="landmark-aware inversion: judge on G(E(x))")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also train the plain E (no landmark terms) on the same G and report both NMEs")
     a = ap.parse_args()
     dev = a.device
     if dev == "cuda":
@@ -129,15 +139,19 @@ def main() -> None:
     run = Run(Path(a.out))
     b = load_bundle(a.bundle)
     faces, lms, split = b["faces"], b["landmarks"].astype(np.float64), b["faces_split"]
-    utk, gender = b["utk"], b["utk_gender"]
+    utk, gender = b.get("utk", faces[:0]), b.get("utk_gender", np.zeros(0, np.int64))
     size = faces.shape[1]
     if a.tiny:  # 32x32 by subsampling, tiny widths
         size = 32
         faces, utk, lms = faces[:, ::2, ::2].copy(), utk[:, ::2, ::2].copy(), lms / 2
     train, held = split == 0, split == 1
-    n_gen, n_enc, n_e, n_j, batch, chunks = (8, 8, 8, 8, 8, 2) if a.tiny else (64, 32, 32, 32, 64, 10)
+    n_gen, n_enc, n_e, n_j, batch, chunks = (8, 8, 8, 8, 8, 2) if a.tiny else (a.n_gen, 32, 32, 32, 64, 10)
     phases = set(a.phases.split(","))
     share = {"began": 170, "judge_lm": 25, "judge_gender": 15, "inverse": 50, "vacgan": 60, "vargan": 60}
+    if "judges" not in phases and "inverse" in phases and a.judge_steps:
+        share["judge_lm"] = 0  # the landmark judge is trained by steps inside the inverse phase
+    if a.ablation and "inverse" in share:
+        share["inverse"] *= 2  # two E variants share the phase
     share = {k: v for k, v in share.items() if k in phases or (k.startswith("judge") and "judges" in phases)}
     budget = {k: v * a.budget / sum(share.values()) for k, v in share.items()}
     run.metrics.update(device=str(torch.cuda.get_device_name(0) if dev == "cuda" else "cpu"), size=size,
@@ -160,7 +174,18 @@ def main() -> None:
     if "judges" in phases:
         train_judges(run, faces[train], lms[train], utk, gender, g_tr, g_te, budget, n_j, size, dev)
     if "inverse" in phases and G is not None:
-        train_mapping(run, G, cfg, faces, lms, train, held, budget, n_e, batch, a.tiny, dev)
+        judge = None
+        if a.judge_steps:
+            judge = train_landmark_judge(run, faces[train], lms[train], faces[held], lms[held], a.judge_steps,
+                                         n_j, size, dev)
+        aware = bool(a.lambda_landmarks or a.lambda_geometry)
+        variants = [("landmark_aware", a.lambda_landmarks, a.lambda_geometry)] if aware else [("plain", 0.0, 0.0)]
+        if aware and a.ablation:  # the seed's plain E first, the shipped (last) variant after it
+            variants.insert(0, ("plain", 0.0, 0.0))
+        for name, lam_lm, lam_geo in variants:
+            train_mapping(run, G, cfg, faces, lms, train, held, budget["inverse"] / len(variants), n_e, batch,
+                          a.tiny, dev, judge=judge, lambda_landmarks=lam_lm, lambda_geometry=lam_geo,
+                          variant=name, ship=name == variants[-1][0])
     if "vacgan" in phases:
         train_vacgan(run, utk, gender, g_tr, size, n_gen, n_enc, batch, budget, chunks, a.tiny, dev)
     if "vargan" in phases:
@@ -182,15 +207,41 @@ def train_judges(run, faces, lms, utk, gender, g_tr, g_te, budget, n_j, size, de
     run.log("judges trained")
 
 
-def train_mapping(run, G, cfg, faces, lms, train, held, budget, n_e, batch, tiny, dev) -> None:
+def train_landmark_judge(run, faces, lms, held_faces, held_lms, steps, n_j, size, dev):
+    """A landmark regressor on real training faces only (augmented, cosine schedule): the frozen judge that
+    landmark-aware inversion uses. Its NME on held-out real faces is logged as its calibration."""
+    t0 = time.perf_counter()
+    jl, log = train_judge(faces, lms, "landmarks", steps=steps, n=n_j, augment=True, device=dev)
+    held_nme = nme(predict_landmarks(jl, held_faces, device=dev), held_lms)
+    run.metrics["phases"]["judge_landmarks_aug"] = {"log": log, "steps": steps, "seconds": time.perf_counter() - t0,
+                                                    "held_out_nme": held_nme}
+    _save(run.out / "judge_landmarks.safetensors", {"landmarks": jl.cpu()},
+          {"kind": "judges", "size": str(size), "widths": json.dumps(list(judge_widths(size, n_j)))})
+    run.log(f"landmark judge: {steps} steps, held-out NME {held_nme:.4f}")
+    return jl.to(dev)
+
+
+def train_mapping(run, G, cfg, faces, lms, train, held, seconds, n_e, batch, tiny, dev, judge=None,
+                  lambda_landmarks=0.0, lambda_geometry=0.0, variant="plain", ship=True) -> None:
     # 3. Inverse generator E (G frozen), then 4. landmark generator L on (E(x), landmarks(x)), train split only.
-    icfg = InverseConfig(size=cfg.size, z_dim=cfg.z_dim, n=n_e, batch=batch)
-    E, ilog = train_inverse(G, faces[train], icfg, seconds=budget["inverse"], device=dev)
-    run.metrics["phases"]["inverse"] = {"log": ilog, "config": icfg.__dict__}
+    icfg = InverseConfig(size=cfg.size, z_dim=cfg.z_dim, n=n_e, batch=batch, lambda_landmarks=lambda_landmarks,
+                         lambda_geometry=lambda_geometry)
+    G = G.to(dev)
+    E, ilog = train_inverse(G, faces[train], icfg, seconds=seconds, device=dev, landmarks=lms[train],
+                            judge=judge if lambda_geometry else None)
     z, y = landmark_pairs(E, faces[train], lms[train], device=dev)
-    lcfg = LandmarkConfig(z_dim=cfg.z_dim, steps=200 if tiny else 4000)
+    lcfg = LandmarkConfig(z_dim=cfg.z_dim, hidden=64, weight_decay=1e-2, steps=200 if tiny else 4000)
     L, llog = train_landmarks(z, y, lcfg, device=dev)
-    run.metrics["phases"]["landmarks"] = {"log": llog}
+    with torch.no_grad():
+        zh = encode(E, faces[held], device=dev).to(dev)
+        held_nme = nme(L(zh).cpu().numpy() * cfg.size, lms[held])
+        rec_l1 = float((G(zh).clamp(-1, 1).cpu() - to_unit_range(faces[held])).abs().mean())
+    run.metrics["phases"][f"inverse_{variant}"] = {"log": ilog, "config": icfg.__dict__, "landmarks_log": llog,
+                                                   "held_out_nme_L_of_E": held_nme, "held_out_recon_l1": rec_l1}
+    run.log(f"{variant}: held-out NME L(E(x)) {held_nme:.4f}, recon L1 {rec_l1:.4f}")
+    run.flush()
+    if not ship:
+        return
     gan = FaceGAN(G.cpu(), E.cpu(), L.cpu(), cfg, icfg, lcfg)
     gan.save(run.out / "faces64.safetensors")
     zz = torch.rand(32, cfg.z_dim, generator=torch.Generator().manual_seed(7)) * 2 - 1

@@ -6,6 +6,13 @@ E(x) outside G's z range (-1, 1). The cycle keeps E's outputs where random z liv
 random sampling never visits. L then learns z -> 68 landmarks from (E(x), landmarks(x)) pairs, so every random z
 gives a face G(z) *and* its landmarks L(z).
 
+Landmark-aware inversion (our addition, off by default; ``lambda_landmarks`` / ``lambda_geometry``): pixel L1 alone
+lets E trade geometry for colour (a blurry G reconstructs a face's skin and hair well while its eyes land a few
+pixels off), so L(E(x)) inherits E's geometric error. Two extra terms make E's code carry the geometry: a landmark
+head trained jointly on E(x) (the code must predict the landmarks of x), and a frozen landmark regressor trained
+on real faces only that must find x's landmarks on G(E(x)) (the reconstruction must put them in the same place).
+G stays frozen, so this is still an inversion of the same generator; L is refitted on the final codes as before.
+
 >>> import numpy as np
 >>> pred = np.zeros((1, 68, 2)); gt = np.zeros((1, 68, 2)); gt[0, 42:48, 0] = 10  # eye centres 10 px apart
 >>> pred[0, :, 0] = 1.0
@@ -49,6 +56,8 @@ class InverseConfig:
     lr: float = 1e-4
     lambda_cycle: float = 1.0
     lambda_range: float = 1.0
+    lambda_landmarks: float = 0.0
+    lambda_geometry: float = 0.0
     seed: int = 0
 
     @property
@@ -57,8 +66,12 @@ class InverseConfig:
 
 
 def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: int | None = None,
-                  seconds: float | None = None, device: str | torch.device = "cpu") -> tuple[InverseGenerator, list]:
+                  seconds: float | None = None, device: str | torch.device = "cpu",
+                  landmarks: np.ndarray | None = None,
+                  judge: nn.Module | None = None) -> tuple[InverseGenerator, list]:
     """Train E with G frozen on uint8 faces (N x S x S x 3, flipped at random). Returns (E, log rows).
+    ``landmarks`` (N x 68 x 2 pixels) enables ``cfg.lambda_landmarks``; ``judge`` (a landmark regressor from
+    ``fakevision.gan.independent``, frozen) enables ``cfg.lambda_geometry`` (see the module docstring).
 
     >>> from fakevision.gan.nets import Decoder
     >>> G = Decoder(16, 8, (8, 8))
@@ -75,31 +88,65 @@ def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: i
     G = G.to(device).eval()
     for p in G.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    use_lm = cfg.lambda_landmarks > 0 or cfg.lambda_geometry > 0
+    if use_lm and landmarks is None:
+        raise ValueError("lambda_landmarks / lambda_geometry need the faces' landmarks")
+    if cfg.lambda_geometry > 0 and judge is None:
+        raise ValueError("lambda_geometry needs a landmark judge (fakevision.gan.independent.train_judge)")
+    params = list(E.parameters())
+    head = None
+    if cfg.lambda_landmarks > 0:
+        head = LandmarkGenerator(cfg.z_dim, 68, 256).to(device)
+        params += list(head.parameters())
+    if judge is not None:
+        judge = judge.to(device).eval()
+        for p in judge.parameters():
+            p.requires_grad_(False)
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.5, 0.999))
     x_all = to_unit_range(images).to(device)
+    size = images.shape[1]
+    y_all = y_flip = None
+    if use_lm:
+        y_all = torch.as_tensor(np.asarray(landmarks) / size, dtype=torch.float32, device=device)
+        y_flip = torch.as_tensor(flip_landmarks(np.asarray(landmarks), size) / size, dtype=torch.float32,
+                                 device=device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     log: list[dict[str, float]] = []
     t0, step = time.perf_counter(), 0
+    row: dict[str, float] = {}
     while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
         idx = torch.randint(0, len(x_all), (cfg.batch,), generator=gen, device=device)
         x = x_all[idx]
         flip = torch.rand(cfg.batch, generator=gen, device=device) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
         zx = E(x)
-        rec = F.l1_loss(G(zx), x)
+        gx = G(zx)
+        rec = F.l1_loss(gx, x)
         out_of_range = F.relu(zx.abs() - 1).square().mean()  # keep E(x) where G was trained: (-1, 1)
         z = torch.rand(cfg.batch, cfg.z_dim, generator=gen, device=device) * 2 - 1
         with torch.no_grad():
             xz = G(z).clamp(-1, 1)
         cyc = F.mse_loss(E(xz), z)
+        loss = rec + cfg.lambda_cycle * cyc + cfg.lambda_range * out_of_range
+        row = {"recon_l1": rec.item(), "cycle_mse": cyc.item()}
+        if use_lm:
+            y = torch.where(flip[:, None, None], y_flip[idx], y_all[idx])
+            if head is not None:
+                lm_loss = F.l1_loss(head(zx), y)
+                loss = loss + cfg.lambda_landmarks * lm_loss
+                row["landmark_l1"] = lm_loss.item()
+            if cfg.lambda_geometry > 0:
+                geo = F.l1_loss((judge(gx) + 0.5).view(len(x), -1, 2), y)
+                loss = loss + cfg.lambda_geometry * geo
+                row["geometry_l1"] = geo.item()
         opt.zero_grad(set_to_none=True)
-        (rec + cfg.lambda_cycle * cyc + cfg.lambda_range * out_of_range).backward()
+        loss.backward()
         opt.step()
         step += 1
         if step % 200 == 0 or step == steps:
-            log.append({"step": step, "recon_l1": rec.item(), "cycle_mse": cyc.item()})
+            log.append({"step": step, **row})
     if not log or log[-1]["step"] != step:
-        log.append({"step": step, "recon_l1": rec.item(), "cycle_mse": cyc.item()})
+        log.append({"step": step, **row})
     return E.eval(), log
 
 
