@@ -146,7 +146,7 @@ def resize_bilinear_tf1(x: torch.Tensor, size: int) -> torch.Tensor:
     """
 
     def axis(n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        src = torch.arange(size, dtype=torch.float64) * (n_in / size)
+        src = torch.arange(size, dtype=torch.float64, device=x.device) * (n_in / size)
         lo = src.floor().long().clamp(max=n_in - 1)
         hi = (lo + 1).clamp(max=n_in - 1)
         return lo, hi, (src - lo).to(x.dtype)
