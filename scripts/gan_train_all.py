@@ -128,6 +128,12 @@ def main() -> None:
                          "cosine schedule (0: the seconds budget, no augmentation, as in the first runs)")
     ap.add_argument("--lambda-landmarks", type=float, default=0.0, help="landmark-aware inversion: joint head")
     ap.add_argument("--lambda-geometry", type=float, default=0.0, help="landmark-aware inversion: judge on G(E(x))")
+    ap.add_argument("--generator", default=None,
+                    help="a FaceGAN bundle whose G to reuse (instead of the began phase) for the inverse phase")
+    ap.add_argument("--variants", default=None,
+                    help="E variants for the inverse phase, 'name:lambda_landmarks:lambda_geometry:lambda_cycle:"
+                         "pseudo' comma-separated (pseudo = random z labelled by the judge on G(z) added to L's "
+                         "pairs); each is saved as faces64_<name>.safetensors")
     ap.add_argument("--ablation", action="store_true",
                     help="also train the plain E (no landmark terms) on the same G and report both NMEs")
     a = ap.parse_args()
@@ -163,6 +169,9 @@ def main() -> None:
     cfg = BEGANConfig(size=size, n_gen=n_gen, n_enc=n_enc, batch=batch, lr=a.lr, gamma=a.gamma, lambda_k=1e-3,
                       log_every=100 if not a.tiny else 5)
     G = None
+    if a.generator:
+        loaded = FaceGAN.load(a.generator)
+        G, cfg = loaded.G.eval(), loaded.began
     if "began" in phases:
         tr = train_began_phase(run, "began", cfg, faces[train], None, budget["began"], dev, chunks)
         G = tr.G.eval()
@@ -179,13 +188,17 @@ def main() -> None:
             judge = train_landmark_judge(run, faces[train], lms[train], faces[held], lms[held], a.judge_steps,
                                          n_j, size, dev)
         aware = bool(a.lambda_landmarks or a.lambda_geometry)
-        variants = [("landmark_aware", a.lambda_landmarks, a.lambda_geometry)] if aware else [("plain", 0.0, 0.0)]
+        variants = [("landmark_aware", a.lambda_landmarks, a.lambda_geometry, 1.0, 0)] if aware else \
+            [("plain", 0.0, 0.0, 1.0, 0)]
         if aware and a.ablation:  # the seed's plain E first, the shipped (last) variant after it
-            variants.insert(0, ("plain", 0.0, 0.0))
-        for name, lam_lm, lam_geo in variants:
+            variants.insert(0, ("plain", 0.0, 0.0, 1.0, 0))
+        if a.variants:
+            variants = [(f[0], float(f[1]), float(f[2]), float(f[3]), int(f[4]))
+                        for f in (v.split(":") for v in a.variants.split(","))]
+        for name, lam_lm, lam_geo, lam_cyc, pseudo in variants:
             train_mapping(run, G, cfg, faces, lms, train, held, budget["inverse"] / len(variants), n_e, batch,
                           a.tiny, dev, judge=judge, lambda_landmarks=lam_lm, lambda_geometry=lam_geo,
-                          variant=name, ship=name == variants[-1][0])
+                          lambda_cycle=lam_cyc, pseudo=pseudo, variant=name)
     if "vacgan" in phases:
         train_vacgan(run, utk, gender, g_tr, size, n_gen, n_enc, batch, budget, chunks, a.tiny, dev)
     if "vargan" in phases:
@@ -222,34 +235,46 @@ def train_landmark_judge(run, faces, lms, held_faces, held_lms, steps, n_j, size
 
 
 def train_mapping(run, G, cfg, faces, lms, train, held, seconds, n_e, batch, tiny, dev, judge=None,
-                  lambda_landmarks=0.0, lambda_geometry=0.0, variant="plain", ship=True) -> None:
+                  lambda_landmarks=0.0, lambda_geometry=0.0, lambda_cycle=1.0, pseudo=0,
+                  variant="plain") -> None:
     # 3. Inverse generator E (G frozen), then 4. landmark generator L on (E(x), landmarks(x)), train split only.
     icfg = InverseConfig(size=cfg.size, z_dim=cfg.z_dim, n=n_e, batch=batch, lambda_landmarks=lambda_landmarks,
-                         lambda_geometry=lambda_geometry)
+                         lambda_geometry=lambda_geometry, lambda_cycle=lambda_cycle)
     G = G.to(dev)
     E, ilog = train_inverse(G, faces[train], icfg, seconds=seconds, device=dev, landmarks=lms[train],
                             judge=judge if lambda_geometry else None)
     z, y = landmark_pairs(E, faces[train], lms[train], device=dev)
+    gz = torch.Generator().manual_seed(11)
+    if pseudo and judge is not None:  # random z labelled by the real-face judge on G(z)
+        zp = torch.rand(pseudo, cfg.z_dim, generator=gz) * 2 - 1
+        with torch.no_grad():
+            yp = torch.cat([judge(G(zp[i:i + 500].to(dev))).cpu() for i in range(0, pseudo, 500)]) + 0.5
+        z, y = torch.cat([z, zp]), torch.cat([y, yp.view(pseudo, -1, 2)])
     lcfg = LandmarkConfig(z_dim=cfg.z_dim, hidden=64, weight_decay=1e-2, steps=200 if tiny else 4000)
     L, llog = train_landmarks(z, y, lcfg, device=dev)
     with torch.no_grad():
         zh = encode(E, faces[held], device=dev).to(dev)
         held_nme = nme(L(zh).cpu().numpy() * cfg.size, lms[held])
         rec_l1 = float((G(zh).clamp(-1, 1).cpu() - to_unit_range(faces[held])).abs().mean())
+        zr = (torch.rand(1000, cfg.z_dim, generator=torch.Generator().manual_seed(12)) * 2 - 1).to(dev)
+        lz_vs_judge = nme(L(zr).cpu().numpy(), (judge(G(zr)).cpu() + 0.5).view(1000, -1, 2).numpy()) \
+            if judge is not None else None
+        code_abs = float(zh.abs().mean())
     run.metrics["phases"][f"inverse_{variant}"] = {"log": ilog, "config": icfg.__dict__, "landmarks_log": llog,
-                                                   "held_out_nme_L_of_E": held_nme, "held_out_recon_l1": rec_l1}
-    run.log(f"{variant}: held-out NME L(E(x)) {held_nme:.4f}, recon L1 {rec_l1:.4f}")
+                                                   "held_out_nme_L_of_E": held_nme, "held_out_recon_l1": rec_l1,
+                                                   "nme_L_of_z_vs_judge_on_G_of_z": lz_vs_judge, "pseudo": pseudo,
+                                                   "mean_abs_code": code_abs}
+    run.log(f"{variant}: held-out NME L(E(x)) {held_nme:.4f}, recon L1 {rec_l1:.4f}, NME L(z) vs judge(G(z)) "
+            f"{lz_vs_judge}, mean |E(x)| {code_abs:.3f} (random z: 0.5)")
     run.flush()
-    if not ship:
-        return
     gan = FaceGAN(G.cpu(), E.cpu(), L.cpu(), cfg, icfg, lcfg)
-    gan.save(run.out / "faces64.safetensors")
+    gan.save(run.out / f"faces64_{variant}.safetensors")
     zz = torch.rand(32, cfg.z_dim, generator=torch.Generator().manual_seed(7)) * 2 - 1
     imgs, pts = gan.generate(zz)
-    run.grid("faces_with_landmarks.png", np.stack([draw_landmarks(i, p, 2) for i, p in zip(imgs, pts)]))
+    run.grid(f"faces_with_landmarks_{variant}.png", np.stack([draw_landmarks(i, p, 2) for i, p in zip(imgs, pts)]))
     held_faces = faces[held][:16]
     rec = to_uint8(G(gan.invert(held_faces)))
-    run.grid("heldout_vs_reconstruction.png", np.concatenate([held_faces, rec]))
+    run.grid(f"heldout_vs_reconstruction_{variant}.png", np.concatenate([held_faces, rec]))
     run.log(f"E recon l1 {ilog[-1]['recon_l1']:.4f}, L mse {llog[-1]['mse']:.6f}")
 
 
