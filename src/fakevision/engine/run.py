@@ -47,6 +47,14 @@ def _state(out: Path) -> dict | None:
         return None
 
 
+def is_finished(recipe: Recipe, out_dir: str | Path) -> bool:
+    """True when ``out_dir`` holds a complete run of exactly this recipe (same recipe hash, seed included)."""
+    out = Path(out_dir)
+    state = _state(out)
+    return (state is not None and state.get("recipe_hash") == recipe.recipe_hash
+            and (out / STATE_DIR / "complete").exists())
+
+
 def _prepare(recipe: Recipe, out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")

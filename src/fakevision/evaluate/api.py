@@ -2,6 +2,8 @@
 
 * ``evaluate_downstream`` -- real-only vs real+fake at fake:real ratios over seeds (``protocol``).
 * ``evaluate_distances`` -- FID, KID and the memorisation check of a fake set against a real set.
+* ``resolve_fake_set`` -- a fake set given as a recipe is made first (into ``out_dir/fake-data``), so one command
+  goes from a recipe to the numbers.
 
 Both read sets as ``labels.csv`` files (a ``path`` column relative to the csv and a label column) and write JSON,
 Markdown and PNG results under ``out_dir``; ``fakevision.evaluate.report.render_fragment`` turns them into HTML.
@@ -20,12 +22,46 @@ from typing import Any
 import numpy as np
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.data import LabelledImages, load_labelled_csv, stratified_split
+from fakevision.evaluate.data import LabelledImages, load_images, load_labelled_csv, stratified_split
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import PixelExtractor, get_extractor
 from fakevision.evaluate.memorisation import find_near_copies
 from fakevision.evaluate.protocol import run_protocol, write_protocol
 from fakevision.io.atomic import atomic_write_json
+
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def resolve_fake_set(fake: str | Path, out_dir: str | Path, workers: int = 1,
+                     log: Callable[[str], None] = lambda s: None) -> Path:
+    """Where the fake set's files are. A ``labels.csv`` or a fakevision output folder is used as it is; a recipe
+    (a ``.yaml``/``.yml`` file, or a built-in recipe name that is not an existing path) is run first with the
+    engine into ``out_dir/fake-data``: an interrupted run resumes, a finished run of the same recipe is reused, and
+    a folder holding anything else is refused (never overwritten)."""
+    from fakevision.engine.recipe import Recipe, builtin_recipes
+    from fakevision.engine.run import is_finished, make
+
+    p = Path(fake)
+    is_recipe = (p.suffix.lower() in RECIPE_SUFFIXES and p.is_file()) or (not p.exists() and str(fake) in
+                                                                          builtin_recipes())
+    if not is_recipe:
+        if not p.exists():
+            raise InputError("fake set not found (give a labels.csv, a fakevision output folder or a recipe)", p)
+        return p
+    recipe = Recipe.load(str(fake))
+    formats = {o.get("format") for o in recipe.outputs}
+    if not formats & {"coco", "webdataset", "imagefolder"}:
+        raise InputError(f"the recipe writes no images to evaluate (outputs: {', '.join(sorted(map(str, formats)))}); "
+                         "add 'imagefolder', 'coco' or 'webdataset'", fake)
+    target = Path(out_dir) / "fake-data"
+    if is_finished(recipe, target):
+        log(f"fake set: reusing the finished run of {fake} in {target}")
+        return target
+    log(f"fake set: making {fake} into {target}")
+    res = make(recipe, target, workers=workers)
+    log(f"fake set: {res.total} samples in {target}")
+    return target
 
 
 def evaluate_downstream(
@@ -52,6 +88,7 @@ def evaluate_downstream(
     """
     from fakevision.evaluate.data import load_parents
 
+    fake_csv = resolve_fake_set(fake_csv, out_dir, log=log)
     real = load_labelled_csv(real_csv, label_column, size=size, grey=grey)
     fake = load_labelled_csv(fake_csv, fake_label_column, size=size, grey=grey)
     split = stratified_split(real.labels, n_train, n_val, seed=split_seed)
@@ -91,7 +128,8 @@ def evaluate_distances(
 ) -> dict[str, Any]:
     """FID and KID (fake vs real, ``extractor`` features) and the memorisation check (fake vs a random
     ``1 - holdout_fraction`` of the real set as "training", the rest as held-out reference; ``pixels-v1``
-    features with shift tolerance). Writes ``distances.json``."""
+    features with shift tolerance). Writes ``distances.json``. ``fake_csv`` may be a recipe (``resolve_fake_set``)."""
+    fake_csv = resolve_fake_set(fake_csv, out_dir)
     real = _load_any(real_csv, label_column, size)
     fake = _load_any(fake_csv, None, size)
     ext = get_extractor(extractor, device=device)
@@ -111,19 +149,8 @@ def evaluate_distances(
 
 
 def _load_any(csv_path: str | Path, label_column: str | None, size: int) -> LabelledImages:
-    """Load a set for distances; labels are not needed, so any column works (the first non-path one)."""
-    import csv as _csv
-
-    if label_column is None:
-        with open(csv_path, newline="") as f:
-            header = next(_csv.reader(f), [])
-        others = [h for h in header if h != "path"]
-        label_column = others[0] if others else "path"
-    try:
-        return load_labelled_csv(csv_path, label_column, size=size, grey=False)
-    except Exception as e:  # a single-class column is fine here: fall back to the path column
-        from fakevision.core.errors import InputError
-
-        if isinstance(e, InputError) and "single class" in str(e):
-            return load_labelled_csv(csv_path, "path", size=size, grey=False)
-        raise
+    """Load a set for distances: labels are not needed (``load_images``); an explicit ``label_column`` is
+    honoured for CSVs."""
+    if label_column is None or Path(csv_path).is_dir():
+        return load_images(csv_path, size=size)
+    return load_labelled_csv(csv_path, label_column, size=size, grey=False)

@@ -99,6 +99,33 @@ def load_labelled_csv(
                           Path(csv_path).parent.name)
 
 
+def load_images(path: str | Path, size: int = 64, grey: bool = False) -> LabelledImages:
+    """Every image of a ``labels.csv`` (its first non-path column read as the label, whatever it holds) or of a
+    fakevision output folder, resized to ``size`` x ``size``: for FID/KID and memorisation, where labels do not
+    matter (a rendered or generated set may have none). ``labels`` are all 0, ``classes`` ``["all"]``."""
+    import csv as _csv
+
+    p = Path(path)
+    column = "path"
+    if not p.is_dir():
+        try:
+            with open(p, newline="") as f:
+                header = next(_csv.reader(f), [])
+        except OSError as e:
+            raise InputError(f"cannot read ({e.strerror})", p) from None
+        others = [h for h in header if h != "path"]
+        column = others[0] if others else "path"
+    imgs, ids = [], []
+    for s in _samples(p, column, "path", grey):
+        im = cv2.resize(np.ascontiguousarray(s.image), (size, size), interpolation=cv2.INTER_AREA)
+        imgs.append(im[:, :, None] if im.ndim == 2 else im)
+        ids.append(s.id)
+    if not imgs:
+        raise InputError("no images", p)
+    return LabelledImages(np.stack(imgs), np.zeros(len(imgs), np.int64), ["all"], ids, p.name if p.is_dir()
+                          else p.parent.name)
+
+
 @dataclass(frozen=True)
 class Split:
     """Index arrays into a ``LabelledImages``; made once from ``seed`` and kept fixed across training seeds."""
