@@ -4,6 +4,12 @@ A takes ``k`` images of one class stacked on the channel axis (k x C channels) a
 channels). Layers as the paper describes its A: four hidden conv layers of 16 (3x3), 16 (5x5), 32 (7x7) and 32
 (5x5) channels with ReLU, 'same' padding, then an output conv to C channels.
 
+Provenance of these sizes: the paper's text could not be read here; the layer list is from memory of the paper
+and agrees with an independent public re-implementation (github.com/lanPN85/smart-augment, ``smaug/neta1.py``:
+the same four hidden layers, a 1x1 output conv with a sigmoid; its ``single_aug.py`` uses alpha 0.7 on the
+similarity term, beta 0.3 on B's loss, SGD 0.01 with momentum 0.9, batch 1). That author reports that the paper's
+results did not replicate either.
+
 ``output="paper"``: the output conv is linear (values are used as they come; clip only for writing).
 ``output="residual"``: the output is ``mean(inputs) + 0.5 * tanh(conv(h))`` with the output conv zero-initialised,
 so A starts as the within-class average and learns a correction. This is *not* in the paper; the pilot here
