@@ -5,16 +5,22 @@ Run (from the repository root)::
     nice -n 19 python benchmarks/render.py                  # 256², 120 frames per run, workers 1 and 2; ~1 min
     python benchmarks/render.py --frames 40 --workers 1     # quick look
 
-Rows (default pybullet TinyRenderer backend; scenes of 3-6 objects on a textured ground, 4 views per scene):
+    python benchmarks/render.py --modes source --renderer pybullet raycast --repeats 3   # the renderers side by side
 
-* ``render``: one TinyRenderer call per frame (RGB + segmentation + depth buffer), scene already built.
+Rows (per ``--renderer``, default the pybullet TinyRenderer backend; ``raycast`` ray casts the primitives in closed
+form; scenes of 3-6 objects on a textured ground, 4 views per scene):
+
+* ``render``: one backend call per frame (RGB + instance ids + depth), scene already built (pybullet: one
+  TinyRenderer call).
 * ``render+GT``: plus the ground truth: instance masks, visible and amodal boxes, metric depth, 10 occlusion-tested
   keypoints per object, label map, background composite (``render_view``); ``+normals`` adds surface normals.
 * each row once per ``--ground``: ``mesh`` (TinyRenderer draws the textured ground) and ``analytic`` (closed-form
-  ground, TinyRenderer draws the objects' window only; ``fakevision.render.analytic``).
-* ``source``: the ``render`` source's ``make`` as the engine calls it: scene sampling and resting amortised over
-  4 views, ground truth (no normals until ``Annotations`` has a field), ``degrade: camera``; once per
-  ``--placement`` (``analytic``: closed-form rest poses, the default; ``physics``: pybullet settling).
+  ground, TinyRenderer draws the objects' window only; ``fakevision.render.analytic``). The ray caster always
+  draws the closed-form ground, so it gets ``analytic`` rows only.
+* ``source``: the ``render`` source's ``make`` as the engine calls it (``renderer:`` the row's backend): scene
+  sampling and resting amortised over 4 views, ground truth (with surface normals once ``Annotations`` has the
+  field), ``degrade: camera``; once per ``--placement`` (``analytic``: closed-form rest poses, the default;
+  ``physics``: pybullet settling).
 
 Each run is timed as wall time over all frames (best of ``--repeats``), so load from other processes on a shared
 machine shows up as lower numbers; the per-core column divides by the workers. A Cycles-class renderer (what
@@ -44,7 +50,7 @@ def _setup_threads() -> None:
     cv2.setNumThreads(1)
 
 
-def _work(args: tuple[str, int, int, int, bool, int, str, str]) -> float:
+def _work(args: tuple[str, int, int, int, bool, int, str, str, str]) -> float:
     """Render ``count`` frames starting at ``first`` in this process; returns the CPU seconds it used."""
     c0 = time.process_time()
     _frames(*args)
@@ -52,7 +58,7 @@ def _work(args: tuple[str, int, int, int, bool, int, str, str]) -> float:
 
 
 def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int, ground: str = "mesh",
-            placement: str = "analytic") -> None:
+            placement: str = "analytic", renderer: str = "pybullet") -> None:
     _setup_threads()
     import numpy as np
 
@@ -64,36 +70,36 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
 
     if mode == "source":
         src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows,
-                                   ground=ground, placement=placement),  # type: ignore[arg-type]
+                                   ground=ground, placement=placement, renderer=renderer),  # type: ignore[arg-type]
                     BuildContext(Path("."), "bench", seed))
         for i in range(first, first + count):
             src.make(i, sample_rng(seed, src.name, i))
         return
-    backend = get_backend()
+    backend = get_backend(renderer)
     views = 4
     scene = None
     for i in range(first, first + count):
-        if scene is None or i % views == 0:
-            scene = backend.settle(sample_scene(sample_rng(seed, "bench/scene", i // views),
-                                                SceneOptions(shadows=shadows)))
+        if scene is None or i % views == 0:  # physics settling is pybullet's, whatever renders
+            scene = get_backend().settle(sample_scene(sample_rng(seed, "bench/scene", i // views),
+                                                      SceneOptions(shadows=shadows)))
         cam = sample_camera(np.random.default_rng(i), size, size)
         if mode == "render":
             backend.render(scene, cam, ground)
         else:
             render_view(scene, cam, {"box": 1, "sphere": 2, "cylinder": 3}, normals=mode == "render+GT+normals",
-                        ground=ground)
+                        ground=ground, backend=backend)
 
 
 def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats: int,
-        ground: str = "mesh", placement: str = "analytic") -> tuple[float, float]:
+        ground: str = "mesh", placement: str = "analytic", renderer: str = "pybullet") -> tuple[float, float]:
     """(best wall time, CPU seconds of that run summed over workers) to make ``frames`` frames with ``workers``
     processes. Scene sampling and settling are inside the clock in every row (amortised over 4 views per scene)."""
     per = frames // workers
-    chunks = [(mode, w * per, per, size, shadows, 0, ground, placement) for w in range(workers)]
+    chunks = [(mode, w * per, per, size, shadows, 0, ground, placement, renderer) for w in range(workers)]
     best, cpu = float("inf"), 0.0
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_setup_threads) as pool:
-        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground, placement)
+        pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground, placement, renderer)
                          for w in range(workers)])  # warm up
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -116,31 +122,41 @@ def main(argv: list[str] | None = None) -> int:
                     help="ground modes to time (RenderConfig.ground)")
     ap.add_argument("--placement", nargs="+", default=["analytic"], choices=["analytic", "physics"],
                     help="rest poses of the source rows (RenderConfig.placement; other rows always use physics)")
+    ap.add_argument("--renderer", nargs="+", default=["pybullet"],
+                    help="backends to time, each in its own rows (any registered name: pybullet, raycast, ...)")
     a = ap.parse_args(argv)
     import pybullet
 
+    from fakevision.render.backends import BACKENDS
+
+    for name in a.renderer:
+        if name not in BACKENDS:
+            ap.error(f"unknown renderer {name!r}; known: {', '.join(sorted(BACKENDS))}")
+
     print(f"# render benchmark: {a.size}x{a.size}, {a.frames} frames per run, best of {a.repeats}; "
           f"python {platform.python_version()}, pybullet {getattr(pybullet, '__version__', '3.x')}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"| {'what':<32} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (1 min) {os.getloadavg()[1]:.1f} (5 min)")
+    print(f"| {'what':<36} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
           f"{'CPU ms/frame':>12} | {'frames/CPU-s':>12} |")
-    print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
-    for mode, ground, placement in [(m, g, pl) for m in a.modes for g in a.ground
-                                    for pl in (a.placement if m == "source" else ["physics"])]:
+    print(f"|{'-' * 38}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
+    rows = [(m, g, pl, r) for m in a.modes for g in a.ground for pl in (a.placement if m == "source" else ["physics"])
+            for r in a.renderer if r == "pybullet" or g == "analytic"]  # others draw the closed-form ground only
+    for mode, ground, placement, renderer in rows:
         for shadows in ([True] if a.no_shadow_rows else [True, False]):
             for w in a.workers:
-                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground, placement)
+                t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground, placement, renderer)
                 n = (a.frames // w) * w
                 fps = n / t
-                what = f"pybullet {mode} {ground}" + (f" {placement}" if mode == "source" else "")
-                print(f"| {what:<32} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
+                what = f"{renderer} {mode} {ground}" + (f" {placement}" if mode == "source" else "")
+                print(f"| {what:<36} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
                       f"{fps / w:>9.1f} | {1000 * cpu / n:>12.1f} | {n / cpu:>12.1f} |", flush=True)
     for name, spf, threads in (("bpy Cycles 16 spp (quoted)", CYCLES_S_PER_FRAME, 2),
                                ("mitsuba3 scalar 16 spp (quoted)", MITSUBA_S_PER_FRAME, 1)):
-        print(f"| {name:<32} | {'-':<7} | {'-':>7} | {1 / spf:>9.2f} | {1 / spf / threads:>9.2f} | "
+        print(f"| {name:<36} | {'-':<7} | {'-':>7} | {1 / spf:>9.2f} | {1 / spf / threads:>9.2f} | "
               f"{1000 * spf * threads:>12.0f} | {1 / spf / threads:>12.2f} |")
     print("frames/s and per core: wall clock (shows contention from other processes); CPU ms/frame and "
           "frames/CPU-s: process CPU time summed over workers (what one free core would give).")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) {os.getloadavg()[1]:.1f} (5 min)")
     return 0
 
 

@@ -142,6 +142,9 @@ def sphere_box(centre: np.ndarray, radius: float, camera: Camera) -> np.ndarray 
 
 def surface_normals(scene: Scene, camera: Camera, buffers: RenderBuffers) -> np.ndarray:
     """H x W x 3 camera-frame unit normals (see the module docstring for how)."""
+    exact = getattr(buffers, "normals", None)  # a backend's own exact normals, same definition (raycast)
+    if exact is not None:
+        return exact
     H, W = buffers.depth.shape
     out = np.zeros((H, W, 3))
     drawn = buffers.drawn
