@@ -40,7 +40,7 @@ Data = str | Path | np.ndarray
 
 def load_faces(data: Data, size: int, with_labels: bool = False) -> dict[str, np.ndarray]:
     """Training faces from: a uint8 array (N x S x S x 3); a bundle ``.safetensors`` from
-    ``scripts/gan_prepare_data.py`` (training split); a ``faces_68pt`` folder (images + landmarks, training split);
+    ``scripts/gan_prepare_data.py`` or ``fakevision faces prepare`` (training split); a ``faces_68pt`` folder (images + landmarks, training split);
     a UTKFace folder with ``labels.csv`` (images + gender + age); or any folder of images (centre square crop).
     Returns a dict with ``faces`` and, where known, ``landmarks``, ``gender``."""
     if isinstance(data, np.ndarray):
@@ -50,9 +50,13 @@ def load_faces(data: Data, size: int, with_labels: bool = False) -> dict[str, np
         b = load_bundle(p)
         if b["faces"].shape[1] != size:
             raise InputError(f"bundle holds {b['faces'].shape[1]}x{b['faces'].shape[1]} faces, asked for {size}", p)
-        tr = b["faces_split"] == 0
-        return {"faces": b["faces"][tr], "landmarks": b["landmarks"][tr].astype(np.float64),
-                "utk": b["utk"], "gender": b["utk_gender"]}
+        tr = b["faces_split"] == 0 if "faces_split" in b else np.ones(len(b["faces"]), bool)
+        out = {"faces": b["faces"][tr]}
+        if "landmarks" in b:  # a bundle from `fakevision faces prepare --landmarks none` has none
+            out["landmarks"] = b["landmarks"][tr].astype(np.float64)
+        if len(b.get("utk", ())):
+            out["utk"], out["gender"] = b["utk"], b["utk_gender"]
+        return out
     if not p.is_dir():
         raise InputError("training data not found (a folder or a .safetensors bundle)", p)
     if (p / "helen_train").is_dir():

@@ -114,7 +114,8 @@ def load_bundle(path: str | Path) -> dict[str, np.ndarray]:
 
     p = Path(path)
     if not p.is_file():
-        raise InputError("face bundle not found (make it with scripts/gan_prepare_data.py)", p)
+        raise InputError("face bundle not found (make it with `fakevision faces prepare` or "
+                         "scripts/gan_prepare_data.py)", p)
     return load_file(str(p))
 
 
