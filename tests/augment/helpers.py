@@ -82,10 +82,21 @@ def analytic(name: str, params: dict, h: int, w: int, xy: np.ndarray) -> np.ndar
     raise KeyError(name)
 
 
+def random_normals(rng: np.random.Generator, h: int, w: int, surface: np.ndarray | None = None) -> np.ndarray:
+    """H x W x 3 float32 unit vectors facing the camera (nz < 0), zero where ``surface`` is False."""
+    n = rng.normal(size=(h, w, 3))
+    n[..., 2] = -np.abs(n[..., 2]) - 0.1
+    n /= np.linalg.norm(n, axis=2, keepdims=True)
+    if surface is not None:
+        n[~surface] = 0.0
+    return n.astype(np.float32)
+
+
 def random_sample(seed: int, h: int = 48, w: int = 64, n: int = 2, k: int = 68, float_image: bool = False,
                   label: str | None = "a") -> Sample:
-    """An image with n elliptical instance masks, tight boxes, k keypoints (ibug68 when k == 68), a label map
-    and a depth map: every annotation kind at once."""
+    """An image with n elliptical instance masks, tight boxes, k keypoints (ibug68 when k == 68), a label map,
+    a depth map and a normal map (random unit vectors, zero outside the instances): every annotation kind at
+    once."""
     rng = np.random.default_rng(seed)
     img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
@@ -100,11 +111,12 @@ def random_sample(seed: int, h: int = 48, w: int = 64, n: int = 2, k: int = 68, 
     for i in range(n):
         label_map[masks[i]] = i + 1
     depth = rng.uniform(0.5, 5.0, (h, w)).astype(np.float32)
+    normals = random_normals(rng, h, w, masks.any(axis=0))
     image = img.astype(np.float32) / 255 if float_image else img
     ann = Annotations(
         label=label, categories=[f"c{i}" for i in range(n)], boxes=boxes_from_masks(masks), masks=masks,
         keypoints=kp, visibility=vis, keypoint_schema="ibug68" if k == 68 else None,
         instance_attributes=[{"i": i} for i in range(n)], label_map=label_map,
-        label_names={i: f"c{i - 1}" if i else "background" for i in range(n + 1)}, depth=depth,
+        label_names={i: f"c{i - 1}" if i else "background" for i in range(n + 1)}, depth=depth, normals=normals,
     )
     return Sample(image, ann, Provenance("test", f"test-{seed}"))

@@ -95,6 +95,11 @@ def test_box_is_the_tight_box_of_the_warped_mask(name: str, seed: int) -> None:
         assert not np.any((a.label_map == i + 1) & ~a.masks[j])
     assert set(np.unique(a.label_map)) <= {0, 1, 2, 3}
     assert set(np.unique(a.depth)) <= set(np.unique(s.annotations.depth)) | {0.0}  # nearest: values copied
+    assert a.normals.shape == (*hw, 3)
+    length = np.linalg.norm(a.normals, axis=2)
+    assert np.all((np.abs(length - 1) < 1e-5) | (length == 0)), "normals stay unit (or zero: no surface)"
+    # normals are resampled like the label map: a surface normal exactly where an instance landed
+    assert np.array_equal(length > 0, a.label_map > 0)
 
 
 @pytest.mark.parametrize("name", sorted(GEOMETRIC))
@@ -132,6 +137,7 @@ def test_flip_twice_is_identity_names_included(flip: type, seed: int) -> None:
     np.testing.assert_array_equal(b.boxes, a.boxes)
     np.testing.assert_array_equal(b.label_map, a.label_map)
     np.testing.assert_array_equal(b.depth, a.depth)
+    np.testing.assert_array_equal(b.normals, a.normals)
     # once: the subject's right eye (image left) is now drawn where the left eye was, and renamed
     names = get_schema("ibug68").names
     i, j = names.index("right_eye_0"), names.index("left_eye_3")

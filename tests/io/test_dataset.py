@@ -55,6 +55,11 @@ def assert_same_sample(got: Sample, want: Sample, kp_atol: float) -> None:
         assert a.depth is None
     else:
         np.testing.assert_allclose(a.depth, b.depth, rtol=0, atol=1e-6)
+    if b.normals is None:
+        assert a.normals is None
+    else:  # 16-bit quantisation: 1/65535 per component before renormalising
+        np.testing.assert_allclose(a.normals, b.normals, rtol=0, atol=4e-5)
+        assert np.array_equal(a.normals.any(axis=2), b.normals.any(axis=2))
     assert got.provenance.to_dict() == {**want.provenance.to_dict(), "params": {"scale": 1.5}}
 
 
@@ -87,6 +92,7 @@ def test_items_and_collate(run_dir: Path) -> None:
     assert item["boxes"].shape == (2, 4) and item["labels"].tolist() == [1, 0]  # face, cube
     assert item["masks"].dtype == torch.bool and item["masks"].shape == (2, 24, 32)
     assert item["keypoints"].shape == (2, 68, 3) and item["depth"].shape == (1, 24, 32)
+    assert item["normals"].dtype == torch.float32 and item["normals"].shape == (3, 24, 32)
     assert item["label_map"].dtype == torch.int64 and item["label_names"] == {0: "background", 300: "object"}
     assert item["label"] == "cat" and item["label_index"] == 0
     assert "keypoints" not in ds[3] and ds[3]["label_index"] == -1
@@ -146,7 +152,7 @@ def test_inspect_counts(run_dir: Path) -> None:
     assert r["format"] == "coco" and r["num_samples"] == 6
     assert r["formats"] == ["coco", "webdataset", "imagefolder", "manifest"]
     assert r["per_class"] == {"(none)": 1, "cat": 3, "dog": 2} and r["per_source"] == {"synth": 6}
-    assert r["per_category"] == {"cube": 5, "face": 5} and r["with_depth"] == 4
+    assert r["per_category"] == {"cube": 5, "face": 5} and r["with_depth"] == 4 and r["with_normals"] == 4
     assert r["with_masks"] == 5  # the sample with zero instances has no masks in COCO
     assert sum(r["keypoints"].values()) == 4 * 2 * 68 and set(r["keypoints"]) == {"v0", "v1", "v2"}
     assert r["boxes"]["count"] == 10 and r["boxes"]["width"]["min"] >= 3
@@ -205,6 +211,10 @@ def test_coco_output_reads_with_the_coco_reader(run_dir: Path, samples: list[Sam
         np.testing.assert_allclose(got.boxes, want.boxes, rtol=0, atol=1e-9)
         np.testing.assert_allclose(got.keypoints, want.keypoints, rtol=0, atol=1e-9)
         assert np.array_equal(got.visibility, want.visibility) and got.keypoint_schema == "ibug68"
+        # the depth and normal maps the writer referenced come along (so `fakevision augment` keeps them)
+        np.testing.assert_allclose(got.depth, want.depth, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(got.normals, want.normals, rtol=0, atol=4e-5)
+    assert reader[3].annotations.depth is None and reader[3].annotations.normals is None
 
 
 def test_real_faces_round_trip(shared_data: Path, tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ ALL = ["coco", "imagefolder", "webdataset", "manifest"]
 def make_sample(i: int, h: int = 24, w: int = 32, n: int = 2, keypoints: bool = True, depth: bool = True,
                 overlap: bool = False) -> Sample:
     """A synthetic sample with every annotation kind; values chosen to test exactness (fractional keypoints,
-    depth on whole millimetres, v = 0/1/2 all present)."""
+    depth on whole millimetres, v = 0/1/2 all present); with depth come normals (random unit vectors, zero where
+    the depth is 0) and a label map."""
     rng = np.random.default_rng(i)
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     masks = np.zeros((n, h, w), bool)
@@ -57,6 +58,11 @@ def make_sample(i: int, h: int = 24, w: int = 32, n: int = 2, keypoints: bool = 
         ann["keypoint_schema"] = "ibug68"
     if depth:
         ann["depth"] = rng.integers(0, 5000, (h, w)) / 1000.0
+        normals = rng.normal(size=(h, w, 3))
+        normals /= np.linalg.norm(normals, axis=2, keepdims=True)
+        normals[ann["depth"] == 0] = 0.0
+        normals[0, :3] = [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]  # the extremes of the encoding
+        ann["normals"] = normals
         ann["label_map"] = masks.any(axis=0).astype(np.int32) * (300 if i == 0 else 1)  # 300: a 16-bit label map
         ann["label_names"] = {0: "background", 300 if i == 0 else 1: "object"}
     prov = Provenance("synth", f"synth-{i:03d}", seed=7, index=i, params={"scale": np.float64(1.5)},
@@ -109,6 +115,7 @@ def test_layout(run_dir: Path) -> None:
     files = set(tree_hashes(run_dir))
     assert {"coco/annotations.json", "manifest.jsonl", "webdataset/info.json"} <= files
     assert "coco/images/synth-000.png" in files and "coco/depth/synth-000.png" in files
+    assert "coco/normals/synth-000.png" in files and "coco/normals/synth-002.png" not in files
     assert "coco/depth/synth-002.png" not in files and "coco/labelmaps/synth-000.png" in files
     assert "images/cat/synth-000.png" in files and "images/unlabelled/synth-003.png" in files
     assert {f"webdataset/shard-{k:06d}.tar" for k in range(3)} <= files
@@ -168,9 +175,11 @@ def test_webdataset_reads_back(run_dir: Path) -> None:
     s0 = make_sample(0)
     assert rec["boxes"] == s0.annotations.boxes.tolist() and rec["keypoints"] == s0.annotations.keypoints.tolist()
     assert rec["keypoint_schema"] == "ibug68" and rec["provenance"]["params"] == {"scale": 1.5}
-    assert {"png", "json", "mask.png", "depth.png"} <= set(items[0]) and "masks.png" not in items[0]
+    assert {"png", "json", "mask.png", "depth.png", "normals.png"} <= set(items[0]) and "masks.png" not in items[0]
+    assert rec["normals_encoding"] == "png16_rgb_(n+1)/2"
     assert "masks.png" in items[1]  # sample 1 has overlapping masks: exact stack stored too
     assert "depth.png" not in items[2] and json.loads(items[2]["json"])["categories"] == []
+    assert "normals.png" not in items[2] and "normals_encoding" not in json.loads(items[2]["json"])
     with tarfile.open(urls[0]) as tf:
         for m in tf.getmembers():
             assert (m.mtime, m.uid, m.gid, m.uname, m.gname) == (0, 0, 0, "", "")

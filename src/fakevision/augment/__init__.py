@@ -2,8 +2,9 @@
 
 One class per operation: ``sample_params(rng, sample)`` draws a JSON dict of parameters (kept in provenance),
 pure ``apply(sample, params)`` uses them, ``op(sample, rng)`` does both. Geometric ops are 3x3 matrices in the
-corner convention and move image, masks, label map, depth, keypoints (with left/right swap on mirrors) and
-boxes together; photometric ops never touch annotations. ``Compose`` fuses consecutive geometric ops into one
+corner convention and move image, masks, label map, depth, surface normals (resampled like depth, and the vectors
+turned with the picture: see ``functional.geometry``), keypoints (with left/right swap on mirrors) and boxes
+together; photometric ops never touch annotations. ``Compose`` fuses consecutive geometric ops into one
 warp. ``get_preset("camera" | "iris-phone" | "face")`` returns a ready pipeline.
 
 >>> import numpy as np

@@ -153,7 +153,8 @@ class Transform:
 
 
 class PhotometricTransform(Transform):
-    """An op on pixels only: annotations (masks, boxes, keypoints, depth, labels) are passed through untouched.
+    """An op on pixels only: annotations (masks, boxes, keypoints, depth, normals, labels) are passed through
+    untouched.
 
     Subclasses implement ``apply_image(image, params)`` for uint8 or float32 [0, 1] H x W x C images.
     """

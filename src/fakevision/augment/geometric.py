@@ -4,7 +4,9 @@ parameters, and ``functional.geometry.warp_sample`` moves the image and every an
 Rotations and zooms turn about the image centre ``(W/2, H/2)``; a positive angle turns the picture
 counter-clockwise as seen on screen (OpenCV's convention). ``border`` is how the *image* is filled where the warp
 looks outside it ("constant" with ``fill``, "reflect", "replicate"); masks, label maps and depth are always
-filled with 0, since a reflected object would be an object without an annotation.
+filled with 0, since a reflected object would be an object without an annotation. Normal maps move like depth and
+their vectors turn with the picture (a flip negates nx or ny, a rotation turns (nx, ny), zoom and translation keep
+them unchanged; ``functional.geometry.warp_normals``).
 """
 
 from __future__ import annotations

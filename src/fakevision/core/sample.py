@@ -28,6 +28,10 @@ VISIBLE = 2  # COCO: labelled and visible
 OCCLUDED = 1  # COCO: labelled, not visible
 UNLABELLED = 0  # COCO: not labelled (e.g. left the frame)
 
+#: How far from 1 (a surface) or 0 (no surface) a normal's length may be. Loose enough for float32 rounding and
+#: for 16-bit PNG quantisation (about 3e-5 per component), tight enough to catch an unnormalised vector.
+NORMAL_TOLERANCE = 1e-3
+
 
 @dataclass
 class Provenance:
@@ -62,6 +66,39 @@ def _as_float_array(a: Any, shape_tail: tuple[int, ...], what: str) -> np.ndarra
     return arr
 
 
+def check_normals(normals: Any) -> np.ndarray:
+    """``normals`` as an H x W x 3 float32 array of unit-or-zero vectors, or ``InputError`` saying what is wrong
+    and where (the first bad pixel, as row/column).
+
+    >>> n = np.zeros((2, 2, 3)); n[0, 0] = [0, 0, -1]
+    >>> check_normals(n).dtype.name
+    'float32'
+    >>> try:
+    ...     check_normals(n * 0.5)
+    ... except InputError as e:
+    ...     print(str(e)[-35:])
+    pixel (row 0, col 0) has length 0.5
+    """
+    arr = np.asarray(normals)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise InputError(f"normals must be H x W x 3, got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise InputError(f"normals must be numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    sq = np.einsum("ijk,ijk->ij", arr, arr, dtype=np.float64)  # NaN and infinity propagate into it
+    if not np.isfinite(sq).all():
+        r, c = np.argwhere(~np.isfinite(sq))[0]
+        raise InputError(f"normals contain NaN or infinite values: first at pixel (row {r}, col {c})")
+    lo, hi = (1.0 - NORMAL_TOLERANCE) ** 2, (1.0 + NORMAL_TOLERANCE) ** 2
+    bad = ((sq < lo) | (sq > hi)) & (sq > NORMAL_TOLERANCE**2)
+    if bad.any():
+        length = np.sqrt(sq)
+        r, c = np.argwhere(bad)[0]
+        raise InputError(f"normals must be unit vectors (or all zero for no surface): pixel (row {r}, col {c}) "
+                         f"has length {length[r, c]:.4g}")
+    return arr
+
+
 @dataclass
 class Annotations:
     """Everything known about one image.
@@ -70,8 +107,19 @@ class Annotations:
     Instance level (N instances, N may be 0): ``categories`` (N names), ``boxes`` (N x 4 xyxy float pixels),
     optional ``masks`` (N x H x W bool), optional ``keypoints`` (N x K x 2 float) with ``visibility`` (N x K uint8,
     COCO's 0/1/2) and ``keypoint_schema``, ``instance_attributes`` (N dicts). Dense: optional ``label_map``
-    (H x W int32 with ``label_names``), optional ``depth`` (H x W float32, metres, 0 = no surface).
-    ``extras`` carries source-specific JSON data (camera K and pose for renders).
+    (H x W int32 with ``label_names``), optional ``depth`` (H x W float32, metres, 0 = no surface), optional
+    ``normals`` (H x W x 3 float32 surface normals, see below). ``extras`` carries source-specific JSON data (camera
+    K and pose for renders; ``normals_frame: "camera"`` for renders, which names the frame below).
+
+    **Normals** are unit vectors in the *camera* frame with OpenCV's axes: x right (along image columns), y down
+    (along rows), z forward (into the scene), pointing out of the surface, i.e. towards the camera side for a
+    visible surface (``n . ray < 0``). That is the frame ``fakevision.render.groundtruth.surface_normals``
+    produces. The all-zero vector means "no surface / unknown" (background, or a mesh pixel whose neighbours are
+    missing). Validation: every pixel is either of length 1 or of length 0, within ``NORMAL_TOLERANCE``; why so
+    strict: a non-unit normal is almost always a bug upstream (an unnormalised sum, a decoded 8-bit map read as
+    16-bit), and it would silently bias any shading or angle loss trained on it. Geometric augmentation keeps the
+    frame tied to the *image* axes (x along columns, y along rows), so after a warp the normals are those a
+    camera seeing the warped image would report (``fakevision.augment.functional.geometry.warp_normals``).
 
     >>> a = Annotations(categories=["cube"], boxes=[[1, 2, 5, 6]])
     >>> a.num_instances, a.boxes.dtype.name
@@ -91,6 +139,7 @@ class Annotations:
     label_names: dict[int, str] | None = None
     depth: np.ndarray | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    normals: np.ndarray | None = None  # last, so positional construction of the older fields keeps working
 
     def __post_init__(self) -> None:
         self.categories = [str(c) for c in self.categories]
@@ -136,6 +185,8 @@ class Annotations:
             self.depth = np.asarray(self.depth, dtype=np.float32)
             if self.depth.ndim != 2:
                 raise InputError(f"depth must be H x W, got {self.depth.shape}")
+        if self.normals is not None:
+            self.normals = check_normals(self.normals)
         if self.label_map is not None:
             self.label_map = np.asarray(self.label_map).astype(np.int32, copy=False)
             if self.label_map.ndim != 2:
@@ -182,7 +233,7 @@ class Sample:
     """One image with its annotations and provenance.
 
     The image is H x W x C (C = 1, 3 or 4) uint8, or float32 in [0, 1]; a 2-D image is promoted to H x W x 1.
-    Masks, label map and depth must match H x W.
+    Masks, label map, depth and normals must match H x W.
 
     >>> s = Sample(np.zeros((4, 6, 3), np.uint8), Annotations(label="cat"), Provenance("test", "t-0"))
     >>> s.height, s.width, s.id
@@ -210,6 +261,8 @@ class Sample:
             arr = getattr(a, name)
             if arr is not None and tuple(arr.shape[-2:]) != (h, w):
                 raise InputError(f"{name} shape {tuple(arr.shape[-2:])} does not match image {h}x{w}")
+        if a.normals is not None and a.normals.shape[:2] != (h, w):
+            raise InputError(f"normals shape {a.normals.shape[:2]} does not match image {h}x{w}")
 
     @property
     def height(self) -> int:

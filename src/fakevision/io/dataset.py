@@ -3,7 +3,8 @@ shards, image folders), so training code reads fake data the same way whatever f
 
 Reading goes through the writers' own encodings (``fakevision.io.writers.encoding``), so a round trip returns
 the sample that was written: pixels exact for PNG, boxes and keypoints exact (COCO: to float64 rounding of its
-0.5 keypoint shift), masks exact, depth to 1 mm. A missing or corrupt file raises ``InputError`` naming it.
+0.5 keypoint shift), masks exact, depth to 1 mm, normals to the 16-bit quantisation (3e-5 per component). A missing
+or corrupt file raises ``InputError`` naming it.
 
 ``format="auto"`` picks, in order: ``coco/annotations.json``, ``webdataset/shard-*.tar``, ``images/``; a path to
 a ``.json`` file is read as COCO, a path to a ``.tar`` as one WebDataset shard.
@@ -29,8 +30,10 @@ from fakevision.io.images import decode_image, read_image
 from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
+    check_normals_encoding,
     decode_instance_masks,
     decode_label_map,
+    decode_normals_png,
     decode_png_unchanged,
     label_names_from_json,
     resolve_schema,
@@ -106,7 +109,7 @@ class _Coco:
         try:
             return self._sample(im, anns, image, h, w)
         except InputError as e:
-            if e.path is not None:  # a file of its own (depth, label map) was bad: that file is named
+            if e.path is not None:  # a file of its own (depth, normals, label map) was bad: that file is named
                 raise
             raise InputError(f"image {im['id']}: {e.problem}", self.path) from None
         except (KeyError, TypeError, ValueError) as e:
@@ -135,6 +138,11 @@ class _Coco:
         if "depth_file" in im:
             p = self.root / im["depth_file"]
             depth = (decode_png_unchanged(_read_bytes(p), p) * im.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
+        normals = None
+        if "normals_file" in im:
+            p = self.root / im["normals_file"]
+            check_normals_encoding(im.get("normals_encoding"), p)
+            normals = decode_normals_png(_read_bytes(p), p)
         label_map = label_names = None
         if "label_map_file" in im:
             p = self.root / im["label_map_file"]
@@ -155,6 +163,7 @@ class _Coco:
             label_map=label_map,
             label_names=label_names,
             extras=im.get("fakevision_extras") or {},
+            normals=normals,
         )
         prov = im.get("fakevision_provenance") or {"source": "coco", "sample_id": Path(im["file_name"]).stem}
         return Sample(image, ann, Provenance.from_dict(prov))
@@ -249,10 +258,14 @@ class _Wds:
         if "depth.png" in members:
             raw = decode_png_unchanged(self._member(i, "depth.png") or b"", name)
             depth = (raw * rec.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
+        normals = None
+        if "normals.png" in members:
+            check_normals_encoding(rec.get("normals_encoding"), name)
+            normals = decode_normals_png(self._member(i, "normals.png") or b"", f"{name}.normals.png")
         label_map = None
         if "labelmap.png" in members:
             label_map = decode_label_map(self._member(i, "labelmap.png") or b"", name)
-        return sample_from_record(rec, image, masks, depth, name, label_map)
+        return sample_from_record(rec, image, masks, depth, name, label_map, normals)
 
 
 class _ImageFolder:
@@ -331,7 +344,9 @@ class FakevisionDataset(Dataset):
     the corner convention), ``labels`` (int64 N, indices into ``dataset.categories``), ``categories`` (N names),
     ``label`` (str or None) and ``label_index`` (index into ``dataset.classes``, -1 without a label),
     ``attributes``; when the sample has them, ``masks`` (bool N x H x W), ``keypoints`` (float32 N x K x 3: x, y,
-    visibility), ``depth`` (float32 1 x H x W, metres) and ``label_map`` (int64 H x W) with ``label_names``.
+    visibility), ``depth`` (float32 1 x H x W, metres), ``normals`` (float32 3 x H x W: nx, ny, nz unit vectors in
+    the camera frame, x right, y down, z forward; zero where there is no surface) and ``label_map`` (int64 H x W)
+    with ``label_names``.
     ``transform`` (optional) is applied to that dict. ``to_sample(i)`` gives the ``Sample`` itself; ``collate``
     batches items of different sizes for a DataLoader.
 
@@ -406,6 +421,8 @@ class FakevisionDataset(Dataset):
             item["keypoints"] = torch.from_numpy(kp.astype(np.float32))
         if a.depth is not None:
             item["depth"] = torch.from_numpy(a.depth[None].astype(np.float32))
+        if a.normals is not None:
+            item["normals"] = torch.from_numpy(np.ascontiguousarray(a.normals.transpose(2, 0, 1), dtype=np.float32))
         if a.label_map is not None:
             item["label_map"] = torch.from_numpy(a.label_map.astype(np.int64))
             item["label_names"] = dict(a.label_names or {})
@@ -413,7 +430,8 @@ class FakevisionDataset(Dataset):
 
 
 def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Batch dataset items for a ``DataLoader``: ``image``, ``depth`` and ``label_map`` stacked into one tensor
+    """Batch dataset items for a ``DataLoader``: ``image``, ``depth``, ``normals`` and ``label_map`` stacked into one
+    tensor
     when all have the same size, else kept as lists; ``label_index`` stacked; every per-instance field stays a
     list, one entry per sample, because instance counts differ (the torchvision detection convention).
 
@@ -430,7 +448,7 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
         tensors = [v for v in vals if isinstance(v, torch.Tensor)]
         if k == "label_index":
             out[k] = torch.tensor(vals, dtype=torch.int64)
-        elif k in ("image", "depth", "label_map") and len(tensors) == len(vals) and (
+        elif k in ("image", "depth", "normals", "label_map") and len(tensors) == len(vals) and (
             len({tuple(v.shape) for v in tensors}) == 1
         ):
             out[k] = torch.stack(tensors)

@@ -122,8 +122,8 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
 
     Keys: ``formats`` (present), ``format`` (the one read), ``num_samples``, ``per_class``, ``per_source``,
     ``per_category`` (instances), ``keypoints`` (visibility counts), ``boxes`` (width/height/area stats),
-    ``with_masks``, ``with_depth``, ``problem_counts`` (per kind) and ``problems`` (the first ``max_problems``
-    messages).
+    ``with_masks``, ``with_depth``, ``with_normals`` (samples carrying each), ``problem_counts`` (per kind) and
+    ``problems`` (the first ``max_problems`` messages).
 
     >>> import tempfile
     >>> from fakevision.core import Annotations, Provenance
@@ -145,7 +145,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
     vis: Counter[str] = Counter()
     widths: list[float] = []
     heights: list[float] = []
-    with_masks = with_depth = 0
+    with_masks = with_depth = with_normals = 0
     problems: list[tuple[str, str]] = []
     for i in range(len(ds)):
         try:
@@ -161,6 +161,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
         heights += (a.boxes[:, 3] - a.boxes[:, 1]).tolist()
         with_masks += a.masks is not None
         with_depth += a.depth is not None
+        with_normals += a.normals is not None
         if a.visibility is not None:
             values, counts = np.unique(a.visibility, return_counts=True)
             vis.update({f"v{int(v)}": int(c) for v, c in zip(values, counts, strict=True)})
@@ -193,6 +194,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
         },
         "with_masks": with_masks,
         "with_depth": with_depth,
+        "with_normals": with_normals,
         "problem_counts": dict(sorted(Counter(k for k, _ in problems).items())),
         "problems": [m for _, m in problems[:max_problems]],
     }

@@ -1,4 +1,5 @@
-"""Moving a whole ``Sample`` through one 3x3 matrix: image, masks, label map, depth, keypoints and boxes together.
+"""Moving a whole ``Sample`` through one 3x3 matrix: image, masks, label map, depth, normals, keypoints and boxes
+together.
 
 Convention (design.md §3): matrices map *continuous corner-based* coordinates, (0, 0) = top-left corner of the
 top-left pixel, pixel centres at +0.5. OpenCV's warps address pixel centres at integers, so the matrix handed to
@@ -9,6 +10,14 @@ Per annotation kind:
 - image: bilinear; masks, label map, depth: nearest neighbour (values are copied, never blended); outside the
   source image they become 0 (no object, background, no surface) whatever the image border mode is, because a
   reflected object would be an object without an annotation.
+- normals (H x W x 3 unit vectors, camera frame tied to the image axes): moved like depth (nearest, 0 outside),
+  *and* the vectors turn with the picture: ``(nx, ny)`` is multiplied by the orthogonal factor ``Q`` of the polar
+  decomposition of the warp's local 2x2 linear map (``rotation_part``), ``nz`` is kept, and the result is
+  renormalised. That is exact for what a camera can do to its own image: a flip (``Q = diag(-1, 1)`` negates nx, a
+  mirrored world), an in-plane rotation (a camera roll: ``Q`` is that rotation), zoom and translation (a focal
+  length or principal point change: ``Q = I``, vectors unchanged). Shear, anisotropic scale and perspective have
+  no camera motion behind them; there it is an *approximation* (the nearest rotation or reflection to the local
+  map, per pixel for a perspective matrix), documented rather than hidden.
 - keypoints: the same matrix; a point that lands outside [0, W) x [0, H) gets visibility 0 (coordinates are kept).
   When the matrix mirrors (negative determinant, e.g. a horizontal or vertical flip), points are re-indexed with
   the schema's ``flip_perm`` so that ``left_eye_*`` still names the subject's left eye.
@@ -177,6 +186,83 @@ def warp_keypoints(
     return xy, v
 
 
+def rotation_part(linear: np.ndarray) -> np.ndarray:
+    """The orthogonal factor ``Q`` of the polar decomposition ``A = Q P`` of 2x2 matrices (shape ``(..., 2, 2)``):
+    the rotation (det > 0) or reflection (det < 0) nearest to ``A``, in closed form (it maximises ``trace(Q^T A)``,
+    the orthogonal Procrustes problem). Entries within 1e-12 of 0 or +-1 are snapped, so flips and quarter turns,
+    whose matrices carry ``cos(90 deg) = 6e-17``, move normals exactly.
+
+    >>> rotation_part(np.array([[-1.0, 0.0], [0.0, 1.0]])).tolist()             # horizontal flip
+    [[-1.0, 0.0], [0.0, 1.0]]
+    >>> rotation_part(np.array([[2.0, 0.0], [0.0, 2.0]])).tolist()              # zoom: no turn
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> rotation_part(3 * np.array([[0.6, 0.8], [-0.8, 0.6]])).round(12).tolist()  # scaled rotation
+    [[0.6, 0.8], [-0.8, 0.6]]
+    """
+    a = np.asarray(linear, dtype=np.float64)
+    p, q, r, s = a[..., 0, 0], a[..., 0, 1], a[..., 1, 0], a[..., 1, 1]
+    reflect = p * s - q * r < 0
+    theta = np.where(reflect, np.arctan2(q + r, p - s), np.arctan2(r - q, p + s))
+    c, sn = np.cos(theta), np.sin(theta)
+    # rotation [[c, -sn], [sn, c]]; reflection [[c, sn], [sn, -c]]
+    out = np.stack([np.stack([c, np.where(reflect, sn, -sn)], -1), np.stack([sn, np.where(reflect, -c, c)], -1)], -2)
+    out[np.abs(out) < 1e-12] = 0.0
+    near_one = np.abs(np.abs(out) - 1.0) < 1e-12
+    out[near_one] = np.sign(out[near_one])
+    return out
+
+
+def _local_linear(m: np.ndarray, rows: slice, width: int) -> np.ndarray:
+    """The warp's 2x2 Jacobian (up to a positive factor, which ``rotation_part`` ignores) at output pixels
+    ``rows`` x ``[0, width)`` of a perspective ``m``, at the source point that lands on each: (rows, width, 2, 2)."""
+    yy, xx = np.mgrid[rows, 0:width] + 0.5
+    dst = np.stack([xx, yy], -1)
+    src = transform_points(np.linalg.inv(m), dst)
+    wgt = src @ m[2, :2] + m[2, 2]
+    # d/dp of (A p + t) / (g.p + s) = (A - f(p) g^T) / w, with f(p) the output pixel itself
+    jac = m[:2, :2][None, None] - dst[..., :, None] * m[2, :2][None, None, None, :]
+    return jac * np.sign(wgt)[..., None, None]
+
+
+_ROWS_PER_CHUNK = 256  # perspective normals are turned in row blocks: bounded memory on large images
+
+
+def warp_normals(normals: np.ndarray, m: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Move an H x W x 3 normal map by ``m`` (see the module docstring): nearest resampling, zero outside, then
+    ``(nx, ny)`` turned by ``rotation_part`` of the local linear map and the vectors renormalised (zero stays zero).
+    A flip or quarter turn is exact: components are only permuted and negated.
+
+    >>> n = np.zeros((1, 2, 3), np.float32); n[0, 0] = [0.6, 0.0, -0.8]
+    >>> warp_normals(n, np.array([[-1.0, 0, 2], [0, 1, 0], [0, 0, 1]]), (1, 2))[0].tolist()   # hflip
+    [[0.0, 0.0, 0.0], [-0.6000000238418579, 0.0, -0.800000011920929]]
+    """
+    moved = warp_array(np.ascontiguousarray(normals, dtype=np.float32), m, out_hw, nearest=True)
+    if is_affine(m):
+        q = rotation_part(m[:2, :2])
+        if np.array_equal(q, np.eye(2)):
+            return moved
+        if np.all(np.isin(q, (-1.0, 0.0, 1.0))):  # flips, quarter turns: a signed permutation, exact
+            out = moved.copy()
+            out[..., :2] = (moved[..., :2].astype(np.float64) @ q.T).astype(np.float32)
+            return out
+        return _turned(moved, q)
+    out = np.empty_like(moved)
+    for r0 in range(0, out_hw[0], _ROWS_PER_CHUNK):
+        rows = slice(r0, min(r0 + _ROWS_PER_CHUNK, out_hw[0]))
+        out[rows] = _turned(moved[rows], rotation_part(_local_linear(m, rows, out_hw[1])))
+    return out
+
+
+def _turned(n: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``(nx, ny)`` of ``n`` (... x 3) times ``q`` (2x2, or one per pixel), renormalised: an orthogonal ``q`` keeps
+    lengths up to rounding, and renormalising makes them unit in float32 too; zero vectors stay zero."""
+    xy = n[..., :2].astype(np.float64)
+    xy = xy @ q.T if q.ndim == 2 else np.einsum("...ij,...j->...i", q, xy)
+    out = np.concatenate([xy, n[..., 2:].astype(np.float64)], axis=-1)
+    norm = np.sqrt(np.einsum("...k,...k->...", out, out))[..., None]
+    return np.where(norm > 0.5, out / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
+
+
 def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Annotations:
     """Move every geometric annotation of ``a`` by ``m`` (see the module docstring for the rules)."""
     masks = None if a.masks is None else warp_masks(a.masks, m, out_hw)
@@ -189,6 +275,7 @@ def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_
         kp, vis = warp_keypoints(a.keypoints, a.visibility, a.keypoint_schema, m, out_hw)
     label_map = None if a.label_map is None else _warp_label_map(a.label_map, m, out_hw)
     depth = None if a.depth is None else warp_array(a.depth, m, out_hw, nearest=True)
+    normals = None if a.normals is None else warp_normals(a.normals, m, out_hw)
     had_area = (a.boxes[:, 2] > a.boxes[:, 0]) & (a.boxes[:, 3] > a.boxes[:, 1])
     has_area = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     keep = ~had_area | has_area
@@ -204,7 +291,7 @@ def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_
     return Annotations(
         label=a.label, attributes=a.attributes, categories=categories, boxes=boxes, masks=masks,
         keypoints=kp, visibility=vis, keypoint_schema=a.keypoint_schema, instance_attributes=inst_attrs,
-        label_map=label_map, label_names=a.label_names, depth=depth, extras=a.extras,
+        label_map=label_map, label_names=a.label_names, depth=depth, extras=a.extras, normals=normals,
     )
 
 

@@ -14,9 +14,12 @@ Coordinate conventions (COCO -> ours):
   coordinates). Pass ``keypoint_offset=0`` for files written with continuous keypoints.
 
 Extra fields that fakevision's COCO writer adds are read when present: the image's ``label`` and
-``attributes``, each annotation's ``attributes`` (else ``instance_attributes`` = ``{"coco_id", "iscrowd"}``) and
-the category's ``fakevision_schema``. Masks are returned when every instance of an image has a segmentation;
-otherwise None (a box-only instance has no honest mask).
+``attributes``, its ``depth_file`` (+ ``depth_scale``) and ``normals_file`` (+ ``normals_encoding``), both relative
+to the JSON's folder and decoded as ``fakevision.io.writers.encoding`` writes them (so augmenting a fakevision
+output keeps its depth and normals, which then move with the pixels), each annotation's ``attributes`` (else
+``instance_attributes`` = ``{"coco_id", "iscrowd"}``) and the category's ``fakevision_schema``. Masks are
+returned when every instance of an image has a segmentation; otherwise None (a box-only instance has no honest
+mask).
 
 Keypoint schema: if a category's ``keypoints`` names equal a registered schema's names (e.g. ``ibug68``) that one
 is used; otherwise a schema ``coco:<category>`` is registered from the names, with left/right pairs taken from
@@ -41,6 +44,7 @@ from fakevision.core.seeding import stable_hash
 from fakevision.io.readers.base import Reader, decode_rle, make_sample, relative_inside, require_path
 
 SHIPPED_SCHEMAS = ("ibug68", "face49", "face5")
+_DENSE_FIELDS = ("depth_file", "depth_scale", "normals_file", "normals_encoding")
 
 
 def _swap_side(name: str) -> str:
@@ -97,6 +101,15 @@ def schema_for_names(names: list[str], skeleton: list[list[int]], category: str,
         schema = KeypointSchema(f"coco:{category}:{len(names_t)}:{suffix}", names_t, perm, skel)
     register_schema(schema)
     return schema.name
+
+
+def _read_file(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", p) from None
+    except OSError as e:
+        raise InputError(f"cannot read ({e.strerror or e})", p) from None
 
 
 def _finite(values: Any) -> bool:
@@ -183,7 +196,8 @@ class CocoReader(Reader):
             label, attributes = im.get("label"), im.get("attributes")
             images[iid] = {"w": w, "h": h, "file": fname, "anns": [],
                            "label": None if label is None else str(label),
-                           "attributes": attributes if isinstance(attributes, dict) else {}}
+                           "attributes": attributes if isinstance(attributes, dict) else {},
+                           "dense": {k: im[k] for k in _DENSE_FIELDS if k in im}}
         return images
 
     def _image_files(self) -> list[str]:
@@ -292,6 +306,32 @@ class CocoReader(Reader):
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"annotation {aid}: cannot decode segmentation ({e})", self.json_path) from None
 
+    def _dense_path(self, iid: int, name: Any) -> Path:
+        rel = relative_inside(self.json_path.parent, str(name))
+        if rel is None:
+            raise InputError(f"image {iid}: {name!r} is outside the annotation file's folder", self.json_path)
+        return self.json_path.parent / rel
+
+    def _dense(self, iid: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """The depth and normal maps fakevision's writer referenced from image ``iid`` (none for plain COCO)."""
+        from fakevision.io.writers.encoding import (
+            DEPTH_SCALE,
+            check_normals_encoding,
+            decode_normals_png,
+            decode_png_unchanged,
+        )
+
+        out: dict[str, Any] = {}
+        if "depth_file" in fields:
+            p = self._dense_path(iid, fields["depth_file"])
+            scale = float(fields.get("depth_scale", DEPTH_SCALE))
+            out["depth"] = (decode_png_unchanged(_read_file(p), p) * scale).astype(np.float32)
+        if "normals_file" in fields:
+            p = self._dense_path(iid, fields["normals_file"])
+            check_normals_encoding(fields.get("normals_encoding"), p)
+            out["normals"] = decode_normals_png(_read_file(p), p)
+        return out
+
     def _load(self, i: int) -> Sample:
         rel = self._ids[i]
         iid, im = self._images[i]
@@ -317,6 +357,7 @@ class CocoReader(Reader):
                     kps[j] = arr[:, :2] + self.keypoint_offset
                     vis[j] = arr[:, 2].astype(np.uint8)
             extra.update(keypoints=kps, visibility=vis, keypoint_schema=name)
+        extra.update(self._dense(iid, im["dense"]))
         return make_sample(
             image, self.json_path, self._provenance(rel, image_id=iid),
             categories=[self.categories[a["cat"]] for a in anns],

@@ -7,10 +7,12 @@ Output layout under ``out_dir`` (paths relative to it; ``<id>`` is ``encoding.fi
 coco/annotations.json               coco      (finalize) images, categories, annotations; see writers.coco
 coco/images/<id>.png|jpg            coco      the image
 coco/depth/<id>.png                 coco      16-bit depth in mm, when the sample has depth
+coco/normals/<id>.png               coco      16-bit RGB camera-frame normals, when the sample has them
 coco/labelmaps/<id>.png             coco      semantic label map (class ids), when the sample has one
 images/<label|unlabelled>/<id>.png  imagefolder  torchvision ImageFolder layout
 webdataset/shard-<shard:06d>.tar    webdataset   <id>.png|jpg, <id>.json, <id>.mask.png, [<id>.masks.png],
-                                                 [<id>.depth.png], [<id>.labelmap.png]; see writers.wds
+                                                 [<id>.depth.png], [<id>.normals.png], [<id>.labelmap.png];
+                                                 see writers.wds
 webdataset/info.json                webdataset   (finalize) shard list, counts, category and label names
 manifest.jsonl                      manifest  (finalize) one line per sample with provenance and file paths
 .parts/<format>/<shard:06d>.json[l] coco, webdataset, manifest: per-shard parts that finalize merges

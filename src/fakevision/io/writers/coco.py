@@ -11,7 +11,9 @@ Conventions of the format, and how ours maps onto them:
   Floats are written at full precision; the only loss is float64 rounding of the 0.5 shift (< 1e-12 px).
 * Image-level extras ride as extra fields of the image entry: ``fakevision_id``, ``fakevision_provenance``,
   ``label``, ``attributes``, ``fakevision_extras`` (e.g. camera intrinsics), ``fakevision_keypoint_schema`` (only
-  when the sample has keypoints), ``depth_file`` + ``depth_scale`` (16-bit millimetre PNG), ``label_map_file`` +
+  when the sample has keypoints), ``depth_file`` + ``depth_scale`` (16-bit millimetre PNG), ``normals_file`` +
+  ``normals_encoding`` (16-bit RGB PNG of camera-frame unit normals, ``coco/normals/<id>.png``, see
+  ``encoding``), ``label_map_file`` +
   ``label_names`` (semantic label map PNG, ``coco/labelmaps/<id>.png``). Per-instance
   attributes ride as ``attributes`` on each annotation.
 * Category ids are 1 + the index of the name in sorted order, so they do not depend on which shard saw a name
@@ -41,9 +43,11 @@ from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_w
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
+    NORMALS_ENCODING,
     check_unique_stems,
     encode_depth_png,
     encode_label_map,
+    encode_normals_png,
     encode_sample_image,
     file_stem,
     image_ext,
@@ -74,7 +78,8 @@ def encode_rle(mask: np.ndarray) -> dict[str, Any]:
 
 
 class CocoWriter:
-    """Writes ``coco/images/<id>.<ext>``, ``coco/depth/<id>.png`` and, at finalize, ``coco/annotations.json``.
+    """Writes ``coco/images/<id>.<ext>``, ``coco/depth/<id>.png``, ``coco/normals/<id>.png`` and, at finalize,
+    ``coco/annotations.json``.
 
     >>> import tempfile
     >>> from fakevision.core import Annotations, Provenance, Sample
@@ -103,6 +108,8 @@ class CocoWriter:
         files = {"image": f"{COCO_DIR}/images/{stem}.{self.ext}"}
         if sample.annotations.depth is not None:
             files["depth"] = f"{COCO_DIR}/depth/{stem}.png"
+        if sample.annotations.normals is not None:
+            files["normals"] = f"{COCO_DIR}/normals/{stem}.png"
         if sample.annotations.label_map is not None:
             files["label_map"] = f"{COCO_DIR}/labelmaps/{stem}.png"
         return files
@@ -119,6 +126,8 @@ class CocoWriter:
             atomic_write_bytes(out_dir / files["image"], encode_sample_image(s.image, self.ext, self.jpeg_quality))
             if s.annotations.depth is not None:
                 atomic_write_bytes(out_dir / files["depth"], encode_depth_png(s.annotations.depth))
+            if s.annotations.normals is not None:
+                atomic_write_bytes(out_dir / files["normals"], encode_normals_png(s.annotations.normals))
             if s.annotations.label_map is not None:
                 lm = encode_label_map(s.annotations.label_map, out_dir / files["label_map"])
                 atomic_write_bytes(out_dir / files["label_map"], lm)
@@ -157,6 +166,9 @@ class CocoWriter:
         if "depth" in files:
             entry["depth_file"] = files["depth"][len(COCO_DIR) + 1 :]
             entry["depth_scale"] = DEPTH_SCALE
+        if "normals" in files:
+            entry["normals_file"] = files["normals"][len(COCO_DIR) + 1 :]
+            entry["normals_encoding"] = NORMALS_ENCODING
         if "label_map" in files:
             entry["label_map_file"] = files["label_map"][len(COCO_DIR) + 1 :]
             entry["label_names"] = label_names_to_json(a.label_names)

@@ -1,6 +1,6 @@
-"""Encodings shared by the writers and by the reader (``fakevision.io.dataset``): file names, pixels, masks,
-depth and the per-sample JSON record. Kept in one module so that what a writer writes and what the reader
-expects cannot drift apart.
+"""Encodings shared by the writers and by the readers (``fakevision.io.dataset``, ``io.readers.coco``): file names,
+pixels, masks, depth, surface normals and the per-sample JSON record. Kept in one module so that what a writer
+writes and what the readers expect cannot drift apart.
 
 Choices, and why:
 
@@ -9,6 +9,15 @@ Choices, and why:
   WebDataset key (it cuts keys at the first dot). Two ids that map to the same stem in one shard raise ``OutputError``.
 * **Depth** is a 16-bit PNG in millimetres (``DEPTH_SCALE`` metres per unit, 0 = no surface): the format every
   RGB-D tool reads. Resolution 1 mm, range 0-65.535 m; larger or non-finite values are stored as 0.
+* **Normals** (``Annotations.normals``: H x W x 3 unit vectors in the camera frame, zero = no surface) are a
+  3-channel 16-bit PNG whose R, G, B hold nx, ny, nz as ``value = round((n + 1) / 2 * 65535)``, and a pixel with
+  no surface is stored as (0, 0, 0). Decoding: ``n = value / 65535 * 2 - 1``, renormalised to unit length; a raw
+  (0, 0, 0) pixel, or any decoded vector shorter than 0.5, is "no surface" (all zero). (0, 0, 0) cannot be a unit
+  normal (it would be (-1, -1, -1)), so the marker is unambiguous, and the 0.5 rule also reads maps that store
+  "no surface" as mid-grey. Resolution: 2 / 65535 = 3e-5 per component, about 0.002 degrees. 8-bit maps
+  (``value / 255``) are read too. The tag ``NORMALS_ENCODING`` rides beside the file name (COCO image entry,
+  WebDataset JSON record) so a reader can refuse an encoding it does not know. Why 16-bit PNG: lossless, every
+  image tool opens it, and 8 bits (0.45 degrees) is too coarse for normal-estimation targets.
 * **Label maps** (semantic segmentation) are a PNG of the class ids, 8-bit or 16-bit as the values need; ids
   must lie in 0-65535. Their names (``label_names``) ride in the JSON with string keys.
 * **Instance masks** (WebDataset) are an instance-id PNG: 0 background, ``i + 1`` for instance ``i``, 16-bit when
@@ -25,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -34,6 +44,8 @@ from fakevision.core.sample import Annotations, Provenance, Sample
 from fakevision.io.images import encode_image, encode_mask_png
 
 DEPTH_SCALE = 0.001  # metres per depth PNG unit (millimetres)
+NORMALS_ENCODING = "png16_rgb_(n+1)/2"  # see the module docstring; written beside every normals file
+NORMALS_MAX = 65535
 _UNSAFE = re.compile(r"[^\w-]")  # \w: Unicode letters and digits too, so "café" stays readable
 
 
@@ -108,6 +120,67 @@ def encode_depth_png(depth: np.ndarray) -> bytes:
 def decode_depth_png(data: bytes, name: str | Path) -> np.ndarray:
     """16-bit millimetre PNG -> float32 metres."""
     return (decode_png_unchanged(data, name) * DEPTH_SCALE).astype(np.float32)
+
+
+def encode_normals_png(normals: np.ndarray) -> bytes:
+    """H x W x 3 unit normals (zero = no surface) -> 16-bit RGB PNG (see the module docstring).
+
+    >>> n = np.zeros((1, 3, 3), np.float32); n[0, 0] = [0, 0, -1]; n[0, 1] = [0.6, -0.8, 0]
+    >>> d = decode_normals_png(encode_normals_png(n), "n.png")
+    >>> d.dtype.name, np.round(d.astype(float), 4).tolist()
+    ('float32', [[[0.0, 0.0, -1.0], [0.6, -0.8, 0.0], [0.0, 0.0, 0.0]]])
+    """
+    n = np.array(normals, dtype=np.float64)  # a copy: worked on in place below
+    if n.ndim != 3 or n.shape[2] != 3:
+        raise ValueError(f"normals must be H x W x 3, got shape {n.shape}")
+    sq = np.einsum("ijk,ijk->ij", n, n)
+    if not np.isfinite(sq).all():
+        n[~np.isfinite(n)] = 0.0
+        sq = np.einsum("ijk,ijk->ij", n, n)
+    np.clip(n, -1.0, 1.0, out=n)
+    n += 1.0
+    n *= NORMALS_MAX / 2.0
+    raw = np.rint(n, out=n).astype(np.uint16)
+    raw[sq < 0.25] = 0
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(raw[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError("could not encode normals")
+    return buf.tobytes()
+
+
+def decode_normals_png(data: bytes, name: str | Path) -> np.ndarray:
+    """Inverse of ``encode_normals_png``: float32 H x W x 3 unit vectors, zero where there is no surface. A file
+    that is not a 3-channel 8/16-bit PNG, or is corrupt or truncated, raises ``InputError`` naming ``name``."""
+    try:  # Pillow checks the PNG's chunks and CRCs (OpenCV would return a partial image for a truncated file)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = im.format
+            im.verify()
+    except UnidentifiedImageError:
+        raise InputError("not an image (unknown or corrupt format)", name) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"cannot decode normals PNG ({e})", name) from None
+    if fmt != "PNG":
+        raise InputError(f"normals must be a PNG, got {fmt}", name)
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise InputError("cannot decode normals PNG", name)
+    if raw.ndim != 3 or raw.shape[2] != 3 or raw.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"normals PNG must be 3-channel 8- or 16-bit, got shape {raw.shape} {raw.dtype}", name)
+    top = 255.0 if raw.dtype == np.uint8 else float(NORMALS_MAX)
+    n = raw[:, :, ::-1].astype(np.float64)
+    n *= 2.0 / top
+    n -= 1.0
+    norm = np.sqrt(np.einsum("ijk,ijk->ij", n, n))
+    surface = (norm >= 0.5) & raw.any(axis=2)
+    n /= np.where(surface, norm, 1.0)[..., None]
+    n[~surface] = 0.0
+    return n.astype(np.float32)
+
+
+def check_normals_encoding(tag: Any, name: str | Path) -> None:
+    """``InputError`` unless ``tag`` (the ``normals_encoding`` a file carries; None = not given) is ours."""
+    if tag is not None and tag != NORMALS_ENCODING:
+        raise InputError(f"unknown normals encoding {tag!r} (this fakevision reads {NORMALS_ENCODING!r})", name)
 
 
 def encode_label_map(label_map: np.ndarray, name: str | Path) -> bytes:
@@ -209,6 +282,8 @@ def sample_record(sample: Sample) -> dict[str, Any]:
         rec["instance_attributes"] = a.instance_attributes
     if a.depth is not None:
         rec["depth_scale"] = DEPTH_SCALE
+    if a.normals is not None:
+        rec["normals_encoding"] = NORMALS_ENCODING
     if a.label_map is not None:
         rec["label_names"] = label_names_to_json(a.label_names)
     return jsonable(rec)
@@ -265,6 +340,7 @@ def sample_from_record(
     depth: np.ndarray | None,
     name: str | Path,
     label_map: np.ndarray | None = None,
+    normals: np.ndarray | None = None,
 ) -> Sample:
     """Rebuild a ``Sample`` from ``sample_record`` output plus decoded arrays; bad content raises ``InputError``."""
     try:
@@ -284,6 +360,7 @@ def sample_from_record(
             label_map=label_map,
             label_names=label_names_from_json(rec.get("label_names")) if label_map is not None else None,
             extras=rec.get("extras") or {},
+            normals=normals,
         )
         prov = rec.get("provenance") or {"source": "unknown", "sample_id": rec.get("id", "unknown")}
         return Sample(image, ann, Provenance.from_dict(prov))

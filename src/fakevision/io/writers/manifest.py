@@ -36,8 +36,10 @@ def sample_counts(sample: Sample) -> dict[str, Any]:
 
     >>> import numpy as np
     >>> from fakevision.core import Annotations
-    >>> sample_counts(Sample(np.zeros((2, 2, 3), np.uint8), Annotations(categories=["a", "a"], boxes=np.zeros((2, 4)))))
-    {'instances': 2, 'per_category': {'a': 2}, 'masks': False, 'depth': False, 'label_map': False, 'keypoints': None}
+    >>> s = Sample(np.zeros((2, 2, 3), np.uint8), Annotations(categories=["a", "a"], boxes=np.zeros((2, 4))))
+    >>> c = sample_counts(s)
+    >>> c["instances"], c["per_category"], c["masks"], c["depth"], c["normals"], c["label_map"], c["keypoints"]
+    (2, {'a': 2}, False, False, False, False, None)
     """
     a = sample.annotations
     kp = None
@@ -48,6 +50,7 @@ def sample_counts(sample: Sample) -> dict[str, Any]:
         "per_category": dict(sorted(Counter(a.categories).items())),
         "masks": a.masks is not None,
         "depth": a.depth is not None,
+        "normals": a.normals is not None,
         "label_map": a.label_map is not None,
         "keypoints": kp,
     }

@@ -10,6 +10,7 @@ Per sample, under the key ``file_stem(id)``:
   shared pixels) when the sample has masks, plus ``<key>.masks.png`` (the N exact masks stacked vertically) when
   masks overlap, see ``encoding``;
 * ``<key>.depth.png``: 16-bit millimetre depth, when present;
+* ``<key>.normals.png``: surface normals as a 16-bit RGB PNG (``encoding.encode_normals_png``), when present;
 * ``<key>.labelmap.png``: the semantic label map (class ids, names in the JSON's ``label_names``), when present.
 
 Tars are byte-reproducible: members in sorted order, ``mtime`` 0, uid/gid 0, empty user/group names, mode 0444.
@@ -37,6 +38,7 @@ from fakevision.io.writers.encoding import (
     encode_depth_png,
     encode_instance_masks,
     encode_label_map,
+    encode_normals_png,
     encode_sample_image,
     file_stem,
     image_ext,
@@ -94,6 +96,8 @@ class WebDatasetWriter:
                 entry["masks.png"] = stack
         if a.depth is not None:
             entry["depth.png"] = encode_depth_png(a.depth)
+        if a.normals is not None:
+            entry["normals.png"] = encode_normals_png(a.normals)
         if a.label_map is not None:
             entry["labelmap.png"] = encode_label_map(a.label_map, f"{sample.id} label_map")
         return entry
