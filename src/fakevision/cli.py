@@ -99,11 +99,16 @@ def report(
     html: Annotated[Path | None, typer.Option("--html", help="Where to write the report (default OUT/report.html).")]
     = None,
     samples: Annotated[int, typer.Option(min=1, max=400, help="Samples in the grid.")] = 24,
+    reference: Annotated[Path | None, typer.Option(
+        "--reference", help="A real data set (e.g. the MMU iris .tar.xz, or a folder with images/ and masks/) to "
+                            "show beside the output's rendered eyes, with iris statistics of both.")] = None,
+    reference_samples: Annotated[int, typer.Option(
+        "--reference-samples", min=1, max=100, help="Rendered and real pictures each in the comparison.")] = 6,
 ) -> None:
     """Write one self-contained HTML report: sample grid with annotations drawn, counts, provenance."""
     from fakevision.report import write_report
 
-    path = write_report(out, html, samples)
+    path = write_report(out, html, samples, reference=reference, reference_samples=reference_samples)
     typer.echo(str(path))
 
 
@@ -135,7 +140,9 @@ def _floats(text: str) -> list[float]:
 @_friendly
 def evaluate_downstream(
     real: Annotated[Path, typer.Argument(help="labels.csv of the real set (path column + label column).")],
-    fake: Annotated[Path, typer.Argument(help="labels.csv of the fake set (e.g. written by 'fakevision smart').")],
+    fake: Annotated[Path, typer.Argument(help="The fake set: a labels.csv, a fakevision output folder (make, "
+                                              "augment, smart), or a recipe (YAML file or built-in name) that is "
+                                              "made first into OUT/fake-data.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for protocol.json/.md/.png.")],
     label_column: Annotated[str, typer.Option("--label-column", help="Label column of the real CSV.")],
     fake_label_column: Annotated[str, typer.Option("--fake-label-column")] = "label",
@@ -158,7 +165,8 @@ def evaluate_downstream(
 @_friendly
 def evaluate_distances(
     real: Annotated[Path, typer.Argument(help="labels.csv (or image list) of the real set.")],
-    fake: Annotated[Path, typer.Argument(help="labels.csv of the fake set.")],
+    fake: Annotated[Path, typer.Argument(help="The fake set: a labels.csv, a fakevision output folder, or a recipe "
+                                              "(YAML file or built-in name) made first into OUT/fake-data.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for distances.json.")],
     extractor: Annotated[str, typer.Option(help="'randconv-v1' (no download) or 'inception:/path/to/pt_inception.pth'.")]
     = "randconv-v1",
@@ -282,6 +290,42 @@ def train_vargan(data: DataOpt, out: OutOpt, size: SizeOpt = 64, steps: StepsOpt
     from fakevision.gan.api import train_vargan as run
 
     _gan_result(run(data, out, size=size, steps=steps, seconds=seconds, device=device))
+
+
+faces_app = typer.Typer(help="Face data for the GANs: detect, crop, and annotate 68 landmarks.", no_args_is_help=True)
+app.add_typer(faces_app, name="faces")
+
+
+@faces_app.command("prepare")
+@_friendly
+def faces_prepare(
+    input: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively; 300-W .pts beside them are "
+                                               "used as ground truth).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle to write (.safetensors) for 'train --data'.")],
+    size: Annotated[int, typer.Option("--size", min=8, help="Crop side in pixels (64 or 128 for the GANs).")] = 64,
+    detect: Annotated[str, typer.Option("--detect", help="haar (OpenCV), dlib (HOG), or landmarks (crop from the "
+                                                         "ground truth, as faces_68pt).")] = "haar",
+    landmarks: Annotated[str, typer.Option("--landmarks", help="auto (ground truth where present, else dlib), "
+                                                               "ground-truth, dlib, or none.")] = "auto",
+    skip_unreadable: Annotated[bool, typer.Option("--skip-unreadable", help="List unreadable files in the report "
+                                                                            "instead of stopping.")] = False,
+    dlib_model: Annotated[Path | None, typer.Option("--dlib-model", help="shape_predictor_68_face_landmarks.dat "
+                                                                         "(default: face-recognition-models').")]
+    = None,
+) -> None:
+    """Detect the face in every image, crop it square to SIZE, add 68 landmarks, and write one bundle
+    (+ OUT.report.json listing images without a face)."""
+    from fakevision.gan.faceprep import prepare_faces, write_face_bundle
+
+    res = prepare_faces(input, size, detect, landmarks, skip_unreadable, dlib_model)
+    write_face_bundle(res, out)
+    rep = res.report()
+    for key in ("no_face", "unreadable", "no_landmarks"):
+        if rep[key]:
+            shown = ", ".join(rep[f"{key}_files"][:5]) + (", ..." if rep[key] > 5 else "")
+            err_console.print(f"skipped {rep[key]} ({key.replace('_', ' ')}): {shown}", highlight=False)
+    typer.echo(" ".join(f"{k}={rep[k]}" for k in ("images", "faces", "no_face", "unreadable", "landmarks",
+                                                  "detector")) + f" out={out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,5 +1,6 @@
 """The HTML report: one self-contained file (images inlined as base64 PNG, no scripts, no network) that shows a
-grid of samples with their annotations drawn, counts, validation and a provenance summary."""
+grid of samples with their annotations drawn (depth and normals beside them), counts, validation and a provenance
+summary; with ``reference``, also rendered eyes beside a real iris set with their statistics (``report.reference``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def _depth_picture(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.applyColorMap(pic, cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
 
 
+def _normals_picture(normals: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The usual normal-map colouring, RGB = (n + 1) / 2 (camera frame: red = right, green = down, blue = away
+    from the camera, so a surface facing the camera is olive, (128, 128, 0)); no surface is black, which no unit
+    normal maps to, so silhouettes stay visible.
+
+    >>> n = np.zeros((1, 2, 3), np.float32); n[0, 0] = [0, 0, -1]
+    >>> _normals_picture(n, (1, 2)).tolist()
+    [[[128, 128, 0], [0, 0, 0]]]
+    """
+    n = np.asarray(normals, dtype=np.float32)
+    pic = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    pic[~np.any(n != 0, axis=2)] = 0
+    return cv2.resize(pic, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
 def _manifest_rows(out: Path) -> list[dict[str, Any]]:
     p = out / "manifest.jsonl"
     if not p.is_file():
@@ -43,8 +59,14 @@ def _manifest_rows(out: Path) -> list[dict[str, Any]]:
 
 
 def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_samples: int = 24,
-                 extra_sections: list[str] | None = None) -> Path:
-    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path."""
+                 extra_sections: list[str] | None = None, reference: str | Path | None = None,
+                 reference_samples: int = 6) -> Path:
+    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path.
+
+    ``reference``: a real data set (e.g. the MMU iris ``.tar.xz``) to compare the output's eye samples with: a
+    section with ``reference_samples`` rendered and real pictures side by side and their iris statistics
+    (``fakevision.report.reference``). An unreadable reference is an ``InputError`` naming it, raised before any
+    other work."""
     from fakevision.io.dataset import FakevisionDataset
     from fakevision.io.inspect import inspect_output
 
@@ -52,6 +74,10 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     if not out.is_dir():
         raise InputError("output folder not found", out)
     sections = list(extra_sections or [])
+    if reference is not None:
+        from fakevision.report.reference import open_reference, reference_section
+
+        open_reference(reference)  # fail fast, naming the path, before reading the output
     if any((out / f).exists() for f in RESULT_FILES):
         from fakevision.evaluate.report import render_fragment
 
@@ -62,9 +88,12 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     except InputError:
         if not sections:
             raise
+        if reference is not None:
+            sections.insert(0, reference_section(out, reference, reference_samples, None))
         return _write(out, html_path, _results_only_page(out, sections))
     if n == 0:
         raise InputError("output folder holds no samples", out)
+    ref_html = reference_section(out, reference, reference_samples, ds) if reference is not None else None
     pick = sorted(set(np.linspace(0, n - 1, min(num_samples, n)).round().astype(int).tolist()))
     grid = []
     provenance: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "seeds": set(), "recipe_hash": "",
@@ -81,6 +110,8 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
             bits.append(f"{int((a.visibility == 2).sum())} visible kp")
         grid.append({"id": s.id, "png": _b64png(pic), "width": pic.shape[1], "height": pic.shape[0],
                      "depth_png": _b64png(_depth_picture(a.depth, pic.shape[:2])) if a.depth is not None else None,
+                     "normals_png": (_b64png(_normals_picture(a.normals, pic.shape[:2]))
+                                     if a.normals is not None else None),
                      "caption": ", ".join(bits)})
     rows = _manifest_rows(out)
     prov_list = [r.get("provenance", {}) for r in rows] or [ds.to_sample(i).provenance.to_dict() for i in pick]
@@ -112,6 +143,7 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
         provenance=[{"source": k, "count": v["count"], "seeds": ", ".join(sorted(str(x) for x in v["seeds"])),
                      "recipe_hash": v["recipe_hash"], "example": v["example"]} for k, v in sorted(provenance.items())],
         extra_sections=[jinja2.utils.markupsafe.Markup(s) for s in sections],
+        reference_section=jinja2.utils.markupsafe.Markup(ref_html) if ref_html else None,
     )
     return _write(out, html_path, html)
 
