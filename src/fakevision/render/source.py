@@ -13,6 +13,7 @@ Recipe example::
         objects: [3, 6]        # objects per scene
         views_per_scene: 4
         degrade: camera        # sensor noise, blur, JPEG via fakevision.augment's "camera" preset; or none
+        renderer: auto         # raycast (exact, numpy) for primitives, pybullet for meshes; or name one
         ground: analytic       # closed-form ground plane + objects-only rasterisation (~3x faster); or mesh
         placement: analytic    # closed-form rest poses (no physics; meshes still use physics); or physics
 """
@@ -71,8 +72,10 @@ class RenderConfig(SourceConfig):
     amodal_masks: bool = Field(False, description="render each object alone for visible_fraction (1 render each)")
     supersample: int = Field(1, ge=1, le=4, description="anti-alias the RGB by rendering k x k times the pixels")
     degrade: Literal["camera", "none"] = "camera"
-    renderer: str = Field("pybullet", description="which backend renders the views (fakevision.render.backends): "
-                                                  "pybullet (TinyRenderer, the pip-only default) or an optional one")
+    renderer: str = Field("auto", description="which backend renders the views (fakevision.render.backends): auto "
+                                              "(raycast for box/sphere/cylinder scenes, pybullet when there are "
+                                              "meshes or ground: mesh), raycast (exact closed-form ray casting, numpy), pybullet "
+                                              "(TinyRenderer) or pyrender (optional extra, OpenGL via EGL)")
     ground: Literal["mesh", "analytic"] = Field(
         "analytic", description="mesh: TinyRenderer draws the ground; analytic: closed-form ground (homography-warped "
                             "texture, exact plane depth, projected soft shadows), objects rasterised alone, ~3x faster")
@@ -94,8 +97,11 @@ class RenderConfig(SourceConfig):
             raise ValueError("fov_deg must stay below 170 and elevation_deg at most 90")
         from fakevision.render.backends import BACKENDS
 
-        if self.renderer not in BACKENDS:
-            raise ValueError(f"unknown renderer {self.renderer!r}; known: {', '.join(sorted(BACKENDS))}")
+        if self.renderer != "auto" and self.renderer not in BACKENDS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; known: auto, {', '.join(sorted(BACKENDS))}")
+        if self.renderer == "raycast" and self.meshes:
+            raise ValueError("renderer raycast draws box/sphere/cylinder only; use renderer: pybullet (or auto) "
+                             "for meshes")
         if not self.shapes and not self.meshes:
             raise ValueError("give at least one of shapes or meshes")
         return self
@@ -137,6 +143,9 @@ class RenderSource:
         self.camera_options = CameraOptions(fov_deg=cfg.fov_deg, distance=cfg.distance,
                                             elevation_deg=cfg.elevation_deg)
         self.class_ids = {c: i + 1 for i, c in enumerate(categories(self.scene_options))}
+        # auto: raycast is exact and ~2x faster, but draws primitives on the closed-form ground only
+        self.renderer = cfg.renderer if cfg.renderer != "auto" else (
+            "pybullet" if meshes or cfg.ground == "mesh" else "raycast")
         self._degrade = None
         if cfg.degrade != "none":
             from fakevision.augment import get_preset  # lazy: augment is optional for plain rendering
@@ -175,14 +184,14 @@ class RenderSource:
             "degrade": self.cfg.degrade,
             "ground": self.cfg.ground,
             "placement": self.cfg.placement,
-            "renderer": self.cfg.renderer,
+            "renderer": self.renderer,
         }
         prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
                           recipe_hash=self.ctx.recipe_hash, params=params)
         sample = render_scene(scene, camera, class_ids=self.class_ids, settle=False,
                               min_pixels=self.cfg.min_pixels, amodal_masks=self.cfg.amodal_masks,
                               supersample=self.cfg.supersample, provenance=prov, ground=self.cfg.ground,
-                              renderer=self.cfg.renderer)
+                              renderer=self.renderer)
         sample.annotations.extras.update({"scene_index": scene_index, "view": view})
         if self._degrade is not None:
             sample = self._degrade(sample, rng)
@@ -198,7 +207,12 @@ def build(cfg: SourceConfig, ctx: BuildContext) -> RenderSource:
         folder = Path(cfg.backgrounds)
         folder = folder if folder.is_absolute() else ctx.base_dir / folder
         photos = tuple(str(p) for p in list_photos(folder))
-    return RenderSource(cfg, ctx, meshes, photos)
+    src = RenderSource(cfg, ctx, meshes, photos)
+    try:  # fail here, in one line, not in a worker: an optional backend may not be installed
+        get_backend(src.renderer)
+    except ImportError as e:
+        raise RecipeError(f"{cfg.source_name}: renderer {src.renderer}: {e}") from None
+    return src
 
 
 register_source("render", RenderConfig, build,
