@@ -296,3 +296,68 @@ def test_unencodable_values_raise_output_error(tmp_path: Path, fmt: str) -> None
     with pytest.raises(OutputError, match="Out of range float"):
         make_writer(fmt).write_shard(tmp_path, ShardInfo(0, 1, 0), [s])
     assert not any(TMP_MARK in p.name for p in tmp_path.rglob("*"))
+
+
+def test_webdataset_tars_are_the_bytes_of_webdatasets_tar_writer(tmp_path: Path) -> None:
+    """The writer makes its tars with ``tarfile`` (importing webdataset imports PyTorch, ~2 s a run): the same bytes
+    as ``webdataset.TarWriter`` with the settings it used to be called with."""
+    from fakevision.io.writers.wds import WebDatasetWriter, shard_name
+
+    samples = make_samples()
+    w = WebDatasetWriter()
+    w.write_shard(tmp_path, ShardInfo(0, 1, 0), samples)
+    buf = io.BytesIO()
+    with webdataset.TarWriter(buf, user="", group="", mode=0o444, encoder=False, mtime=0) as tw:
+        for s in samples:
+            tw.write(w._entry(s, s.id))
+    assert (tmp_path / shard_name(0)).read_bytes() == buf.getvalue()
+
+
+def test_encoded_bytes_are_shared_by_content_only() -> None:
+    """The writers' encoders remember results by the content they encode: the same array gives the same bytes
+    (from the memo or not), a changed array (even the same object, changed in place) is encoded afresh."""
+    from fakevision.io.writers.encoding import (
+        _ENCODED,
+        decode_depth_png,
+        decode_normals_png,
+        encode_depth_png,
+        encode_label_map,
+        encode_normals_png,
+        encode_sample_image,
+    )
+
+    s = make_sample(0)
+    a = s.annotations
+    calls = [lambda: encode_sample_image(s.image, "png"), lambda: encode_depth_png(a.depth),
+             lambda: encode_normals_png(a.normals), lambda: encode_label_map(a.label_map, "lm")]
+    first = [f() for f in calls]
+    assert [f() for f in calls] == first
+    _ENCODED.clear()
+    assert [f() for f in calls] == first
+    a.depth[0, 0] += 0.25
+    assert decode_depth_png(encode_depth_png(a.depth), "d")[0, 0] == np.float32(a.depth[0, 0])
+    a.normals[0, 0] = [0.0, 1.0, 0.0]
+    np.testing.assert_allclose(decode_normals_png(encode_normals_png(a.normals), "n")[0, 0], [0, 1, 0], atol=4e-5)
+    with pytest.raises(OutputError, match="lm: label_map ids"):
+        encode_label_map(np.full((2, 2), -1), "lm")
+    with pytest.raises(OutputError, match="lm: label_map ids"):  # an error is never remembered as a result
+        encode_label_map(np.full((2, 2), -1), "lm")
+
+
+def test_provenance_json_is_jsonable_of_asdict() -> None:
+    """``provenance_json`` (which skips ``dataclasses.asdict``'s deep copy) gives ``jsonable(p.to_dict())``, for
+    JSON-like params and for params it hands back to ``asdict`` (a dataclass inside, a tuple key)."""
+    import dataclasses
+
+    from fakevision.io.writers.encoding import jsonable, provenance_json
+
+    @dataclasses.dataclass
+    class Inner:
+        x: tuple = (1, 2)
+        y: np.ndarray = dataclasses.field(default_factory=lambda: np.arange(3))
+
+    plain = Provenance("s", "s-1", seed=3, params={"a": [1, 2.5, (3, "x")], "b": {"c": np.float32(0.5), "d": None},
+                                                    "e": np.arange(4).reshape(2, 2), "f": Path("p/q"), 7: True})
+    odd = Provenance("s", "s-2", params={"inner": Inner(), (1, 2): "tuple key"}, parents=["p"])
+    for p in (plain, odd):
+        assert json.dumps(provenance_json(p), sort_keys=True) == json.dumps(jsonable(p.to_dict()), sort_keys=True)

@@ -32,14 +32,11 @@ from fakevision.render import (
     sample_scene,
 )
 from fakevision.render.backends.pybullet import RenderBuffers
-from fakevision.render.backends.raycast import (
-    RaycastBackend,
-    RaycastBuffers,
-    _ground_rgb,
-)
+from fakevision.render.backends.raycast import RaycastBackend, RaycastBuffers
 from fakevision.render.groundtruth import sphere_box, surface_normals
 from fakevision.render.placement import rest_analytic
 from fakevision.render.scene import Texture
+from fakevision.render.textures import bake_pattern
 from tests.engine.helpers import tree_digest
 from tests.render.test_camera_conventions import _edge_scene
 
@@ -205,13 +202,52 @@ def test_agrees_with_pybullet(seed: int) -> None:
     assert ((pb.instance >= 0) != (rc.instance >= 0)).mean() < 0.01
 
 
-def test_ground_image_is_the_analytic_one() -> None:
-    """The one-channel warp + look-up table gives exactly ``analytic.ground_image``'s pixels."""
+def _plain_ground_image(cam: Camera, ground: Ground, light: Light) -> np.ndarray:
+    """The ground image by its plain definition: the 3-channel pattern warped, then scaled per channel by
+    ``cv2.transform`` (what ``analytic.ground_image`` did before its one-channel + look-up-table path)."""
+    tex = bake_pattern(ground.texture.kind, ground.texture.cells, ground.texture.variant, analytic.GROUND_TEXTURE)
+    T, S = analytic.GROUND_TEXTURE, ground.size
+    shift = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    P = cam.K @ cam.world_to_camera[:3, :]
+    A = np.array([[T / S, 0.0, T / 2 - 0.5], [0.0, T / S, T / 2 - 0.5], [0.0, 0.0, 1.0]])
+    M = A @ np.linalg.inv(P[:, [0, 1, 3]]) @ shift
+    warped = cv2.warpPerspective(tex, M, (cam.width, cam.height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    k = analytic.ground_shading(light) * np.asarray(ground.texture.colour) * np.asarray(light.colour)
+    return cv2.transform(warped, np.diag(k))
+
+
+def test_ground_image_is_the_plain_definition() -> None:
+    """The one-channel warp + look-up tables (``analytic.ground_image``, which both backends use) give exactly the
+    pixels of warping the 3-channel pattern and scaling it with ``cv2.transform``; a shade given over a window
+    equals the same shade given over the whole frame (1 outside the window)."""
     for seed in range(6):
         rng = np.random.default_rng(seed)
         scene, cam = sample_scene(rng, SceneOptions()), sample_camera(rng, 120, 90)
-        np.testing.assert_array_equal(_ground_rgb(cam, scene.ground, scene.light, None),
-                                      analytic.ground_image(cam, scene.ground, scene.light))
+        plain = _plain_ground_image(cam, scene.ground, scene.light)
+        np.testing.assert_array_equal(analytic.ground_image(cam, scene.ground, scene.light), plain)
+        cover = np.zeros((90, 120), np.float32)
+        cover[20:50, 30:70] = rng.random((30, 40), np.float32)
+        full = analytic.ground_image(cam, scene.ground, scene.light, analytic.shadow_shade(scene.light, cover))
+        win = analytic.ground_image(cam, scene.ground, scene.light,
+                                    analytic.shadow_shade(scene.light, cover[20:50, 30:70]), (30, 20, 70, 50))
+        np.testing.assert_array_equal(full, win)
+        assert np.array_equal(full[cover == 0], plain[cover == 0]) and np.all(full <= plain)
+
+
+def test_ground_depth_shortcut_is_bitwise_the_tested_path() -> None:
+    """``analytic.ground_depth`` skips the per-pixel range and extent tests when the corners show they cannot fail:
+    the same bits as the tested path, whichever path a view takes."""
+    shortcut = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        scene, cam = sample_scene(rng, SceneOptions()), sample_camera(rng, 64, 48)
+        ground = scene.ground if seed % 3 else dataclasses.replace(scene.ground, size=0.8)  # its edge in view
+        fast, tested = analytic.ground_depth(cam, ground), analytic._ground_depth_tested(cam, ground)
+        assert fast.dtype == tested.dtype == np.float32
+        np.testing.assert_array_equal(fast, tested)
+        shortcut += bool(np.all(tested > 0))
+    assert 0 < shortcut < 12  # views where the ground fills the frame, and views where it does not
 
 
 # -- shadows ---------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ a rendered sample contains.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -66,13 +67,28 @@ def render_view(scene: Scene, camera: Camera, class_ids: dict[str, int] | None =
     if supersample > 1:
         big_cam = camera.scaled(supersample)
         big = b.render(scene, big_cam, ground)
-        bg = bake_background(scene.background, big_cam.width, big_cam.height, background_crop(camera), _PHOTOS)
-        big_image = np.where(big.drawn[..., None], big.rgb, bg)
+        big_image = _composite(big, lambda: bake_background(scene.background, big_cam.width, big_cam.height,
+                                                            background_crop(camera), _PHOTOS))
         image = cv2.resize(big_image, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
     else:
-        bg = _background(scene, camera)
-        image = np.where(buf.drawn[..., None], buf.rgb, bg)
+        image = _composite(buf, lambda: _background(scene, camera))
     return np.ascontiguousarray(image, dtype=np.uint8), gt, buf
+
+
+def _composite(buf: RenderBuffers, background: Callable[[], np.ndarray]) -> np.ndarray:
+    """The rendered RGB where a surface is drawn, the background elsewhere: ``np.where(drawn, rgb, background)``.
+
+    Why not that one-liner (measured, 256²): it costs ~0.5 ms a view; when the ground fills the frame (most views
+    of the default scenes) the result is a copy of the RGB and the background is not even baked, and otherwise
+    ``cv2.copyTo`` of the drawn pixels onto a copy of the background does it in ~0.06 ms (same pixels)."""
+    drawn = buf.drawn
+    if drawn.all():
+        return np.array(buf.rgb, dtype=np.uint8)
+    bg = background()
+    if buf.rgb.dtype == np.uint8 and bg.dtype == np.uint8 and bg.shape == buf.rgb.shape and bg.ndim == 3:
+        out = np.array(bg)  # a writable copy (the cached procedural background is read-only)
+        return cv2.copyTo(np.ascontiguousarray(buf.rgb), drawn.view(np.uint8), out)
+    return np.where(drawn[..., None], buf.rgb, bg)
 
 
 def to_annotations(gt: GroundTruth, camera: Camera, extras: dict[str, Any] | None = None) -> Annotations:

@@ -32,9 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
-from fakevision.core.sample import OCCLUDED, UNLABELLED, VISIBLE, boxes_from_masks
+from fakevision.core.sample import OCCLUDED, UNLABELLED, VISIBLE
 from fakevision.render import shapes
 from fakevision.render.backends.pybullet import RenderBuffers
 from fakevision.render.camera import Camera
@@ -76,9 +77,11 @@ def project_keypoints(obj: ObjectSpec, camera: Camera) -> tuple[np.ndarray, np.n
     return uv, z, ok
 
 
-def keypoint_visibility(uv: np.ndarray, z: np.ndarray, ok: np.ndarray, index: int, camera: Camera,
+def keypoint_visibility(uv: np.ndarray, z: np.ndarray, ok: np.ndarray, index: int | np.ndarray, camera: Camera,
                         buffers: RenderBuffers) -> np.ndarray:
-    """COCO visibility (0/1/2) of projected keypoints of scene object ``index`` (see the module docstring)."""
+    """COCO visibility (0/1/2) of projected keypoints of scene object ``index`` (see the module docstring).
+    ``index`` may also be an array, one scene object index per point, so several objects' points are tested in
+    one call (every step is elementwise: the same answers as one call per object)."""
     W, H = camera.width, camera.height
     vis = np.full(len(uv), UNLABELLED, dtype=np.uint8)
     finite = ok & np.all(np.isfinite(uv), axis=1) & (z > camera.near)
@@ -91,7 +94,8 @@ def keypoint_visibility(uv: np.ndarray, z: np.ndarray, ok: np.ndarray, index: in
     f = float(camera.K[0, 0])
     zi = z[inside]
     tol = DEPTH_TOL_REL * zi + DEPTH_TOL_PIX * zi / f
-    seen = (buffers.instance[row, col] == index) & (np.abs(buffers.depth[row, col] - zi) <= tol)
+    own = index if np.ndim(index) == 0 else np.asarray(index)[inside]
+    seen = (buffers.instance[row, col] == own) & (np.abs(buffers.depth[row, col] - zi) <= tol)
     idx = np.flatnonzero(inside)
     vis[idx[seen]] = VISIBLE
     return vis
@@ -101,17 +105,7 @@ def amodal_box(obj: ObjectSpec, camera: Camera) -> tuple[np.ndarray, bool]:
     """(xyxy box of the whole object's projection clipped to the image, whether it was clipped). A sphere wholly in
     front of the near plane gets the exact box of its projected ellipse (``sphere_box``); other shapes project
     ``shapes.hull_points_object``."""
-    box = None
-    if obj.shape == "sphere" and obj.extents[0] == obj.extents[1] == obj.extents[2]:
-        box = sphere_box(camera.to_camera(np.asarray(obj.position, np.float64))[0], obj.extents[0] / 2, camera)
-    if box is None:
-        uv, z = camera.project(obj.to_world(shapes.hull_points_object(obj, _vertices(obj))))
-        uv = uv[z > camera.near]
-        if len(uv) == 0:
-            return np.zeros(4), True
-        box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
-    clipped = np.clip(box, 0, [camera.width, camera.height, camera.width, camera.height])
-    return clipped, bool(np.any(np.abs(clipped - box) > 1e-9))
+    return _amodal_box(obj, _ObjectGeometry(obj), camera)
 
 
 def sphere_box(centre: np.ndarray, radius: float, camera: Camera) -> np.ndarray | None:
@@ -167,6 +161,65 @@ def surface_normals(scene: Scene, camera: Camera, buffers: RenderBuffers) -> np.
     return out.astype(np.float32)
 
 
+class _ObjectGeometry:
+    """What the ground truth needs of one object that does not depend on the camera: its keypoints and hull points
+    in the world (``obj.to_world`` of ``shapes.keypoints_object`` / ``shapes.hull_points_object``), made once per
+    scene instead of once per view (a scene is rendered from several cameras; the sphere's 2048 hull points made
+    up most of the amodal box's cost). The very arrays the per-view functions would make, so results are
+    bitwise the same."""
+
+    def __init__(self, obj: ObjectSpec) -> None:
+        kp, self.kp_ok = shapes.keypoints_object(obj, _vertices(obj))
+        self.kp_world = obj.to_world(kp)
+        self._obj = obj
+        self._hull: np.ndarray | None = None
+        self.round = obj.shape == "sphere" and obj.extents[0] == obj.extents[1] == obj.extents[2]
+
+    @property
+    def hull_world(self) -> np.ndarray:
+        if self._hull is None:
+            self._hull = self._obj.to_world(shapes.hull_points_object(self._obj, _vertices(self._obj)))
+        return self._hull
+
+
+_LAST_SCENE: list = [None, {}]  # (scene, {object index: _ObjectGeometry}): the scene of the previous view
+
+
+def _geometry(scene: Scene, i: int) -> _ObjectGeometry:
+    if _LAST_SCENE[0] is not scene:  # scenes are immutable: identity is enough
+        _LAST_SCENE[:] = [scene, {}]
+    cache = _LAST_SCENE[1]
+    if i not in cache:
+        cache[i] = _ObjectGeometry(scene.objects[i])
+    return cache[i]
+
+
+def _amodal_box(obj: ObjectSpec, geo: _ObjectGeometry, camera: Camera) -> tuple[np.ndarray, bool]:
+    """``amodal_box`` from an object's (possibly per-scene cached) world points."""
+    box = None
+    if geo.round:
+        box = sphere_box(camera.to_camera(np.asarray(obj.position, np.float64))[0], obj.extents[0] / 2, camera)
+    if box is None:
+        uv, z = camera.project(geo.hull_world)
+        uv = uv[z > camera.near]
+        if len(uv) == 0:
+            return np.zeros(4), True
+        box = np.array([uv[:, 0].min(), uv[:, 1].min(), uv[:, 0].max(), uv[:, 1].max()])
+    clipped = np.clip(box, 0, [camera.width, camera.height, camera.width, camera.height])
+    return clipped, bool(np.any(np.abs(clipped - box) > 1e-9))
+
+
+def _boxes_of_masks(masks: np.ndarray) -> np.ndarray:
+    """``boxes_from_masks`` (same values) by ``cv2.boundingRect`` of each mask, one SIMD pass instead of two
+    ``any`` reductions (measured 2x faster at 256²)."""
+    out = np.zeros((masks.shape[0], 4))
+    for n, m in enumerate(masks):
+        x, y, w, h = cv2.boundingRect(m.view(np.uint8))
+        if w and h:
+            out[n] = [x, y, x + w, y + h]
+    return out
+
+
 def compute_ground_truth(scene: Scene, camera: Camera, buffers: RenderBuffers, class_ids: dict[str, int],
                          min_pixels: int = 1, normals: bool = True,
                          amodal_masks: np.ndarray | None = None) -> GroundTruth:
@@ -174,6 +227,12 @@ def compute_ground_truth(scene: Scene, camera: Camera, buffers: RenderBuffers, c
     the background); it must be the same for the whole data set, so the caller owns it. ``normals=False`` skips
     the normals (a third of the ground-truth time) and leaves ``GroundTruth.normals`` None. ``amodal_masks``
     (n_objects x H x W, from ``PyBulletBackend.render_amodal``) adds visible fractions and amodal masks.
+
+    Speed (it runs for every sample): the instance buffer is compared with each object index once, into the mask
+    stack, and every count, box and label comes from those masks (``np.count_nonzero``, ``cv2.boundingRect``,
+    ``np.copyto``) rather than from repeated full-frame comparisons and boolean sums; the objects' keypoints and
+    hull points are made once per scene (``_ObjectGeometry``). The results are the same as the plain definitions
+    (``boxes_from_masks`` etc.; tests/render/test_groundtruth.py).
 
     >>> from fakevision.render.backends import get_backend
     >>> from fakevision.render.camera import intrinsics, look_at
@@ -184,40 +243,48 @@ def compute_ground_truth(scene: Scene, camera: Camera, buffers: RenderBuffers, c
     (['sphere'], True, {0: 'background', 1: 'sphere'})
     """
     H, W = buffers.depth.shape
-    keep: list[int] = []
-    for i in range(len(scene.objects)):
-        if int((buffers.instance == i).sum()) >= max(1, min_pixels):
-            keep.append(i)
-    masks = np.stack([buffers.instance == i for i in keep]) if keep else np.zeros((0, H, W), bool)
-    boxes = boxes_from_masks(masks)
-    kps = np.zeros((len(keep), shapes.NUM_KEYPOINTS, 2))
-    vis = np.zeros((len(keep), shapes.NUM_KEYPOINTS), np.uint8)
+    instance = buffers.instance
+    n_obj = len(scene.objects)
+    every = np.empty((n_obj, H, W), bool)
+    for i in range(n_obj):
+        np.equal(instance, i, out=every[i])
+    areas = [int(np.count_nonzero(m)) for m in every]
+    keep = [i for i in range(n_obj) if areas[i] >= max(1, min_pixels)]
+    masks = every if len(keep) == n_obj else every[keep]
+    boxes = _boxes_of_masks(masks)
+    K = shapes.NUM_KEYPOINTS
     amodal = np.zeros((len(keep), 4))
     attrs: list[dict[str, Any]] = []
+    projected = [camera.project(_geometry(scene, i).kp_world) for i in keep]  # one projection per object
+    if keep:  # every later step is elementwise: all objects' points at once
+        uv = np.concatenate([p[0] for p in projected])
+        z = np.concatenate([p[1] for p in projected])
+        ok = np.concatenate([_geometry(scene, i).kp_ok for i in keep])
+        vis = keypoint_visibility(uv, z, ok, np.repeat(keep, K), camera, buffers).reshape(len(keep), K)
+        kps = np.where(ok[:, None] & np.isfinite(uv), uv, 0.0).reshape(len(keep), K, 2)
+    else:
+        kps, vis = np.zeros((0, K, 2)), np.zeros((0, K), np.uint8)
     for n, i in enumerate(keep):
         obj = scene.objects[i]
-        uv, z, ok = project_keypoints(obj, camera)
-        vis[n] = keypoint_visibility(uv, z, ok, i, camera, buffers)
-        kps[n] = np.where(ok[:, None] & np.isfinite(uv), uv, 0.0)
-        amodal[n], truncated = amodal_box(obj, camera)
+        amodal[n], truncated = _amodal_box(obj, _geometry(scene, i), camera)
         attrs.append({
             "object_index": i,
             "shape": obj.shape,
             "keypoint_schema": shapes.SHAPE_SCHEMAS[obj.shape],
             "amodal_box": [round(float(v), 4) for v in amodal[n]],
             "truncated": truncated,
-            "area": int(masks[n].sum()),
+            "area": areas[i],
             "extents": [round(float(v), 6) for v in obj.extents],
             "position": [round(float(v), 6) for v in obj.position],
             "orientation_xyzw": [round(float(v), 6) for v in obj.orientation],
         })
         if amodal_masks is not None:
-            full = int((amodal_masks[i] | masks[n]).sum())
+            full = int(np.count_nonzero(amodal_masks[i] | masks[n]))
             attrs[-1]["amodal_area"] = full
-            attrs[-1]["visible_fraction"] = round(int(masks[n].sum()) / max(full, 1), 6)
+            attrs[-1]["visible_fraction"] = round(areas[i] / max(full, 1), 6)
     label_map = np.zeros((H, W), np.int32)
     for n, i in enumerate(keep):
-        label_map[masks[n]] = class_ids[scene.objects[i].category]
+        np.copyto(label_map, class_ids[scene.objects[i].category], where=masks[n])
     names = {0: "background", **{v: k for k, v in sorted(class_ids.items(), key=lambda kv: kv[1])}}
     return GroundTruth(
         object_indices=keep,

@@ -53,6 +53,7 @@ from fakevision.io.writers.encoding import (
     image_ext,
     jsonable,
     label_names_to_json,
+    provenance_json,
     schema_def,
 )
 
@@ -155,7 +156,7 @@ class CocoWriter:
             "width": s.width,
             "height": s.height,
             "fakevision_id": s.id,
-            "fakevision_provenance": s.provenance.to_dict(),
+            "fakevision_provenance": provenance_json(s.provenance),
             "label": a.label,
             "attributes": a.attributes,
         }
