@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fakevision.core.errors import RecipeError
-from fakevision.engine.sources import BuildContext, Source, SourceConfig, source_types
+from fakevision.engine.sources import BuildContext, Source, SourceConfig, source_type, source_types
 from fakevision.io.atomic import dumps_json
 
 DEFAULT_RECIPE = "default"
@@ -89,8 +89,7 @@ class Recipe:
     def build_sources(self) -> list[Source]:
         """Instantiate every source (done once per worker process)."""
         ctx = BuildContext(base_dir=self.base_dir, recipe_hash=self.recipe_hash, seed=self.seed)
-        types = source_types()
-        return [types[s.type].build(s, ctx) for s in self.sources]
+        return [source_type(s.type).build(s, ctx) for s in self.sources]  # type: ignore[union-attr]
 
     def with_seed(self, seed: int | None) -> Recipe:
         if seed is None:
@@ -110,16 +109,16 @@ class Recipe:
             model = RecipeModel.model_validate(data)
         except ValidationError as e:
             raise RecipeError(_format_errors(origin, e)) from None
-        types = source_types()
         configs: list[SourceConfig] = []
         names: set[str] = set()
         for i, raw in enumerate(model.sources):
             t = raw.get("type") if isinstance(raw, dict) else None
-            if t not in types:
-                known = ", ".join(sorted(types))
+            st = source_type(t) if isinstance(t, str) else None
+            if st is None:
+                known = ", ".join(sorted(source_types()))
                 raise RecipeError(f"{origin}: sources.{i}.type: unknown source type {t!r} (known: {known})")
             try:
-                cfg = types[t].config.model_validate(raw)
+                cfg = st.config.model_validate(raw)
             except ValidationError as e:
                 raise RecipeError(_format_errors(origin, e, prefix=f"sources.{i}")) from None
             if cfg.count < 0:

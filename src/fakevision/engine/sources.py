@@ -68,19 +68,34 @@ def register_source(
     _SOURCES[type_name] = SourceType(config, build, summary)
 
 
+# Which module registers each built-in type: a recipe imports only the sources it uses (the GAN and Smart
+# Augmentation sources pull in torch and scipy, ~2.4 s of start-up the default render job does not need).
+_BUILTIN_MODULES = {
+    "render": "fakevision.render.source", "render_eye": "fakevision.render.source",
+    "augment": "fakevision.augment.source", "dataset": "fakevision.io.readers.source",
+    "gan_faces": "fakevision.gan.source", "smart": "fakevision.smart.source",
+}
+
+
 def source_types() -> dict[str, SourceType]:
-    """All registered source types (importing the built-in source packages first)."""
-    _import_builtin_sources()
+    """All registered source types (importing every built-in source package first)."""
+    for mod in dict.fromkeys(_BUILTIN_MODULES.values()):
+        _import_source_module(mod)
     return dict(_SOURCES)
 
 
-def _import_builtin_sources() -> None:
+def source_type(type_name: str) -> SourceType | None:
+    """The source type ``type_name`` (importing only its built-in package), or None when unknown."""
+    if type_name not in _SOURCES and type_name in _BUILTIN_MODULES:
+        _import_source_module(_BUILTIN_MODULES[type_name])
+    return _SOURCES.get(type_name)
+
+
+def _import_source_module(mod: str) -> None:
     import importlib
 
-    for mod in ("fakevision.render.source", "fakevision.augment.source", "fakevision.io.readers.source",
-                "fakevision.gan.source", "fakevision.smart.source"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:  # a source package not built yet
-            if e.name is None or not mod.startswith(e.name):
-                raise
+    try:
+        importlib.import_module(mod)
+    except ModuleNotFoundError as e:  # a source package not built yet
+        if e.name is None or not mod.startswith(e.name):
+            raise
