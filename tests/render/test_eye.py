@@ -102,3 +102,21 @@ def test_nir_eyes_resemble_mmu(shared_data: Path) -> None:
     assert abs(ours["iris_mean"]["mean"] - mmu["iris_mean"]["mean"]) < 25
     assert abs(ours["contrast_surround"]["mean"] - mmu["contrast_surround"]["mean"]) < 0.1
     assert abs(ours["diameter_frac"]["mean"] - mmu["diameter_frac"]["mean"]) < 0.06
+
+
+def test_eye_normals_are_unit_and_face_the_camera() -> None:
+    """Normals exist wherever there is a surface (but the one-pixel rims of each body), nowhere else, are unit
+    length and face the camera."""
+    from fakevision.render.eye import EyeSpec, eye_camera, render_eye
+
+    cam = eye_camera(np.random.default_rng(3), 160, 120)
+    s = render_eye(EyeSpec(), cam)
+    n, depth = s.annotations.normals, s.annotations.depth
+    assert n is not None and n.shape == (120, 160, 3)
+    length = np.linalg.norm(n, axis=-1)
+    surface = length > 0.5
+    assert np.allclose(length[surface], 1.0, atol=1e-4) and not surface[depth == 0].any()
+    assert surface.sum() > 0.8 * (depth > 0).sum()
+    pts = cam.backproject(depth)  # world points; rays from the camera centre
+    rays = cam.world_to_camera[:3, :3] @ (pts[surface] - cam.position).T
+    assert (np.einsum("ij,ji->i", n[surface], rays) < 0).mean() > 0.99

@@ -35,10 +35,11 @@ import numpy as np
 
 from fakevision.core.keypoints import KeypointSchema, register_schema
 from fakevision.core.sample import Annotations, Provenance, Sample, boxes_from_masks
-from fakevision.render.backends import PyBulletBackend, get_backend
+from fakevision.render.backends import PyBulletBackend, RenderBuffers, get_backend
 from fakevision.render.camera import Camera, intrinsics, look_at
 from fakevision.render.groundtruth import keypoint_visibility
 from fakevision.render.primitives import Mesh
+from fakevision.render.shapes import normals_from_points
 from fakevision.render.scene import Light, MeshBody
 
 EYE_SCHEMA = "render_eye8"
@@ -385,9 +386,30 @@ def corneal_highlight(spec: EyeSpec, camera: Camera) -> np.ndarray | None:
     return centre + CORNEA_RADIUS * n
 
 
+def eye_normals(buf: RenderBuffers, camera: Camera) -> np.ndarray:
+    """Camera-frame unit normals of an eye render (H x W x 3 float32): the eye is made of meshes (lids, skin,
+    tessellated eyeball and iris), so they come from the rendered depth like a mesh object's in
+    ``groundtruth.surface_normals`` — central differences of the back-projected points, one body at a time so no
+    difference crosses from one surface to another. Zero where there is no surface and on each body's one-pixel
+    rim (a neighbour is missing there)."""
+    H, W = buf.depth.shape
+    out = np.zeros((H, W, 3), np.float32)
+    drawn = buf.drawn
+    if not drawn.any():
+        return out
+    world = camera.backproject(buf.depth)
+    R = camera.world_to_camera[:3, :3]
+    for body in np.unique(buf.instance[drawn]):
+        sel = drawn & (buf.instance == body)
+        n = normals_from_points(world, sel, camera.position)[sel]
+        out[sel] = n @ R.T
+    return out
+
+
 def render_eye(spec: EyeSpec, camera: Camera, *, backend: PyBulletBackend | None = None,
                provenance: Provenance | None = None, min_pixels: int = 1) -> Sample:
-    """Render an eye into an annotated ``Sample`` (iris and pupil instances, label map, depth, keypoints).
+    """Render an eye into an annotated ``Sample`` (iris and pupil instances, label map, depth, normals,
+    keypoints).
 
     >>> s = render_eye(EyeSpec(), eye_camera(np.random.default_rng(0), 160, 120))
     >>> s.annotations.categories, s.annotations.label_names[3]
@@ -453,7 +475,8 @@ def render_eye(spec: EyeSpec, camera: Camera, *, backend: PyBulletBackend | None
         label_map=label_map,
         label_names=dict(LABELS),
         depth=buf.depth,
-        extras={"camera": camera.to_json()},
+        normals=eye_normals(buf, camera),
+        extras={"camera": camera.to_json(), "normals_frame": "camera"},
     )
     prov = provenance or Provenance("render_eye", "render_eye", params={"eye": spec.to_json(),
                                                                          "camera": camera.to_json()})
