@@ -18,7 +18,7 @@ from fakevision.core.sample import Sample
 from fakevision.io.atomic import atomic_path, atomic_write_text, dumps_json
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.coco import part_path
-from fakevision.io.writers.encoding import jsonable
+from fakevision.io.writers.encoding import jsonable, provenance_json
 
 MANIFEST = "manifest.jsonl"
 
@@ -82,7 +82,7 @@ class ManifestWriter:
             "id": sample.id,
             "index": shard.first + i,
             "source": sample.provenance.source,
-            "provenance": sample.provenance.to_dict(),
+            "provenance": provenance_json(sample.provenance),
             "label": a.label,
             "attributes": a.attributes,
             "width": sample.width,
