@@ -142,14 +142,15 @@ def test_keypoints_hidden_behind_another_object_are_occluded() -> None:
     assert vis[1] == OCCLUDED  # self-occlusion: bottom rim at 90 degrees (+y) is behind the cylinder's body
 
 
-def test_depth_from_two_viewpoints_reprojects_consistently() -> None:
+@pytest.mark.parametrize("renderer", ["pybullet", "raycast"])
+def test_depth_from_two_viewpoints_reprojects_consistently(renderer: str) -> None:
     """Back-project view a's depth, project into view b, compare with b's depth interpolated there: points both
     cameras see agree to 0.2 %; the others are hidden in b (b sees something nearer); none lies behind b's surface."""
     import cv2
 
     rng = np.random.default_rng(11)
-    backend = get_backend()
-    scene = backend.settle(sample_scene(rng, SceneOptions(objects=(5, 5))))
+    backend = get_backend(renderer)
+    scene = get_backend().settle(sample_scene(rng, SceneOptions(objects=(5, 5))))
     K = intrinsics(140.0, 140.0, 80.0, 60.0)
     target = np.array([0.0, 0.0, 0.05])
     a, b = (Camera(K, look_at(target + 1.3 * np.array([np.cos(az) * 0.75, np.sin(az) * 0.75, 0.66]), target),

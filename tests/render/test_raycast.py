@@ -133,33 +133,7 @@ def test_box_corners_are_keypoints_and_bound_the_mask() -> None:
             assert gt.masks[0][int(y), int(x)]
 
 
-def test_depth_from_two_viewpoints_reprojects_consistently(rc: RaycastBackend) -> None:
-    """Back-project view a's depth, project into view b, compare with b's depth there (bilinear in 1/z on planar
-    patches): points both cameras see agree to 0.2 %, the others are hidden in b."""
-    rng = np.random.default_rng(11)
-    scene = get_backend().settle(sample_scene(rng, SceneOptions(objects=(5, 5))))
-    K = intrinsics(140.0, 140.0, 80.0, 60.0)
-    target = np.array([0.0, 0.0, 0.05])
-    a, b = (Camera(K, look_at(target + 1.3 * np.array([np.cos(az) * 0.75, np.sin(az) * 0.75, 0.66]), target),
-                   160, 120) for az in (0.4, 1.0))
-    da, rb = rc.render(scene, a).depth, rc.render(scene, b)
-    db, ib = rb.depth, rb.instance.astype(np.float32)
-    uv, z = b.project(a.backproject(da)[da > 0])
-    inside = np.all(np.isfinite(uv), axis=1) & (uv[:, 0] >= 1) & (uv[:, 0] < b.width - 1) & (uv[:, 1] >= 1) & (
-        uv[:, 1] < b.height - 1)
-    uv, z = uv[inside].astype(np.float32), z[inside]
-    mx, my = uv[:, 0:1] - 0.5, uv[:, 1:2] - 0.5
-    inv = np.where(db > 0, 1.0 / np.maximum(db, 1e-9), 0.0).astype(np.float64)
-    zb = 1.0 / np.maximum(cv2.remap(inv.astype(np.float32), mx, my, cv2.INTER_LINEAR)[:, 0], 1e-9)
-    c, r = np.floor(mx[:, 0]).astype(int), np.floor(my[:, 0]).astype(int)
-    same = (ib[r, c] == ib[r, c + 1]) & (ib[r, c] == ib[r + 1, c]) & (ib[r, c] == ib[r + 1, c + 1])
-    cross = inv[r, c] - inv[r, c + 1] - inv[r + 1, c] + inv[r + 1, c + 1]
-    smooth = same & (inv[r, c] > 0) & (np.abs(cross) < 1e-4 * inv[r, c])
-    rel = (z[smooth] - zb[smooth]) / zb[smooth]
-    assert len(rel) > 5000
-    seen_by_both = np.abs(rel) < 2e-3
-    assert seen_by_both.mean() > 0.6
-    assert (seen_by_both | (rel > 2e-3)).mean() > 0.995, np.sort(rel)[:10]
+# Two-view depth reprojection: tests/render/test_groundtruth.py, parametrised over pybullet and raycast.
 
 
 # -- agreement with the pybullet backend ------------------------------------------------------------------------
