@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--metrics", default="out_gan/gpu1/metrics.json", help="training run metrics (UTK split)")
     ap.add_argument("--out", default="out_gan/eval")
     ap.add_argument("--n", type=int, default=1000, help="generated faces per measurement")
+    ap.add_argument("--fast", action="store_true", help="generate with the bundle's distilled fast generator F")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -93,7 +94,7 @@ def main() -> None:
     (out / "heldout_L_of_E.png").write_bytes(encode_image(image_grid(np.stack(grid))))
 
     # Generated faces with landmarks: NME of L(z) against the independent landmark judge run on G(z).
-    fake, fake_lm = batched_generate(gan.generate, z)
+    fake, fake_lm = batched_generate(lambda zz: gan.generate(zz, fast=a.fast), z)
     judge_lm = predict_landmarks(judges["landmarks"], fake)
     res["nme_L_of_z_vs_judge_on_G_of_z"] = nme(fake_lm, judge_lm)
     (out / "generated_with_landmarks.png").write_bytes(encode_image(image_grid(

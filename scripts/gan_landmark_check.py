@@ -4,6 +4,7 @@ points on G(z) for random z (dlib: ``fakevision.gan.dlib_landmarks``, calibrated
 
     OMP_NUM_THREADS=1 python scripts/gan_landmark_check.py --bundle out_gpu_data/faces64_lm.safetensors \
         src/fakevision/gan/weights/faces64.safetensors out_gan/gpu3/faces64_plain.safetensors ...
+    # BUNDLE@CODES: held-out codes from scripts/gan_refine.py (hybrid inversion) stand in for E(x)
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from fakevision.gan.mapping import encode, nme
 from fakevision.gan.model import FaceGAN
 
 
-def check(path: str, held_faces: np.ndarray, held_lms: np.ndarray, n: int) -> dict:
+def check(path: str, held_faces: np.ndarray, held_lms: np.ndarray, n: int, fast: bool = False) -> dict:
+    path, _, codes = path.partition("@")
     gan = FaceGAN.load(path)
     t0 = time.perf_counter()
     with torch.no_grad():
-        zh = encode(gan.E, held_faces)
+        zh = torch.as_tensor(np.load(codes)["held"]) if codes else encode(gan.E, held_faces)
         l_of_e = gan.L(zh).numpy() * gan.size
         rec = float((gan.G(zh).clamp(-1, 1) - to_unit_range(held_faces)).abs().mean())
         z = torch.rand(n, gan.z_dim, generator=torch.Generator().manual_seed(2026)) * 2 - 1
-        imgs, pts = gan.generate(z)
+        imgs, pts = gan.generate(z, fast=fast)
     lm = get_landmarker()
     found, d = [], []
     for im in imgs:
@@ -38,7 +40,7 @@ def check(path: str, held_faces: np.ndarray, held_lms: np.ndarray, n: int) -> di
         found.append(rule == "hog")
     d = np.stack(d)
     found = np.array(found)
-    return {"bundle": path, "nme_L_of_E_heldout_vs_ground_truth": nme(l_of_e, held_lms),
+    return {"bundle": path, "codes": codes or "E(x)", "generator": "fast" if fast else "G", "nme_L_of_E_heldout_vs_ground_truth": nme(l_of_e, held_lms),
             "recon_l1_heldout": rec, "nme_L_of_z_vs_dlib_on_G_of_z": nme(pts, d),
             "nme_L_of_z_vs_dlib_where_dlib_detected_a_face": nme(pts[found], d[found]) if found.any() else None,
             "dlib_detected_fraction": float(found.mean()), "n_generated": n, "n_heldout": len(held_faces),
@@ -51,11 +53,12 @@ def main() -> None:
     ap.add_argument("--bundle", default="out_gpu_data/faces64_lm.safetensors", help="face data (held-out split)")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--fast", action="store_true", help="generate with the bundles' distilled fast generator F")
     a = ap.parse_args()
     torch.set_num_threads(1)
     b = load_bundle(a.bundle)
     held = b["faces_split"] == 1
-    rows = [check(p, b["faces"][held], b["landmarks"][held].astype(np.float64), a.n) for p in a.bundles]
+    rows = [check(p, b["faces"][held], b["landmarks"][held].astype(np.float64), a.n, a.fast) for p in a.bundles]
     for r in rows:
         print(json.dumps(r))
     if a.out:

@@ -32,9 +32,20 @@ def test_coco_loads_and_boxes_are_tight_and_keypoints_on_masks(default_out: Path
     assert len(coco.getImgIds()) >= 200
     anns = coco.loadAnns(coco.getAnnIds())
     assert len(anns) >= 200
-    n_kp = 0
+    n_kp = n_faces = 0
+    face_cat = coco.getCatIds(catNms=["face"])
     for a in anns:
         img = coco.loadImgs(a["image_id"])[0]
+        if a["category_id"] in face_cat:  # a generated face: a box and 68 landmarks, no mask
+            n_faces += 1
+            kp = np.asarray(a["keypoints"], float).reshape(-1, 3)
+            x, y, w, h = a["bbox"]
+            vis = kp[kp[:, 2] == 2] + [0.5, 0.5, 0]  # COCO keypoints are pixel-centre based (x - 0.5)
+            assert len(kp) == 68 and len(vis) >= 60, a["id"]
+            assert (vis[:, 0] >= x - 1e-6).all() and (vis[:, 0] <= x + w + 1e-6).all(), a["id"]
+            assert (vis[:, 1] >= y - 1e-6).all() and (vis[:, 1] <= y + h + 1e-6).all(), a["id"]
+            assert (img["width"], img["height"]) == (64, 64) and "segmentation" not in a
+            continue
         m = mask_utils.decode(coco.annToRLE(a)).astype(bool)
         assert m.shape == (img["height"], img["width"])
         ys, xs = np.nonzero(m)
@@ -51,6 +62,7 @@ def test_coco_loads_and_boxes_are_tight_and_keypoints_on_masks(default_out: Path
                 near = m[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2]
                 assert near.any(), (a["id"], kx, ky)
     assert n_kp > 100
+    assert n_faces == 64  # the default job also writes the shipped GAN's faces with their landmarks
 
 
 def test_shards_read_with_webdataset(default_out: Path) -> None:
@@ -82,4 +94,8 @@ def test_torch_dataset_yields_tensors_with_annotations(default_out: Path) -> Non
 def test_manifest_has_provenance_for_every_sample(default_out: Path) -> None:
     rows = [json.loads(x) for x in (default_out / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) >= 200
-    assert all(r["provenance"]["recipe_hash"] and r["provenance"]["source"] == "render" for r in rows)
+    assert all(r["provenance"]["recipe_hash"] for r in rows)
+    sources = [r["provenance"]["source"] for r in rows]
+    assert sources.count("render") == 256 and sources.count("gan_faces") == 64
+    faces = [r["provenance"] for r in rows if r["provenance"]["source"] == "gan_faces"]
+    assert all(len(p["params"]["z"]) == 64 and p["params"]["generator"] == "fast" for p in faces)

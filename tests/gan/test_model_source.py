@@ -48,6 +48,37 @@ def test_facegan_round_trip_and_bad_files(tmp_path) -> None:
         FaceGAN.load(tmp_path / "missing.safetensors")
 
 
+def test_fast_generator_draws_the_same_face_as_g_with_the_same_landmarks(tmp_path) -> None:
+    """F was distilled from G on random z: for new z it must give the same face (mean |diff| a few grey levels,
+    the same bright/dark layout) and, sharing z and L, exactly the same landmarks."""
+    gan = FaceGAN.load()
+    assert gan.has_fast and gan.fast_began.n_gen < gan.began.n_gen
+    z = torch.rand(64, 64, generator=torch.Generator().manual_seed(99)) * 2 - 1
+    full, lm_full = gan.generate(z)
+    fast, lm_fast = gan.generate(z, fast=True)
+    np.testing.assert_array_equal(lm_full, lm_fast)
+    diff = np.abs(full.astype(np.int16) - fast.astype(np.int16))
+    assert diff.mean() < 6, diff.mean()
+    corr = [np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1] for a, b in zip(full, fast)]
+    assert min(corr) > 0.9, min(corr)
+    # the fast face is nearer its own G(z) than any other face in the batch
+    d = np.abs(full[:, None].astype(np.float32) - fast[None].astype(np.float32)).mean(axis=(2, 3, 4))
+    assert (d.argmin(axis=0) == np.arange(len(z))).all()
+    # round trip keeps F; a bundle without F refuses fast generation clearly
+    gan.save(tmp_path / "f.safetensors")
+    np.testing.assert_array_equal(FaceGAN.load(tmp_path / "f.safetensors").generate(z[:2], fast=True)[0], fast[:2])
+    plain = FaceGAN(gan.G, gan.E, gan.L, gan.began, gan.inverse, gan.landmark)
+    plain.save(tmp_path / "p.safetensors")
+    assert not FaceGAN.load(tmp_path / "p.safetensors").has_fast
+    with pytest.raises(InputError, match="no fast generator"):
+        plain.generate(z[:1], fast=True)
+    with pytest.raises(InputError, match="no fast generator"):
+        build_gan_faces(GanFacesConfig(count=1, weights="p.safetensors", generator="fast"),
+                        BuildContext(tmp_path, "h", 0))
+    auto = build_gan_faces(GanFacesConfig(count=1, weights="p.safetensors"), BuildContext(tmp_path, "h", 0))
+    assert auto.make(0, sample_rng(0, "gan_faces", 0)).provenance.params["generator"] == "full"
+
+
 def make_source(**kw):
     from pathlib import Path
 
@@ -70,6 +101,10 @@ def test_source_is_deterministic_and_annotated() -> None:
     pts = ann.keypoints[0][inside]
     assert x0 <= pts[:, 0].min() and pts[:, 0].max() <= x1 and y0 <= pts[:, 1].min() and pts[:, 1].max() <= y1
     assert a.id == "gan_faces-000003" and len(a.provenance.params["z"]) == 64
+    assert a.provenance.params["generator"] == "fast"  # auto picks the shipped fast generator
+    full = make_source(generator="full").make(3, sample_rng(0, "gan_faces", 3))
+    np.testing.assert_array_equal(full.annotations.keypoints, ann.keypoints)  # same z, same L
+    assert np.abs(full.image.astype(int) - a.image.astype(int)).mean() < 8
 
 
 def test_source_size_scales_landmarks_with_the_image() -> None:

@@ -104,6 +104,7 @@ def small_default_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``fakevision make`` of the built-in default recipe with the count cut to 6 (the newcomer's job, small)."""
     tmp = tmp_path_factory.mktemp("default-normals")
     recipe = yaml.safe_load(resources.files("fakevision.recipes").joinpath("default.yaml").read_text())
+    recipe["sources"] = recipe["sources"][:1]  # the rendered scenes only
     recipe["sources"][0]["count"] = 6
     recipe["shard_size"] = 3
     (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe))

@@ -11,6 +11,8 @@ Recipe section::
       count: 100
       truncation: 0.8     # z ~ U(-t, t): smaller t = more typical, less varied faces
       size: 64            # output side; 128 upsamples G's 64x64 face and scales the landmarks with it
+      generator: auto     # fast: the distilled narrow generator (same z, same landmarks, ~2.5x faster on a
+                          # CPU); full: BEGAN's G itself; auto: fast when the weights hold one
 
 >>> from pathlib import Path
 >>> from fakevision.core.seeding import sample_rng
@@ -46,6 +48,7 @@ class GanFacesConfig(SourceConfig):
     weights: str | None = None
     truncation: float = Field(1.0, gt=0.0, le=1.0)
     size: int = Field(64, ge=16, le=1024)
+    generator: Literal["auto", "fast", "full"] = "auto"
 
 
 @functools.lru_cache(maxsize=4)
@@ -59,6 +62,7 @@ class GanFacesSource:
     def __init__(self, cfg: GanFacesConfig, ctx: BuildContext, model: FaceGAN) -> None:
         self.name = cfg.source_name
         self.cfg, self.ctx, self.model = cfg, ctx, model
+        self.fast = cfg.generator == "fast" or (cfg.generator == "auto" and model.has_fast)
 
     def make(self, index: int, rng: np.random.Generator) -> Sample:
         t = self.cfg.truncation
@@ -69,7 +73,7 @@ class GanFacesSource:
         torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                faces, lm = self.model.generate(torch.from_numpy(z))
+                faces, lm = self.model.generate(torch.from_numpy(z), fast=self.fast)
         finally:
             torch.set_num_threads(threads)
         image, pts = faces[0], lm[0]
@@ -87,7 +91,8 @@ class GanFacesSource:
         prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
                           recipe_hash=self.ctx.recipe_hash,
                           params={"z": [round(float(v), 7) for v in z[0]], "truncation": t,
-                                  "weights": self.cfg.weights or "shipped:faces64"})
+                                  "weights": self.cfg.weights or "shipped:faces64",
+                                  "generator": "fast" if self.fast else "full"})
         return Sample(image, ann, prov)
 
 
@@ -101,7 +106,11 @@ def build_gan_faces(cfg: SourceConfig, ctx: BuildContext) -> GanFacesSource:
         if not p.is_file():
             raise InputError("gan_faces weights file not found", p)
         path = str(p)
-    return GanFacesSource(cfg, ctx, _load_model(path))
+    model = _load_model(path)
+    if cfg.generator == "fast" and not model.has_fast:
+        raise InputError("generator: fast asked for, but these weights hold no fast generator (F); use full or auto",
+                         path or "shipped faces64")
+    return GanFacesSource(cfg, ctx, model)
 
 
 register_source("gan_faces", GanFacesConfig, build_gan_faces,
