@@ -8,7 +8,8 @@ with its own wall-clock budget and its results written as soon as it ends, so a 
    so L can be refitted and checked with dlib on the CPU; logs a quick GPU fit of L and its NMEs.
 2. ``distill``: a narrow generator S (n_gen 32, ~4x cheaper) trained to reproduce the shipped G on random z
    (pixel L1 + image-gradient L1 + |judge(S(z)) - judge(G(z))|). S lives in G's z space, so the shipped E and L
-   stay valid and every fast face still comes with L(z). Writes ``faces64_fast.safetensors`` (S, E, L).
+   stay valid and every fast face still comes with L(z). Writes ``faces64_fast32.safetensors`` (G, E, L, F).
+   (The library's ``fakevision.gan.distill`` / ``fakevision train fast`` does the same without the judge term.)
 3. ``began128``: BEGAN at 128x128 on the training faces (JPEG bundle from this script's ``--prepare128``),
    with the collapse guard of ``gan_train_all.py``. Writes ``began128_generator.safetensors`` and sample grids.
 
@@ -22,18 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from fakevision.gan.began import BEGANConfig, build_generator
+from fakevision.gan.began import BEGANConfig
 from fakevision.gan.data import flip_landmarks, load_bundle, to_uint8, to_unit_range
-from fakevision.gan.mapping import LandmarkConfig, encode, nme, train_landmarks
+from fakevision.gan.distill import distill_generator
+from fakevision.gan.mapping import LandmarkConfig, encode, nme, refine_codes, train_landmarks
 from fakevision.gan.model import FaceGAN, _load, _save
 from fakevision.gan.nets import Encoder
 
@@ -56,28 +56,6 @@ def judge_rel(judge: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (judge(x) + 0.5).view(len(x), -1, 2)
 
 
-def optimise_codes(G, x, z0, judge, steps: int, lr: float, lam_geo: float, batch: int = 1024) -> torch.Tensor:
-    """Adam on z (per face, independent) from E's code; z is projected back into (-1, 1) after every step."""
-    out = []
-    for i in range(0, len(x), batch):
-        xb = x[i:i + batch]
-        target = judge_rel(judge, xb) if lam_geo else None
-        z = z0[i:i + batch].clone().clamp(-1, 1).requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=lr)
-        for _ in range(steps):
-            g = G(z)
-            loss = (g - xb).abs().mean(dim=(1, 2, 3)).sum()
-            if lam_geo:
-                loss = loss + lam_geo * (judge_rel(judge, g) - target).abs().mean(dim=(1, 2)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                z.clamp_(-1, 1)
-        out.append(z.detach())
-    return torch.cat(out)
-
-
 def phase_invert(run: Run, gan: FaceGAN, judge, faces, lms, split, dev: str, steps: int, variants) -> None:
     train, held = split == 0, split == 1
     size = gan.size
@@ -92,9 +70,9 @@ def phase_invert(run: Run, gan: FaceGAN, judge, faces, lms, split, dev: str, ste
         t0 = time.perf_counter()
         codes = {}
         for part, imgs in (("train", tr_faces), ("held", faces[held])):
-            x = to_unit_range(imgs).to(dev)
             z0 = encode(E, imgs, device=dev).to(dev)
-            codes[part] = (optimise_codes(G, x, z0, judge, steps, lr, lam_geo) if steps else z0.clamp(-1, 1))
+            codes[part] = (refine_codes(G, imgs, z0, steps, lr, judge=judge, lambda_geometry=lam_geo, device=dev)
+                           .to(dev) if steps else z0.clamp(-1, 1))
         dt = time.perf_counter() - t0
         with torch.no_grad():
             xh = to_unit_range(faces[held]).to(dev)
@@ -118,54 +96,23 @@ def phase_invert(run: Run, gan: FaceGAN, judge, faces, lms, split, dev: str, ste
         run.flush()
 
 
-def grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
-    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
-
-
 def phase_distill(run: Run, gan: FaceGAN, judge, dev: str, seconds: float, n_gen: int, batch: int = 256) -> None:
-    T = gan.G.to(dev).eval()
-    for p in T.parameters():
-        p.requires_grad_(False)
-    cfg = BEGANConfig.from_dict({**gan.began.to_dict(), "n_gen": n_gen})
-    torch.manual_seed(0)
-    S = build_generator(cfg).to(dev)
-    opt = torch.optim.Adam(S.parameters(), lr=1e-3, betas=(0.9, 0.99))
-    gen = torch.Generator(device=dev).manual_seed(1)
-    zval = (torch.rand(1024, gan.z_dim, generator=torch.Generator().manual_seed(5)) * 2 - 1).to(dev)
+    S, cfg, rows = distill_generator(gan.G, gan.began, n_gen=n_gen, seconds=seconds, batch=batch, judge=judge,
+                                     device=dev)
+    zval = torch.rand(1024, gan.z_dim, generator=torch.Generator().manual_seed(5)) * 2 - 1
     with torch.no_grad():
-        tval = T(zval).clamp(-1, 1)
-        jval = judge_rel(judge, tval)
-    t0, step, rows = time.perf_counter(), 0, []
-    while (el := time.perf_counter() - t0) < seconds:
-        for g in opt.param_groups:
-            g["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * el / seconds))
-        z = torch.rand(batch, gan.z_dim, generator=gen, device=dev) * 2 - 1
-        with torch.no_grad():
-            t = T(z)
-            jt = judge_rel(judge, t.clamp(-1, 1))
-        s = S(z)
-        loss = (s - t).abs().mean() + grad_l1(s, t) + (judge_rel(judge, s) - jt).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        if step % 500 == 0:
-            with torch.no_grad():
-                sv = S(zval).clamp(-1, 1)
-                row = {"step": step, "seconds": el, "val_l1": float((sv - tval).abs().mean()),
-                       "val_nme_judge_S_vs_T": nme(judge_rel(judge, sv).cpu().numpy(), jval.cpu().numpy())}
-            rows.append(row)
-            run.log(f"distill n_gen {n_gen}: {row}")
-    S.eval().cpu()
-    fast = FaceGAN(S, gan.E.cpu(), gan.L.cpu(), cfg, gan.inverse, gan.landmark)
-    fast.save(run.out / f"faces64_fast{n_gen}.safetensors")
-    zz = torch.rand(32, gan.z_dim, generator=torch.Generator().manual_seed(7)) * 2 - 1
+        G = gan.G.cpu()
+        t, s = G(zval).clamp(-1, 1), S(zval).clamp(-1, 1)
+        jt, js = judge_rel(judge.cpu(), t), judge_rel(judge, s)
+    judge.to(dev)
+    last = {**rows[-1], "val_nme_judge_S_vs_T": nme(js.numpy(), jt.numpy())}
+    run.log(f"distill n_gen {n_gen}: {last}")
+    FaceGAN(G, gan.E.cpu(), gan.L.cpu(), gan.began, gan.inverse, gan.landmark, S, cfg).save(
+        run.out / f"faces64_fast{n_gen}.safetensors")
+    zz = zval[:32]
     with torch.no_grad():
-        run.grid(f"distill{n_gen}_teacher_vs_student.png", np.concatenate([to_uint8(T.cpu()(zz)), to_uint8(S(zz))]))
-    T.to(dev)
-    run.metrics["phases"][f"distill{n_gen}"] = {"steps": step, "seconds": seconds, "log": rows,
+        run.grid(f"distill{n_gen}_teacher_vs_student.png", np.concatenate([to_uint8(G(zz)), to_uint8(S(zz))]))
+    run.metrics["phases"][f"distill{n_gen}"] = {"seconds": seconds, "log": rows, "last": last,
                                                 "config": cfg.to_dict()}
     run.flush()
 

@@ -224,7 +224,8 @@ def smart(
     typer.echo(" ".join(f"{k_}={v}" for k_, v in sorted(res.items()) if isinstance(v, (int, float, str))))
 
 
-train_app = typer.Typer(help="Train the generative models (BEGAN, inverse/landmark generators, VAC+/VAR+ GANs).",
+train_app = typer.Typer(help="Train the generative models (BEGAN, inverse/landmark generators, fast generator, "
+                             "VAC+/VAR+ GANs).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -265,11 +266,26 @@ def train_inverse(generator: Annotated[Path, typer.Option("--generator", help="g
 @_friendly
 def train_landmarks(generator: Annotated[Path, typer.Option("--generator", help="generator.safetensors")],
                     inverse: Annotated[Path, typer.Option("--inverse", help="inverse.safetensors")],
-                    data: DataOpt, out: OutOpt, device: DeviceOpt = "cpu") -> None:
+                    data: DataOpt, out: OutOpt, device: DeviceOpt = "cpu",
+                    refine_steps: Annotated[int, typer.Option(
+                        "--refine-steps", min=0, help="Refine E's codes by hybrid inversion first (e.g. 300).")] = 0,
+                    ) -> None:
     """Fit the landmark generator L (z -> 68 landmarks) on (E(x), landmarks(x)); writes faces.safetensors."""
     from fakevision.gan.api import train_landmark_generator as run
 
-    _gan_result(run(generator, inverse, data, out, device=device))
+    _gan_result(run(generator, inverse, data, out, device=device, refine_steps=refine_steps))
+
+
+@train_app.command("fast")
+@_friendly
+def train_fast(weights: Annotated[Path, typer.Option("--weights", help="faces.safetensors (G, E, L)")],
+               out: OutOpt, steps: StepsOpt = None, seconds: SecondsOpt = None, device: DeviceOpt = "cpu",
+               n_gen: Annotated[int, typer.Option("--n-gen", min=4, help="Width of the fast generator.")] = 32,
+               batch: Annotated[int, typer.Option("--batch", min=1, help="Random z per step.")] = 256) -> None:
+    """Distil a fast generator F from the bundle's G (same faces, same landmarks); writes OUT/faces.safetensors."""
+    from fakevision.gan.api import train_fast_generator as run
+
+    _gan_result(run(weights, out, steps=steps, seconds=seconds, n_gen=n_gen, batch=batch, device=device))
 
 
 @train_app.command("vacgan")

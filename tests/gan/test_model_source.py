@@ -155,3 +155,51 @@ def test_training_entry_points_chain(tmp_path) -> None:
     with pytest.raises(InputError, match="no landmarks"):
         train_landmark_generator(bundle_dir / "generator.safetensors", bundle_dir / "inverse.safetensors", faces,
                                  bundle_dir)
+
+
+def test_train_fast_from_the_cli_writes_a_bundle_with_f(tmp_path) -> None:
+    """``fakevision train fast``: F trained from scratch for a few steps already moves towards G (validation L1
+    falls), and the written bundle keeps G, E, L and adds F, which the gan_faces source then uses."""
+    from typer.testing import CliRunner
+
+    from fakevision.cli import app
+
+    plain = FaceGAN.load()
+    FaceGAN(plain.G, plain.E, plain.L, plain.began, plain.inverse, plain.landmark).save(tmp_path / "in.safetensors")
+    r = CliRunner().invoke(app, ["train", "fast", "--weights", str(tmp_path / "in.safetensors"), "--out",
+                                 str(tmp_path / "o"), "--steps", "12", "--batch", "8", "--n-gen", "8"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    log = json.loads((tmp_path / "o" / "distill_log.json").read_text())
+    assert log[0]["step"] == 0 and log[-1]["step"] == 12 and log[-1]["val_l1"] < log[0]["val_l1"]
+    out = FaceGAN.load(tmp_path / "o" / "faces.safetensors")
+    assert out.has_fast and out.fast_began.n_gen == 8
+    z = torch.zeros(1, 64)
+    np.testing.assert_array_equal(out.generate(z)[0], plain.generate(z)[0])  # G untouched
+    src = build_gan_faces(GanFacesConfig(count=1, weights="o/faces.safetensors"), BuildContext(tmp_path, "h", 0))
+    assert src.make(0, sample_rng(0, "gan_faces", 0)).provenance.params["generator"] == "fast"
+    bad = CliRunner().invoke(app, ["train", "fast", "--weights", str(tmp_path / "missing.safetensors"), "--out",
+                                   str(tmp_path / "o2"), "--steps", "1"])
+    assert bad.exit_code != 0 and "missing.safetensors" in bad.output
+
+
+def test_hybrid_inversion_reconstructs_held_out_faces_better_than_e_alone() -> None:
+    """``FaceGAN.invert(x, refine_steps)``: Adam on z from E's code lowers the reconstruction error of faces E never
+    saw (G's own faces with pixel noise added, so no data set is needed), and keeps z in G's range."""
+    gan = FaceGAN.load()
+    z = torch.rand(6, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    faces, _ = gan.generate(z)
+    noisy = np.clip(faces.astype(np.int16) + np.random.default_rng(0).integers(-20, 21, faces.shape), 0, 255)
+    x = noisy.astype(np.uint8)
+    from fakevision.gan.data import to_unit_range
+
+    def err(codes: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float((gan.G(codes).clamp(-1, 1) - to_unit_range(x)).abs().mean())
+
+    z_e = gan.invert(x)
+    z_r = gan.invert(x, refine_steps=40)
+    assert err(z_r) < 0.9 * err(z_e), (err(z_r), err(z_e))
+    assert float(z_r.abs().max()) <= 1.0
+    assert all(p.requires_grad for p in gan.G.parameters())  # G is left as it was found

@@ -20,7 +20,8 @@ _EXPORTS = {
     "train_landmarks": "mapping", "nme": "mapping",
     "FaceGAN": "model", "ConditionalGAN": "model",
     "train_began": "api", "train_inverse_generator": "api", "train_landmark_generator": "api",
-    "train_vacgan": "api", "train_vargan": "api", "generate_faces": "api",
+    "train_vacgan": "api", "train_vargan": "api", "generate_faces": "api", "train_fast_generator": "api",
+    "distill_generator": "distill", "refine_codes": "mapping",
 }
 
 __all__ = sorted(_EXPORTS)

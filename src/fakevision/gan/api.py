@@ -154,10 +154,11 @@ def train_inverse_generator(generator: str | Path, data: Data, out: str | Path, 
 
 
 def train_landmark_generator(generator: str | Path, inverse: str | Path, data: Data, out: str | Path,
-                             device: str = "cpu", **config: Any) -> dict[str, Any]:
+                             device: str = "cpu", refine_steps: int = 0, **config: Any) -> dict[str, Any]:
     """``fakevision train landmarks --generator G --inverse E --data faces_68pt --out OUT``: fit L on
     (E(x), landmarks(x)) and write the complete bundle ``faces.safetensors`` (G + E + L), loadable by
-    ``FaceGAN.load`` and the ``gan_faces`` source (``weights:``)."""
+    ``FaceGAN.load`` and the ``gan_faces`` source (``weights:``). ``refine_steps``: refine the codes by hybrid
+    inversion first (300 made the shipped L's landmarks on new faces better; slow on a CPU)."""
     from fakevision.gan.model import _load
     from fakevision.gan.nets import InverseGenerator
 
@@ -169,11 +170,31 @@ def train_landmark_generator(generator: str | Path, inverse: str | Path, data: D
     d = load_faces(data, gcfg.size)
     if "landmarks" not in d:
         raise InputError("these faces have no landmarks (use faces_68pt or a bundle)", str(data))
-    z, y = landmark_pairs(E.eval(), d["faces"], d["landmarks"], device=device)
+    z, y = landmark_pairs(E.eval(), d["faces"], d["landmarks"], device=device, G=G, refine_steps=refine_steps)
     lcfg = LandmarkConfig(z_dim=gcfg.z_dim, **config)
     L, log = train_landmarks(z, y, lcfg, device=device)
     FaceGAN(G, E, L.cpu(), gcfg, icfg, lcfg).save(Path(out) / "faces.safetensors")
     return log[-1]
+
+
+def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None = None,
+                         seconds: float | None = None, n_gen: int = 32, batch: int = 256, device: str = "cpu",
+                         **config: Any) -> dict[str, Any]:
+    """``fakevision train fast --weights faces.safetensors --out OUT``: distil a narrow generator F from the
+    bundle's G (``gan.distill``) and write the bundle again with F in it, ``OUT/faces.safetensors``; the
+    ``gan_faces`` source then uses F (same z, same landmarks L). Returns the last validation row."""
+    from fakevision.gan.distill import distill_generator
+
+    if steps is None and seconds is None:
+        raise ValueError("give steps or seconds")
+    gan = FaceGAN.load(weights)
+    F, fcfg, log = distill_generator(gan.G, gan.began, n_gen=n_gen, steps=steps, seconds=seconds, batch=batch,
+                                     device=device, **config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    FaceGAN(gan.G.cpu(), gan.E, gan.L, gan.began, gan.inverse, gan.landmark, F, fcfg).save(out / "faces.safetensors")
+    atomic_write_json(out / "distill_log.json", log)
+    return {**log[-1], "out": str(out / "faces.safetensors")}
 
 
 def _one_hot_alternating(n: int, device: torch.device, k: int = 2) -> torch.Tensor:

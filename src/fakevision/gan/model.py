@@ -101,12 +101,17 @@ class FaceGAN:
         lm = self.L(z).double().numpy() * self.size
         return faces, lm
 
-    @torch.no_grad()
-    def invert(self, images_u8: np.ndarray) -> torch.Tensor:
-        """E(x): the z whose G(z) looks like each face."""
-        from fakevision.gan.mapping import encode
+    def invert(self, images_u8: np.ndarray, refine_steps: int = 0, device: str = "cpu") -> torch.Tensor:
+        """E(x): the z whose G(z) looks like each face; with ``refine_steps`` (e.g. 300), refined by hybrid
+        inversion (Adam on z against the pixels, ``mapping.refine_codes``): closer reconstructions, slower."""
+        from fakevision.gan.mapping import encode, refine_codes
 
-        return encode(self.E, images_u8)
+        with torch.no_grad():
+            z = encode(self.E, images_u8)
+        if refine_steps:
+            z = refine_codes(self.G, images_u8, z, refine_steps, device=device)
+            self.G.cpu()
+        return z
 
     def save(self, path: str | Path) -> None:
         meta = {"kind": "facegan", "began": json.dumps(self.began.to_dict(), sort_keys=True),
