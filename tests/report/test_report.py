@@ -158,3 +158,25 @@ def test_rendered_eyes_beside_mmu_through_the_cli(eyes_out: Path, shared_data: P
     for key in ("diameter_px", "iris_mean", "contrast_surround", "contrast_pupil"):
         assert mean_std(want_ours[key]) in html, key
         assert mean_std(want_real[key]) in html, key
+
+
+def test_each_source_gets_its_own_section_with_faces_drawn(tmp_path: Path) -> None:
+    """The default job's mix (many rendered scenes, few GAN faces): each source has its own section, the small one
+    included, and the faces are drawn with their 68 landmarks (green points on the face)."""
+    recipe = {"name": "mix", "seed": 0, "shard_size": 8,
+              "sources": [{"type": "render", "name": "render", "count": 12},
+                          {"type": "gan_faces", "name": "gan_faces", "count": 3, "size": 128}],
+              "outputs": [{"format": "coco"}, {"format": "manifest"}]}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(recipe))
+    r = fv("make", str(tmp_path / "mix.yaml"), "--out", str(tmp_path / "X"), "-q")
+    assert r.returncode == 0, r.stderr
+    html = write_report(tmp_path / "X", num_samples=6).read_text()
+    assert "Source <code>render</code> (5 of 12)" in html  # its share of 6: 6 * 12 / 15 = 4.8
+    assert "Source <code>gan_faces</code> (3 of 3)" in html
+    faces = re.findall(r'<img src="data:image/png;base64,([^"]+)"[^>]*alt="gan_faces-\d+"', html)
+    assert len(faces) == 3
+    import cv2
+
+    pic = cv2.imdecode(np.frombuffer(__import__("base64").b64decode(faces[0]), np.uint8), cv2.IMREAD_COLOR)
+    green = (pic[:, :, 1] > 200) & (pic[:, :, 0] < 80) & (pic[:, :, 2] < 80)  # BGR: the visible-keypoint colour
+    assert green.sum() > 68  # every landmark drawn as a dot of several pixels

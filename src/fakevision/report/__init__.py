@@ -94,7 +94,9 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     if n == 0:
         raise InputError("output folder holds no samples", out)
     ref_html = reference_section(out, reference, reference_samples, ds) if reference is not None else None
-    pick = sorted(set(np.linspace(0, n - 1, min(num_samples, n)).round().astype(int).tolist()))
+    rows = _manifest_rows(out)
+    groups = _pick_per_source(ds.ids(), rows, num_samples)
+    pick = [i for _, _, idx in groups for i in idx]
     grid = []
     provenance: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "seeds": set(), "recipe_hash": "",
                                                                  "example": ""})
@@ -113,7 +115,9 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
                      "normals_png": (_b64png(_normals_picture(a.normals, pic.shape[:2]))
                                      if a.normals is not None else None),
                      "caption": ", ".join(bits)})
-    rows = _manifest_rows(out)
+    by_index = dict(zip(pick, grid))
+    sample_groups = [{"source": src, "count": count, "samples": [by_index[i] for i in idx]}
+                     for src, count, idx in groups]
     prov_list = [r.get("provenance", {}) for r in rows] or [ds.to_sample(i).provenance.to_dict() for i in pick]
     for p in prov_list:
         e = provenance[p.get("source", "?")]
@@ -136,7 +140,7 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]))
     html = env.get_template("report.html").render(
-        title=recipe.get("name", out.name), folder=out.name, num_samples=n, grid=grid,
+        title=recipe.get("name", out.name), folder=out.name, num_samples=n, grid=grid, sample_groups=sample_groups,
         recipe_name=recipe.get("name", "?"), seed=recipe.get("seed", "?"),
         recipe_hash=next((e["recipe_hash"] for e in provenance.values() if e["recipe_hash"]), ""),
         versions=sorted(versions), count_tables=count_tables, stats=stats, problems=info.get("problems", []),
@@ -146,6 +150,33 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
         reference_section=jinja2.utils.markupsafe.Markup(ref_html) if ref_html else None,
     )
     return _write(out, html_path, html)
+
+
+def _pick_per_source(ids: list[str], manifest_rows: list[dict[str, Any]],
+                     num_samples: int) -> list[tuple[str, int, list[int]]]:
+    """Which samples to draw, grouped by the source that made them: (source, samples it made, indices), sources
+    in order of first appearance. Each source gets its share of ``num_samples`` but at least ``min(4, count)``, so
+    a small source (e.g. 64 GAN faces after 256 rendered scenes) is not left at the end of one long grid or out.
+    Sources come from the manifest's provenance, else from the id's prefix (``render-000003`` -> ``render``).
+
+    >>> ids = [f"render-{i:06d}" for i in range(256)] + [f"gan_faces-{i:06d}" for i in range(64)]
+    >>> [(s, c, len(ix)) for s, c, ix in _pick_per_source(ids, [], 24)]
+    [('render', 256, 19), ('gan_faces', 64, 5)]
+    >>> [(s, ix) for s, c, ix in _pick_per_source(["a-1", "a-2", "b-1"], [], 24)]
+    [('a', [0, 1]), ('b', [2])]
+    """
+    src_of = {r["provenance"].get("sample_id"): r["provenance"].get("source", "?") for r in manifest_rows
+              if isinstance(r.get("provenance"), dict)}
+    members: dict[str, list[int]] = {}
+    for i, sid in enumerate(ids):
+        members.setdefault(src_of.get(sid) or sid.rsplit("-", 1)[0], []).append(i)
+    n = max(len(ids), 1)
+    out = []
+    for src, idx in members.items():
+        k = min(len(idx), max(min(4, len(idx)), round(num_samples * len(idx) / n)))
+        at = np.linspace(0, len(idx) - 1, k).round().astype(int) if k else np.array([], int)
+        out.append((src, len(idx), [idx[j] for j in sorted(set(at.tolist()))]))
+    return out
 
 
 RESULT_FILES = ("protocol.json", "distances.json", "table.json", "adversarial.json", "train.json")
