@@ -182,16 +182,17 @@ def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None
                          **config: Any) -> dict[str, Any]:
     """``fakevision train fast --weights faces.safetensors --out OUT``: distil a narrow generator F from the
     bundle's G (``gan.distill``) and write the bundle again with F in it, ``OUT/faces.safetensors``; the
-    ``gan_faces`` source then uses F (same z, same landmarks L). Returns the last validation row."""
+    ``gan_faces`` source then uses F (same z, same landmarks L). Resumes from ``OUT/distill_checkpoint.pt`` (run
+    the same command again after an interruption). Returns the last validation row."""
     from fakevision.gan.distill import distill_generator
 
     if steps is None and seconds is None:
         raise ValueError("give steps or seconds")
     gan = FaceGAN.load(weights)
-    F, fcfg, log = distill_generator(gan.G, gan.began, n_gen=n_gen, steps=steps, seconds=seconds, batch=batch,
-                                     device=device, **config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    F, fcfg, log = distill_generator(gan.G, gan.began, n_gen=n_gen, steps=steps, seconds=seconds, batch=batch,
+                                     device=device, checkpoint=out / "distill_checkpoint.pt", **config)
     FaceGAN(gan.G.cpu(), gan.E, gan.L, gan.began, gan.inverse, gan.landmark, F, fcfg).save(out / "faces.safetensors")
     atomic_write_json(out / "distill_log.json", log)
     return {**log[-1], "out": str(out / "faces.safetensors")}
