@@ -2,9 +2,10 @@
 
 ``FaceGAN`` = BEGAN generator G + inverse generator E + landmark generator L: ``generate`` returns faces *and*
 their 68 landmarks. A bundle may also hold a *fast* generator F: a narrow decoder distilled from G on random z
-(``scripts/gan_refine.py``), so it lives in G's latent space and the same L gives its landmarks, at about 2.5x
-G's speed on a CPU; ``generate(z, fast=True)`` uses it. ``ConditionalGAN`` = a VAC+GAN or VAR+GAN generator G(z, c). The configs travel in the file's
-metadata, so a file is self-describing and loads with no code change when widths or sizes differ.
+(``scripts/gan_refine.py``), so it lives in G's latent space and the same L gives its landmarks, at about 2.2-2.4x
+G's speed on a CPU; ``generate(z, fast=True)`` uses it. ``ConditionalGAN`` = a VAC+GAN or VAR+GAN generator
+G(z, c). The configs travel in the file's metadata, so a file is self-describing and loads with no code change when
+widths or sizes differ.
 
 The package ships ``weights/faces64.safetensors`` (G, E, L at 64x64), ``weights/vacgan_gender64.safetensors`` and
 ``weights/vargan_yaw64.safetensors``; see ``weights/README.md`` for how they were trained.

@@ -11,7 +11,7 @@ Recipe section::
       count: 100
       truncation: 0.8     # z ~ U(-t, t): smaller t = more typical, less varied faces
       size: 64            # output side; 128 upsamples G's 64x64 face and scales the landmarks with it
-      generator: auto     # fast: the distilled narrow generator (same z, same landmarks, ~2.5x faster on a
+      generator: auto     # fast: the distilled narrow generator (same z, same landmarks, 2.2-2.4x faster on a
                           # CPU); full: BEGAN's G itself; auto: fast when the weights hold one
 
 >>> from pathlib import Path
