@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--out", default="out_gan/eval")
     ap.add_argument("--n", type=int, default=1000, help="generated faces per measurement")
     ap.add_argument("--fast", action="store_true", help="generate with the bundle's distilled fast generator F")
+    ap.add_argument("--truncation", type=float, default=1.0, help="z ~ U(-t, t) for the generated faces")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -72,7 +73,7 @@ def main() -> None:
     judges = load_judges(a.judges)
     size = gan.size
     g = torch.Generator().manual_seed(2024)
-    z = torch.rand(a.n, gan.z_dim, generator=g) * 2 - 1
+    z = (torch.rand(a.n, gan.z_dim, generator=g) * 2 - 1) * a.truncation
 
     # Inverse generator: reconstruction on held-out vs training faces (L1 in [-1, 1] pixel units, and PSNR).
     t0 = time.perf_counter()

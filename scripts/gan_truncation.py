@@ -4,7 +4,9 @@
 For each t: 1,000 faces from the fast generator F with their landmarks L(z); NME of L(z) against dlib and against
 the real-face landmark judge, how far dlib and the judge disagree on the same face (how well defined its landmarks
 are), the fraction where dlib finds a face, FID / KID (randconv-v1) against the 330 held-out faces, and variety:
-the mean pairwise randconv-v1 feature distance of the generated faces over that of the held-out faces.
+the mean pairwise randconv-v1 feature distance of the generated faces over that of the held-out faces; and the
+memorisation check (fraction of generated faces closer to a training face than 98 % of held-out faces are; 2 % by
+chance) with pixels-v1 and randconv-v1 features — the seed's privacy claim.
 
     OMP_NUM_THREADS=2 python scripts/gan_truncation.py --judge out_gan/gpu3/judge_landmarks.safetensors \
         --bundle out_gpu_data/faces64_lm.safetensors --out results/gan_truncation.json
@@ -22,12 +24,13 @@ import torch
 
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import get_extractor
+from fakevision.evaluate.memorisation import memorisation_check
 from fakevision.gan.data import load_bundle, to_unit_range
 from fakevision.gan.dlib_landmarks import get_landmarker
 from fakevision.gan.model import FaceGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gan_refine import judge_rel, load_judge  # noqa: E402
+from gan_refine import judge_rel, load_judge
 
 
 def per_face_nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -45,9 +48,10 @@ def main() -> None:
     a = ap.parse_args()
     gan, judge, dlib = FaceGAN.load(), load_judge(a.judge, "cpu"), get_landmarker()
     b = load_bundle(a.bundle)
-    held = b["faces"][b["faces_split"] == 1]
-    ext = get_extractor("randconv-v1")
-    f_held = ext(held)
+    held, train = b["faces"][b["faces_split"] == 1], b["faces"][b["faces_split"] == 0]
+    ext, pix = get_extractor("randconv-v1"), get_extractor("pixels-v1")
+    f_held, f_train = ext(held), ext(train)
+    p_held, p_train = pix(held), pix(train)
 
     def spread(f: np.ndarray) -> float:
         f = np.asarray(f, np.float64)[:330]
@@ -75,7 +79,11 @@ def main() -> None:
                "fid_randconv_vs_held_out": fid_from_features(f_fake, f_held, "randconv-v1").value,
                "kid_randconv_vs_held_out": kid_from_features(f_fake, f_held, subsets=50, subset_size=300,
                                                              extractor="randconv-v1").mean,
-               "variety_vs_held_out": spread(f_fake) / real_spread}
+               "variety_vs_held_out": spread(f_fake) / real_spread,
+               "memorised_fraction_pixels": memorisation_check(pix(faces), p_train, p_held, 0.02,
+                                                               "pixels-v1").summary()["flagged_fraction"],
+               "memorised_fraction_randconv": memorisation_check(f_fake, f_train, f_held, 0.02,
+                                                                 "randconv-v1").summary()["flagged_fraction"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if a.out:

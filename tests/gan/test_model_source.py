@@ -102,7 +102,7 @@ def test_source_is_deterministic_and_annotated() -> None:
     assert x0 <= pts[:, 0].min() and pts[:, 0].max() <= x1 and y0 <= pts[:, 1].min() and pts[:, 1].max() <= y1
     assert a.id == "gan_faces-000003" and len(a.provenance.params["z"]) == 64
     assert a.provenance.params["generator"] == "fast"  # auto picks the shipped fast generator
-    assert a.provenance.params["truncation"] == 0.8 and max(abs(v) for v in a.provenance.params["z"]) <= 0.8
+    assert a.provenance.params["truncation"] == 0.9 and max(abs(v) for v in a.provenance.params["z"]) <= 0.9
     full = make_source(generator="full").make(3, sample_rng(0, "gan_faces", 3))
     np.testing.assert_array_equal(full.annotations.keypoints, ann.keypoints)  # same z, same L
     assert np.abs(full.image.astype(int) - a.image.astype(int)).mean() < 8

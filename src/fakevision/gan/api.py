@@ -238,9 +238,9 @@ def train_vargan(data: Data, out: str | Path, size: int = 64, steps: int | None 
 
 
 def generate_faces(n: int, seed: int = 0, weights: str | Path | None = None,
-                   truncation: float = 0.8, fast: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   truncation: float = 0.9, fast: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """n faces (uint8 N x 64 x 64 x 3) and their landmarks (N x 68 x 2, pixels) from a FaceGAN bundle, with z ~
-    U(-truncation, truncation) (0.8 = the ``gan_faces`` default, see its config) and the fast generator when the
+    U(-truncation, truncation) (0.9 = the ``gan_faces`` default, see its config) and the fast generator when the
     bundle has one (``fast=None``).
 
     >>> faces, lm = generate_faces(2)
