@@ -77,6 +77,36 @@ def test_inverse_generator_recovers_z_of_a_simple_generator() -> None:
     assert all(p.requires_grad is False for p in G.parameters())  # G stayed frozen
 
 
+def test_refined_codes_recover_the_z_of_a_generator_better_than_a_poor_start() -> None:
+    """Hybrid inversion (``refine_codes``): from a bad start (z = 0) Adam on z gets G(z) back onto images that G
+    made, moves z towards the true codes, keeps every code inside G's range, and mirrors pair up in
+    ``landmark_pairs(..., refine_steps)``."""
+    from fakevision.gan.mapping import landmark_pairs, refine_codes
+
+    torch.manual_seed(0)
+    G = Decoder(16, 4, (8, 8))
+    z = torch.rand(12, 4) * 1.6 - 0.8
+    with torch.no_grad():
+        scale = G(z).abs().max()
+        G.fc.weight.data /= scale
+        G.fc.bias.data /= scale
+        imgs = ((G(z).clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    z0 = torch.zeros_like(z)
+    zr = refine_codes(G, imgs, z0, steps=200, lr=0.05)
+    with torch.no_grad():
+        from fakevision.gan.data import to_unit_range
+
+        x = to_unit_range(imgs)
+        assert float((G(zr) - x).abs().mean()) < 0.5 * float((G(z0) - x).abs().mean())
+    assert float(((zr - z) ** 2).mean()) < 0.5 * float((z ** 2).mean())
+    assert float(zr.abs().max()) <= 1.0
+    E = InverseGenerator(16, 4, (4, 8))
+    codes, rel = landmark_pairs(E, imgs, np.full((12, 68, 2), 4.0), G=G, refine_steps=2)
+    assert codes.shape == (24, 4) and rel.shape == (24, 68, 2)
+    with pytest.raises(ValueError, match="needs the generator"):
+        landmark_pairs(E, imgs, np.full((12, 68, 2), 4.0), refine_steps=2)
+
+
 def test_landmark_generator_fits_a_linear_map() -> None:
     g = torch.Generator().manual_seed(0)
     z = torch.rand(512, 8, generator=g) * 2 - 1
