@@ -61,9 +61,7 @@ def phase_invert(run: Run, gan: FaceGAN, judge, faces, lms, split, dev: str, ste
     size = gan.size
     tr_faces = np.concatenate([faces[train], faces[train][:, :, ::-1]])
     tr_lms = np.concatenate([lms[train], flip_landmarks(lms[train], size)])
-    G = gan.G.to(dev)
-    for p in G.parameters():
-        p.requires_grad_(False)
+    G = gan.G.to(dev).eval()
     E = gan.E.to(dev)
     res = {}
     for name, lam_geo, lr in variants:

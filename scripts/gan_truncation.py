@@ -27,15 +27,11 @@ from fakevision.evaluate.features import get_extractor
 from fakevision.evaluate.memorisation import memorisation_check
 from fakevision.gan.data import load_bundle, to_unit_range
 from fakevision.gan.dlib_landmarks import get_landmarker
+from fakevision.gan.mapping import nme
 from fakevision.gan.model import FaceGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gan_refine import judge_rel, load_judge
-
-
-def per_face_nme(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    iod = np.linalg.norm(gt[:, 36:42].mean(1) - gt[:, 42:48].mean(1), axis=1)
-    return np.linalg.norm(pred - gt, axis=2).mean(1) / np.maximum(iod, 1e-9)
 
 
 def main() -> None:
@@ -73,9 +69,9 @@ def main() -> None:
             j = judge_rel(judge, to_unit_range(faces)).numpy() * gan.size
         f_fake = ext(faces)
         row = {"truncation": t, "n": a.n, "dlib_found_fraction": float(found.mean()),
-               "nme_L_vs_dlib": float(per_face_nme(lm, d).mean()),
-               "nme_L_vs_judge": float(per_face_nme(lm, j).mean()),
-               "nme_judge_vs_dlib": float(per_face_nme(j, d).mean()),
+               "nme_L_vs_dlib": nme(lm, d),
+               "nme_L_vs_judge": nme(lm, j),
+               "nme_judge_vs_dlib": nme(j, d),
                "fid_randconv_vs_held_out": fid_from_features(f_fake, f_held, "randconv-v1").value,
                "kid_randconv_vs_held_out": kid_from_features(f_fake, f_held, subsets=50, subset_size=300,
                                                              extractor="randconv-v1").mean,

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from fakevision.gan.began import BEGANConfig, build_generator
+from fakevision.gan.nets import frozen
 
 
 def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -52,13 +53,8 @@ def distill_generator(teacher: nn.Module, cfg: BEGANConfig, n_gen: int = 32, ste
         raise ValueError("give steps or seconds")
     device = torch.device(device)
     T = teacher.to(device).eval()
-    frozen = [p for p in T.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
     if judge is not None:
         judge = judge.to(device).eval()
-        for p in judge.parameters():
-            p.requires_grad_(False)
     fcfg = BEGANConfig.from_dict({**cfg.to_dict(), "n_gen": n_gen})
     torch.manual_seed(seed)
     F = build_generator(fcfg).to(device)
@@ -81,7 +77,7 @@ def distill_generator(teacher: nn.Module, cfg: BEGANConfig, n_gen: int = 32, ste
     if not log:
         log = [validate(0, 0.0)]
     t0 = time.perf_counter()
-    try:
+    with frozen(T, judge):
         while True:
             elapsed = time.perf_counter() - t0
             if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
@@ -106,9 +102,6 @@ def distill_generator(teacher: nn.Module, cfg: BEGANConfig, n_gen: int = 32, ste
                 log.append(validate(step, time.perf_counter() - t0))
             if ckpt is not None and step % ckpt_every == 0:
                 _save_checkpoint(ckpt, settings, F, opt, gen, step, log)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
     if log[-1]["step"] != step:
         log.append(validate(step, time.perf_counter() - t0))
     if ckpt is not None:

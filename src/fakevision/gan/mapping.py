@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakevision.gan.data import flip_landmarks, to_unit_range
-from fakevision.gan.nets import InverseGenerator, LandmarkGenerator, num_scales
+from fakevision.gan.nets import InverseGenerator, LandmarkGenerator, frozen, num_scales
 
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 
@@ -178,14 +178,11 @@ def refine_codes(G: nn.Module, images: np.ndarray, z0: torch.Tensor, steps: int,
     """
     device = torch.device(device)
     G = G.to(device).eval()
-    frozen = [p for p in G.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
     if judge is not None:
         judge = judge.to(device).eval()
     use_geo = judge is not None and lambda_geometry > 0
     out = []
-    try:
+    with frozen(G, judge):
         for i in range(0, len(images), batch):
             x = to_unit_range(images[i:i + batch]).to(device)
             with torch.no_grad():
@@ -204,9 +201,6 @@ def refine_codes(G: nn.Module, images: np.ndarray, z0: torch.Tensor, steps: int,
                     with torch.no_grad():
                         z.clamp_(-1, 1)
             out.append(z.detach().cpu())
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
     return torch.cat(out) if out else z0[:0].cpu()
 
 

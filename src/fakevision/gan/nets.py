@@ -15,7 +15,9 @@ torch.Size([2, 3, 32, 32])
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -146,6 +148,29 @@ class ConditionalDecoder(Decoder):
         if c is None:  # called with an already-concatenated input
             return super().forward(z)
         return super().forward(torch.cat([z, c.to(z.dtype)], dim=1))
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Parameters of ``modules`` (None skipped) take no gradient inside the block and get their own
+    ``requires_grad`` back after it, also on an exception: for nets that are only *used* by a loss (a frozen G in
+    inversion, a teacher and a judge in distillation), so callers' modules come back as they were lent.
+
+    >>> net = nn.Linear(2, 2)
+    >>> with frozen(net, None):
+    ...     net.weight.requires_grad
+    False
+    >>> net.weight.requires_grad
+    True
+    """
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def count_params(module: nn.Module) -> int:
