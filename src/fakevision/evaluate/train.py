@@ -19,7 +19,6 @@ A). Extra fake images (the downstream protocol's real+fake runs) are simply mixe
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any, Protocol
 
@@ -78,6 +77,74 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / max(len(x), 1), loss / max(len(x), 1)
 
 
+class ClassifierTask:
+    """One classifier training run as a ``fakevision.train.loop.Trainable``: a step is one batch of the epoch's
+    permutation (drawn from ``gen`` when an epoch starts, as the epoch loop did), ``validate`` is the real
+    validation split, and the loop keeps the weights of the best validation.
+
+    Why the step holds the epoch's running loss: the history rows (one per epoch) report the mean training loss,
+    which is only known at the epoch's last step, where the loop validates."""
+
+    def __init__(self, net: nn.Module, xtr: torch.Tensor, ytr: torch.Tensor, xva: torch.Tensor,
+                 yva: torch.Tensor, num_classes: int, epochs: int, batch_size: int, lr: float, weight_decay: float,
+                 gen: torch.Generator, augmenter: BatchAugmenter) -> None:
+        self.net, self.xtr, self.ytr, self.xva, self.yva = net, xtr, ytr, xva, yva
+        self.batch_size, self.gen, self.aug = batch_size, gen, augmenter
+        self.aug.fit(xtr, ytr, num_classes, gen)
+        self.opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        self.steps_per_epoch = max(1, -(-len(xtr) // batch_size))
+        self.total_steps = epochs * self.steps_per_epoch
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=self.total_steps)
+        self.step = 0
+        self.order = torch.zeros(0, dtype=torch.long)
+        self.epoch_loss = 0.0
+        self.history: list[dict[str, Any]] = []
+
+    def train_step(self) -> dict[str, float]:
+        k = self.step % self.steps_per_epoch
+        if k == 0:
+            self.order = torch.randperm(len(self.xtr), generator=self.gen).to(self.xtr.device)
+            self.epoch_loss = 0.0
+        idx = self.order[k * self.batch_size : (k + 1) * self.batch_size]
+        batches = self.aug(self.xtr[idx], self.ytr[idx], self.net, self.gen)
+        self.net.train()
+        loss = sum(soft_cross_entropy(self.net(bx), by) for bx, by in batches)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[union-attr]
+        self.opt.step()
+        self.sched.step()
+        value = float(loss.detach())  # type: ignore[union-attr]
+        self.epoch_loss += value
+        self.step += 1
+        return {"loss": value}
+
+    def validate(self) -> dict[str, float]:
+        va_acc, va_loss = evaluate(self.net, self.xva, self.yva)
+        epoch = self.step // self.steps_per_epoch - 1
+        self.history.append({"epoch": epoch, "train_loss": self.epoch_loss / self.steps_per_epoch,
+                             "val_acc": va_acc, "val_loss": va_loss})
+        return {"val_acc": va_acc, "val_loss": va_loss, "epoch": epoch}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.net.state_dict()
+
+    def load_weights(self, w: dict[str, torch.Tensor]) -> None:
+        self.net.load_state_dict(w)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "net": self.net.state_dict(), "opt": self.opt.state_dict(),
+                "sched": self.sched.state_dict(), "gen": self.gen.get_state(), "order": self.order,
+                "epoch_loss": self.epoch_loss, "history": self.history}
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        self.step = int(st["step"])
+        self.net.load_state_dict(st["net"])
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        self.gen.set_state(st["gen"])
+        self.order, self.epoch_loss, self.history = st["order"], float(st["epoch_loss"]), list(st["history"])
+
+
 def train_classifier(
     model: str | nn.Module,
     train: tuple[np.ndarray, np.ndarray],
@@ -96,7 +163,11 @@ def train_classifier(
 
     ``train``/``val``/``test`` are (N x H x W x C uint8 images, N int labels). ``model`` is a name from
     ``fakevision.evaluate.models`` or a module (then ``seed`` still drives data order and augmentation).
+    Runs ``ClassifierTask`` through the project's one training loop, validating after every epoch and keeping the
+    best epoch's weights (higher validation accuracy, then lower validation loss; ties go to the later epoch).
     """
+    from fakevision.train.loop import LoopConfig, run_training
+
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -106,43 +177,21 @@ def train_classifier(
     net = build_model(model, xtr.shape[1], num_classes, xtr.shape[2]) if isinstance(model, str) else model
     net = net.to(device)
     aug = augmenter or NoAugment()
-    aug.fit(xtr, ytr, num_classes, gen)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = max(1, -(-len(xtr) // batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    best = (-1.0, float("inf"))
-    best_state, best_epoch, history = None, -1, []
-    for epoch in range(epochs):
-        net.train()
-        order = torch.randperm(len(xtr), generator=gen).to(device)
-        total = 0.0
-        for s in range(0, len(xtr), batch_size):
-            idx = order[s : s + batch_size]
-            batches = aug(xtr[idx], ytr[idx], net, gen)
-            net.train()
-            loss = sum(soft_cross_entropy(net(bx), by) for bx, by in batches)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[union-attr]
-            opt.step()
-            sched.step()
-            total += float(loss.detach())  # type: ignore[union-attr]
-        va_acc, va_loss = evaluate(net, xva, yva)
-        history.append({"epoch": epoch, "train_loss": total / steps_per_epoch, "val_acc": va_acc, "val_loss": va_loss})
-        if (va_acc, -va_loss) >= (best[0], -best[1]):
-            best, best_epoch = (va_acc, va_loss), epoch
-            best_state = copy.deepcopy(net.state_dict())
-    assert best_state is not None
-    net.load_state_dict(best_state)
+    task = ClassifierTask(net, xtr, ytr, xva, yva, num_classes, epochs, batch_size, lr, weight_decay, gen, aug)
+    res = run_training(task, LoopConfig(steps=task.total_steps, log_every=task.steps_per_epoch,
+                                        validate_every=task.steps_per_epoch,
+                                        select=[("val_acc", "max"), ("val_loss", "min")]))
+    assert res.best is not None
     te_acc, te_loss = evaluate(net, xte, yte)
     return {
         "test_acc": te_acc,
         "test_loss": te_loss,
-        "val_acc": best[0],
-        "best_epoch": best_epoch,
+        "val_acc": res.best["val_acc"],
+        "best_epoch": int(res.best["epoch"]),
         "epochs": epochs,
         "seed": seed,
         "augmenter": aug.name,
         "wall_s": time.perf_counter() - t0,
-        "history": history,
+        "history": task.history,
         "model": net,
     }
