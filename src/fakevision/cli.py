@@ -284,7 +284,7 @@ def train_fast(weights: Annotated[Path, typer.Option("--weights", help="faces.sa
                batch: Annotated[int, typer.Option("--batch", min=1, help="Random z per step.")] = 256) -> None:
     """Distil a fast generator F from the bundle's G (same faces, same landmarks); writes OUT/faces.safetensors.
 
-    Resumes from OUT/distill_checkpoint.pt: rerun the same command after an interruption."""
+    Resumes from OUT/checkpoint.pt: rerun the same command after an interruption."""
     from fakevision.gan.api import train_fast_generator as run
 
     _gan_result(run(weights, out, steps=steps, seconds=seconds, n_gen=n_gen, batch=batch, device=device))

@@ -9,6 +9,7 @@ import torch
 from fakevision.core.errors import InputError
 from fakevision.gan.began import BEGANConfig, BEGANTrainer, convergence, update_k
 from fakevision.gan.nets import AutoEncoder, Decoder, num_scales
+from fakevision.train.loop import LoopConfig, run_training
 
 TINY = dict(size=16, z_dim=8, h_dim=8, n_gen=8, n_enc=4, batch=4, log_every=1)
 
@@ -64,31 +65,30 @@ def test_d_gradient_is_real_minus_k_fake() -> None:
 
 @pytest.mark.parametrize("cond", ["none", "class"])
 def test_resume_from_checkpoint_continues_identically(tmp_path, cond: str) -> None:
+    """The trainer's state_dict holds everything the next step depends on: a run stopped after 3 steps and
+    resumed from its checkpoint by the training loop ends with the same weights, k and log as an unbroken run."""
     cfg = BEGANConfig(**TINY, cond=cond)
     conds = np.arange(12) % 2 if cond == "class" else None
     a = BEGANTrainer(cfg, faces(), conds)
-    a.train(steps=3)
-    a.save_checkpoint(tmp_path / "c.pt")
-    log_a = a.train(steps=3)
+    log_a = run_training(a, LoopConfig(steps=6, log_every=1)).logs
+    run_training(BEGANTrainer(cfg, faces(), conds), LoopConfig(steps=3, out=tmp_path, log_every=1))
     b = BEGANTrainer(cfg, faces(), conds)
-    b.load_checkpoint(tmp_path / "c.pt")
-    log_b = b.train(steps=3)
-    assert b.step == a.step == 6
-    assert log_a == log_b
+    res = run_training(b, LoopConfig(steps=6, out=tmp_path, log_every=1))
+    assert res.resumed_from == 3 and b.step == a.step == 6
+    assert res.logs == log_a
     for (n, p), (_, q) in zip(a.G.state_dict().items(), b.G.state_dict().items()):
         assert torch.equal(p, q), n
     assert float(a.k) == float(b.k)
 
 
 def test_checkpoint_of_other_config_is_refused(tmp_path) -> None:
-    a = BEGANTrainer(BEGANConfig(**TINY), faces())
-    a.save_checkpoint(tmp_path / "c.pt")
+    run_training(BEGANTrainer(BEGANConfig(**TINY), faces()), LoopConfig(steps=1, out=tmp_path))
     b = BEGANTrainer(BEGANConfig(**{**TINY, "gamma": 0.7}), faces())
-    with pytest.raises(InputError, match="different config"):
-        b.load_checkpoint(tmp_path / "c.pt")
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="bad.pt"):
-        a.load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="different configuration"):
+        run_training(b, LoopConfig(steps=2, out=tmp_path))
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="checkpoint.pt"):
+        run_training(b, LoopConfig(steps=2, out=tmp_path))
 
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128])
@@ -133,7 +133,7 @@ def test_aux_classifier_learns_a_separable_label() -> None:
     x[y == 1] = 255
     cfg = BEGANConfig(**{**TINY, "batch": 8}, cond="class", lr=3e-3, flip=False, n_aux=4)
     tr = BEGANTrainer(cfg, x, y)
-    tr.train(steps=15)
+    run_training(tr, LoopConfig(steps=15))
     with torch.no_grad():
         pred = tr.A(tr.x).argmax(1).numpy()
     assert (pred == y).mean() == 1.0

@@ -36,17 +36,18 @@ def test_interrupted_distillation_resumes_to_the_same_weights(tmp_path) -> None:
     teacher = build_generator(CFG)
     kw = dict(n_gen=4, steps=6, batch=4, log_every=2)
     straight, _, log = distill_generator(teacher, CFG, **kw)
-    ck = tmp_path / "ck.pt"
+    out = tmp_path / "run"
+    ck = out / "checkpoint.pt"
     with pytest.raises(Interrupt):  # validation forward + 4 steps; the 5th step's teacher call fails
-        distill_generator(FailsAfter(teacher, 6), CFG, checkpoint=ck, ckpt_every=2, **kw)
-    assert torch.load(ck, weights_only=False)["step"] == 4
-    resumed, _, log2 = distill_generator(teacher, CFG, checkpoint=ck, ckpt_every=2, **kw)
+        distill_generator(FailsAfter(teacher, 6), CFG, out=out, ckpt_every=2, **kw)
+    assert torch.load(ck, weights_only=False)["task"]["step"] == 4
+    resumed, _, log2 = distill_generator(teacher, CFG, out=out, ckpt_every=2, **kw)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert [r["step"] for r in log2] == [r["step"] for r in log] == [0, 2, 4, 6]
     assert [r["val_l1"] for r in log2] == [r["val_l1"] for r in log]
-    with pytest.raises(InputError, match="other settings"):
-        distill_generator(teacher, CFG, checkpoint=ck, **{**kw, "batch": 8})
+    with pytest.raises(InputError, match="different configuration"):
+        distill_generator(teacher, CFG, out=out, **{**kw, "batch": 8})
     ck.write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="ck.pt"):
-        distill_generator(teacher, CFG, checkpoint=ck, **kw)
+    with pytest.raises(InputError, match="checkpoint.pt"):
+        distill_generator(teacher, CFG, out=out, **kw)

@@ -19,7 +19,6 @@ Output folder layout (each file written atomically): ``checkpoint.pt`` (everythi
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ import torch
 
 from fakevision.core.errors import InputError
 from fakevision.gan.began import BEGANConfig, BEGANTrainer
-from fakevision.gan.data import load_bundle, load_faces_68pt, load_utkface, to_uint8, yaw_proxy
+from fakevision.gan.data import load_bundle, load_faces_68pt, load_utkface, yaw_proxy
 from fakevision.gan.mapping import InverseConfig, LandmarkConfig, landmark_pairs, train_inverse, train_landmarks
 from fakevision.gan.model import ConditionalGAN, FaceGAN, _save
-from fakevision.gan.viz import image_grid
-from fakevision.io.atomic import atomic_write_bytes, atomic_write_json
-from fakevision.io.images import encode_image, read_image
+from fakevision.io.atomic import atomic_write_json
+from fakevision.train.loop import LoopConfig, run_training
+from fakevision.io.images import read_image
 
 Data = str | Path | np.ndarray
 
@@ -82,29 +81,10 @@ def load_faces(data: Data, size: int, with_labels: bool = False) -> dict[str, np
 
 def _run_gan(cfg: BEGANConfig, images: np.ndarray, conds: np.ndarray | None, out: Path, steps: int | None,
              seconds: float | None, resume: bool, device: str, ckpt_every: int, grid_conds=None) -> BEGANTrainer:
-    out.mkdir(parents=True, exist_ok=True)
     tr = BEGANTrainer(cfg, images, conds, device=device)
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.is_file():
-        tr.load_checkpoint(ckpt)
-    log_path = out / "train_log.jsonl"
-    rows = log_path.read_text().splitlines() if resume and log_path.is_file() else []
-    rows = [r for r in rows if json.loads(r)["step"] <= tr.step]
-    target = None if steps is None else steps  # total steps, so a resumed run stops where an unbroken one would
-    budget_left = seconds
-    t0 = time.perf_counter()
-    while target is None or tr.step < target:
-        chunk = ckpt_every if target is None else min(ckpt_every, target - tr.step)
-        left = None if budget_left is None else budget_left - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
-            break
-        for r in tr.train(steps=chunk, seconds=left):
-            rows.append(json.dumps(r, sort_keys=True))
-        z = tr.fixed_z
-        grid = to_uint8(tr.generate(z) if grid_conds is None else tr.generate(z, grid_conds(len(z), tr.device)))
-        atomic_write_bytes(out / "samples" / f"step_{tr.step:07d}.png", encode_image(image_grid(grid)))
-        tr.save_checkpoint(ckpt)
-        atomic_write_bytes(log_path, ("\n".join(rows) + "\n").encode())
+    tr.grid_conds = grid_conds
+    run_training(tr, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=ckpt_every,
+                                log_every=cfg.log_every, resume=resume))
     return tr
 
 
@@ -182,8 +162,8 @@ def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None
                          **config: Any) -> dict[str, Any]:
     """``fakevision train fast --weights faces.safetensors --out OUT``: distil a narrow generator F from the
     bundle's G (``gan.distill``) and write the bundle again with F in it, ``OUT/faces.safetensors``; the
-    ``gan_faces`` source then uses F (same z, same landmarks L). Resumes from ``OUT/distill_checkpoint.pt`` (run
-    the same command again after an interruption). Returns the last validation row."""
+    ``gan_faces`` source then uses F (same z, same landmarks L). Resumes from ``OUT/checkpoint.pt`` (run the same
+    command again after an interruption). Returns the last validation row."""
     from fakevision.gan.distill import distill_generator
 
     if steps is None and seconds is None:
@@ -192,14 +172,10 @@ def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     F, fcfg, log = distill_generator(gan.G, gan.began, n_gen=n_gen, steps=steps, seconds=seconds, batch=batch,
-                                     device=device, checkpoint=out / "distill_checkpoint.pt", **config)
+                                     device=device, out=out, **config)
     FaceGAN(gan.G.cpu(), gan.E, gan.L, gan.began, gan.inverse, gan.landmark, F, fcfg).save(out / "faces.safetensors")
     atomic_write_json(out / "distill_log.json", log)
     return {**log[-1], "out": str(out / "faces.safetensors")}
-
-
-def _one_hot_alternating(n: int, device: torch.device, k: int = 2) -> torch.Tensor:
-    return torch.nn.functional.one_hot(torch.arange(n, device=device) % k, k).float()
 
 
 def _yaw_sweep(n: int, device: torch.device) -> torch.Tensor:
@@ -216,7 +192,7 @@ def train_vacgan(data: Data, out: str | Path, size: int = 64, steps: int | None 
     if gender is None:
         raise InputError("no gender labels in these data (use a UTKFace folder with labels.csv)", str(data))
     cfg = BEGANConfig(size=size, cond="class", num_classes=2, **{"lambda_aux": 0.2, **config})
-    tr = _run_gan(cfg, faces, gender, Path(out), steps, seconds, resume, device, ckpt_every, _one_hot_alternating)
+    tr = _run_gan(cfg, faces, gender, Path(out), steps, seconds, resume, device, ckpt_every)
     ConditionalGAN(tr.G.cpu(), cfg, {"classes": ["male", "female"]}).save(Path(out) / "vacgan.safetensors")
     return {"step": tr.step, "k": float(tr.k)}
 

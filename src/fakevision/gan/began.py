@@ -15,14 +15,16 @@ auxiliary classifier A beside D learns c from real labelled images (and from fak
 for); G pays lambda_aux * CE(A(G(z, c)), c). "regress" is VAR+GAN (arXiv 1805.10864): the same with a regressor and
 an L1 loss on continuous conditions (e.g. a head-yaw proxy computed from landmarks).
 
-All state that decides the next step (nets, optimisers, k, step, the random generator) is in the checkpoint, so a
-resumed run continues exactly as an uninterrupted one would (tested on CPU).
+``BEGANTrainer`` is a ``fakevision.train.loop.Trainable``: the loop owns the budget, checkpoints, logs and sample
+grids. All state that decides the next step (nets, optimisers, k, step, the random generator) is in
+``state_dict``, so a resumed run continues exactly as an uninterrupted one would (tested on CPU).
 
 >>> import numpy as np
 >>> cfg = BEGANConfig(size=16, z_dim=8, h_dim=8, n_gen=8, n_enc=8, batch=4)
 >>> tr = BEGANTrainer(cfg, np.zeros((8, 16, 16, 3), np.uint8))
->>> logs = tr.train(steps=2)
->>> tr.step, sorted(logs[-1])
+>>> from fakevision.train import LoopConfig, run_training
+>>> res = run_training(tr, LoopConfig(steps=2))         # the project's one loop: budget, checkpoints, logs
+>>> tr.step, sorted(res.logs[-1])
 (2, ['M', 'k', 'loss_fake', 'loss_real', 'step'])
 """
 
@@ -30,11 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pickle
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -187,6 +186,8 @@ class BEGANTrainer:
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(cfg.seed + 1)
         self.fixed_z = self.sample_z(64, torch.Generator(device=self.device).manual_seed(12345))
+        #: conditions for the sample grid of a conditional variant: ``f(n, device) -> n conditions``
+        self.grid_conds: Callable[[int, torch.device], torch.Tensor] | None = None
 
     def nets(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {"G": self.G, "D": self.D}
@@ -270,28 +271,26 @@ class BEGANTrainer:
         out.update(loss_real=lr_, loss_fake=lf_, k=self.k.detach().clone(), M=convergence(lr_, lf_, cfg.gamma))
         return out
 
-    def train(self, steps: int | None = None, seconds: float | None = None,
-              on_log: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``steps`` more steps or ``seconds`` of wall time, whichever first; returns the log rows
-        (every ``log_every`` steps and the last step)."""
-        if steps is None and seconds is None:
-            raise ValueError("give steps or seconds")
-        logs: list[dict[str, float]] = []
-        t0 = time.perf_counter()
-        done = 0
-        while (steps is None or done < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
-            out = self.train_step()
-            done += 1
-            last = (steps is not None and done == steps)
-            if self.step % self.cfg.log_every == 0 or last:
-                row = {"step": self.step, **{k: float(v) for k, v in out.items()}}
-                logs.append(row)
-                if on_log:
-                    on_log(row)
-        if not logs or logs[-1]["step"] != self.step:
-            if done:
-                logs.append({"step": self.step, **{k: float(v) for k, v in out.items()}})
-        return logs
+    def fingerprint(self) -> str:
+        """The config as canonical JSON: the training loop refuses a checkpoint made with another one."""
+        return json.dumps(self.cfg.to_dict(), sort_keys=True)
+
+    def sample_grid(self) -> np.ndarray:
+        """G on the 64 fixed z as one uint8 grid image; conditional variants use ``grid_conds`` (default: classes
+        cycling across the columns, or zero regression targets)."""
+        from fakevision.gan.data import to_uint8
+        from fakevision.gan.viz import image_grid
+
+        z = self.fixed_z
+        if self.cfg.cond == "none":
+            return image_grid(to_uint8(self.generate(z)))
+        if self.grid_conds is not None:
+            c = self.grid_conds(len(z), self.device)
+        elif self.cfg.cond == "class":  # columns cycle through the classes
+            c = F.one_hot(torch.arange(len(z), device=self.device) % self.cfg.num_classes, self.cfg.num_classes).float()
+        else:
+            c = torch.zeros(len(z), self.cfg.cond_dim, device=self.device)
+        return image_grid(to_uint8(self.generate(z, c)))
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -301,11 +300,11 @@ class BEGANTrainer:
         self.G.train()
         return out.clamp(-1, 1)
 
-    # -- checkpoints ------------------------------------------------------------------------------------------
+    # -- state for the training loop's checkpoints ----------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything the next step depends on: nets, optimisers, k, step and the random generator."""
         return {
-            "config": json.dumps(self.cfg.to_dict(), sort_keys=True),
             "step": self.step,
             "k": float(self.k),
             "gen_state": self.gen.get_state(),
@@ -313,24 +312,8 @@ class BEGANTrainer:
             "opt": {n: o.state_dict() for n, o in self.opt.items()},
         }
 
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Write everything the next step depends on, atomically (a killed save leaves the old checkpoint)."""
-        from fakevision.io.atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            torch.save(self.state_dict(), tmp)
-
-    def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint of the same config; the next ``train_step`` is the one the saved run would take."""
-        from fakevision.core.errors import InputError
-
-        try:
-            st = torch.load(path, map_location=self.device, weights_only=False)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-            raise InputError(f"cannot read checkpoint ({e})", path) from None
-        saved = BEGANConfig.from_dict(json.loads(st["config"]))
-        if saved != self.cfg:
-            raise InputError("checkpoint was made with a different config", path)
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        """Restore ``state_dict()``; the next ``train_step`` is the one the saved run would have taken."""
         for n, m in self.nets().items():
             m.load_state_dict(st["nets"][n])
         for n, o in self.opt.items():

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from torch import nn
 
 from fakevision.gan.began import BEGANConfig, build_generator
 from fakevision.gan.nets import frozen
+from fakevision.train.loop import LoopConfig, run_training
 
 
 def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -40,97 +40,81 @@ def gradient_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def distill_generator(teacher: nn.Module, cfg: BEGANConfig, n_gen: int = 32, steps: int | None = None,
                       seconds: float | None = None, batch: int = 256, lr: float = 1e-3,
                       judge: nn.Module | None = None, device: str | torch.device = "cpu",
-                      seed: int = 0, log_every: int = 500, checkpoint: str | Path | None = None,
+                      seed: int = 0, log_every: int = 500, out: str | Path | None = None,
                       ckpt_every: int = 200) -> tuple[nn.Module, BEGANConfig, list[dict]]:
     """Train F (a BEGAN decoder of width ``n_gen``, same size and z as ``cfg``) to reproduce ``teacher`` on random
     z ~ U(-1, 1); Adam with a cosine decay over ``steps`` (or ``seconds`` of this call). Returns (F on the CPU, F's
-    config, log rows with the validation L1 on 512 fixed z). Deterministic for a given seed and device.
+    config, validation rows: the L1 to the teacher on 512 fixed z at step 0, every ``log_every`` steps and at the
+    end). Deterministic for a given seed and device.
 
-    ``checkpoint``: a file written every ``ckpt_every`` steps and at the end (F, Adam, step, random state, log); a
-    call that finds it resumes from it, so with ``steps`` an interrupted run ends where an unbroken one would (on
-    a CPU a distillation takes hours: ~4 s per step of 256 z on 2 cores)."""
-    if steps is None and seconds is None:
-        raise ValueError("give steps or seconds")
-    device = torch.device(device)
-    T = teacher.to(device).eval()
-    if judge is not None:
-        judge = judge.to(device).eval()
-    fcfg = BEGANConfig.from_dict({**cfg.to_dict(), "n_gen": n_gen})
-    torch.manual_seed(seed)
-    F = build_generator(fcfg).to(device)
-    opt = torch.optim.Adam(F.parameters(), lr=lr, betas=(0.9, 0.99))
-    gen = torch.Generator(device=device).manual_seed(seed + 1)
-    zval = (torch.rand(512, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 2)) * 2 - 1).to(device)
-    with torch.no_grad():
-        tval = T(zval).clamp(-1, 1)
+    ``out``: a folder for the training loop's checkpoint (every ``ckpt_every`` steps and at the end) and log; a
+    call that finds a checkpoint there resumes from it, so with ``steps`` an interrupted run ends where an unbroken
+    one would (on a CPU a distillation takes hours: ~4 s per step of 256 z on 2 cores)."""
+    task = DistillTask(teacher, cfg, n_gen, steps, seconds, batch, lr, judge, device, seed)
+    with frozen(task.T, task.judge):
+        res = run_training(task, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=ckpt_every,
+                                            log_every=log_every, validate_every=log_every, validate_first=True))
+    return task.F.eval().cpu(), task.fcfg, res.validations
 
-    def validate(step: int, elapsed: float) -> dict:
+
+class DistillTask:
+    """The distillation as a ``fakevision.train.loop.Trainable``; see ``distill_generator``."""
+
+    def __init__(self, teacher: nn.Module, cfg: BEGANConfig, n_gen: int, steps: int | None, seconds: float | None,
+                 batch: int, lr: float, judge: nn.Module | None, device: str | torch.device, seed: int) -> None:
+        device = torch.device(device)
+        self.device, self.cfg, self.steps, self.seconds, self.batch, self.lr = device, cfg, steps, seconds, batch, lr
+        self.T = teacher.to(device).eval()
+        self.judge = None if judge is None else judge.to(device).eval()
+        self.fcfg = BEGANConfig.from_dict({**cfg.to_dict(), "n_gen": n_gen})
+        torch.manual_seed(seed)
+        self.F = build_generator(self.fcfg).to(device)
+        self.opt = torch.optim.Adam(self.F.parameters(), lr=lr, betas=(0.9, 0.99))
+        self.gen = torch.Generator(device=device).manual_seed(seed + 1)
+        self.zval = (torch.rand(512, cfg.z_dim, generator=torch.Generator().manual_seed(seed + 2)) * 2 - 1).to(device)
         with torch.no_grad():
-            return {"step": step, "seconds": elapsed, "val_l1": float((F(zval).clamp(-1, 1) - tval).abs().mean())}
+            self.tval = self.T(self.zval).clamp(-1, 1)
+        self.settings = {"n_gen": n_gen, "batch": batch, "lr": lr, "seed": seed, "steps": steps,
+                         "judge": judge is not None, "teacher": cfg.to_dict()}
+        self.step = 0
+        self.t0: float | None = None
 
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    settings = {"n_gen": n_gen, "batch": batch, "lr": lr, "seed": seed, "steps": steps, "judge": judge is not None,
-                "teacher": cfg.to_dict()}
-    step, log = 0, []
-    if ckpt is not None and ckpt.is_file():
-        step, log = _load_checkpoint(ckpt, settings, F, opt, gen)
-    if not log:
-        log = [validate(0, 0.0)]
-    t0 = time.perf_counter()
-    with frozen(T, judge):
-        while True:
-            elapsed = time.perf_counter() - t0
-            if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
-                break
-            frac = step / steps if steps is not None else elapsed / seconds  # type: ignore[operator]
-            for g in opt.param_groups:
-                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-            z = torch.rand(batch, cfg.z_dim, generator=gen, device=device) * 2 - 1
+    def train_step(self) -> dict[str, float]:
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
+        elapsed = time.perf_counter() - self.t0
+        frac = self.step / self.steps if self.steps is not None else elapsed / self.seconds  # type: ignore[operator]
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+        z = torch.rand(self.batch, self.cfg.z_dim, generator=self.gen, device=self.device) * 2 - 1
+        with torch.no_grad():
+            t = self.T(z)
+        f = self.F(z)
+        loss = (f - t).abs().mean() + gradient_l1(f, t)
+        if self.judge is not None:
             with torch.no_grad():
-                t = T(z)
-            f = F(z)
-            loss = (f - t).abs().mean() + gradient_l1(f, t)
-            if judge is not None:
-                with torch.no_grad():
-                    jt = judge(t.clamp(-1, 1))
-                loss = loss + (judge(f) - jt).abs().mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % log_every == 0:
-                log.append(validate(step, time.perf_counter() - t0))
-            if ckpt is not None and step % ckpt_every == 0:
-                _save_checkpoint(ckpt, settings, F, opt, gen, step, log)
-    if log[-1]["step"] != step:
-        log.append(validate(step, time.perf_counter() - t0))
-    if ckpt is not None:
-        _save_checkpoint(ckpt, settings, F, opt, gen, step, log)
-    return F.eval().cpu(), fcfg, log
+                jt = self.judge(t.clamp(-1, 1))
+            loss = loss + (self.judge(f) - jt).abs().mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return {"loss": loss.detach()}
 
+    def validate(self) -> dict[str, float]:
+        elapsed = 0.0 if self.t0 is None else time.perf_counter() - self.t0
+        with torch.no_grad():
+            return {"seconds": elapsed, "val_l1": float((self.F(self.zval).clamp(-1, 1) - self.tval).abs().mean())}
 
-def _save_checkpoint(path: Path, settings: dict, F: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
-                     step: int, log: list[dict]) -> None:
-    from fakevision.io.atomic import atomic_path
+    def fingerprint(self) -> str:
+        return json.dumps(self.settings, sort_keys=True)
 
-    state = {"settings": json.dumps(settings, sort_keys=True), "F": F.state_dict(), "opt": opt.state_dict(),
-             "gen_state": gen.get_state(), "step": step, "log": log}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    def state_dict(self) -> dict:
+        return {"step": self.step, "F": self.F.state_dict(), "opt": self.opt.state_dict(),
+                "gen_state": self.gen.get_state()}
 
-
-def _load_checkpoint(path: Path, settings: dict, F: nn.Module, opt: torch.optim.Optimizer,
-                     gen: torch.Generator) -> tuple[int, list[dict]]:
-    from fakevision.core.errors import InputError
-
-    try:
-        st = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-        raise InputError(f"cannot read distillation checkpoint ({e})", path) from None
-    if st.get("settings") != json.dumps(settings, sort_keys=True):
-        raise InputError("distillation checkpoint was made with other settings (teacher, width, batch, lr, seed "
-                         "or steps); delete it or use another --out", path)
-    F.load_state_dict(st["F"])
-    opt.load_state_dict(st["opt"])
-    gen.set_state(st["gen_state"].cpu() if gen.device.type == "cpu" else st["gen_state"])
-    return int(st["step"]), list(st["log"])
+    def load_state_dict(self, st: dict) -> None:
+        self.step = int(st["step"])
+        self.F.load_state_dict(st["F"])
+        self.opt.load_state_dict(st["opt"])
+        self.gen.set_state(st["gen_state"].cpu() if self.gen.device.type == "cpu" else st["gen_state"])

@@ -15,8 +15,8 @@ torch.Size([3, 2])
 
 from __future__ import annotations
 
-import time
-from typing import Literal
+import json
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from fakevision.gan.data import flip_landmarks, to_unit_range
 from fakevision.gan.nets import Encoder, num_scales
+from fakevision.train.loop import LoopConfig, run_training
 
 
 def judge_widths(size: int, n: int) -> tuple[int, ...]:
@@ -61,45 +62,71 @@ def train_judge(images: np.ndarray, targets: np.ndarray, kind: Literal["class", 
     (targets N x 68 x 2 pixels, L1 on coordinates / size). Mirrored copies are added (landmark names swapped).
     ``augment`` adds random similarity warps (landmarks moved with them), which a regressor trained on ~1k faces
     needs to generalise; the learning rate follows a cosine schedule when ``steps`` is given."""
-    if steps is None and seconds is None:
-        raise ValueError("give steps or seconds")
-    device = torch.device(device)
-    size = images.shape[1]
-    imgs = np.concatenate([images, images[:, :, ::-1]])
-    if kind == "class":
-        y = torch.as_tensor(np.concatenate([targets, targets]), dtype=torch.long)
-        out_dim = num_outputs
-    else:
-        lm = np.concatenate([targets, flip_landmarks(targets, size)]) / size
-        y = torch.as_tensor(lm.reshape(len(lm), -1), dtype=torch.float32)
-        out_dim = y.shape[1]
-    torch.manual_seed(seed)
-    net = Encoder(size, out_dim, judge_widths(size, n)).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps else None
-    x_all, y = to_unit_range(imgs).to(device), y.to(device)
-    gen = torch.Generator(device=device).manual_seed(seed + 1)
-    log, step, t0 = [], 0, time.perf_counter()
-    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
-        idx = torch.randint(0, len(x_all), (batch,), generator=gen, device=device)
-        x, target = x_all[idx], y[idx]
-        if augment and kind == "landmarks":
+    task = JudgeTask(images, targets, kind, steps, n, num_outputs, batch, lr, seed, augment, device)
+    res = run_training(task, LoopConfig(steps=steps, seconds=seconds, log_every=200))
+    return task.net.eval(), res.logs
+
+
+class JudgeTask:
+    """A judge's training as a ``fakevision.train.loop.Trainable``; see ``train_judge``."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, kind: Literal["class", "landmarks"],
+                 steps: int | None, n: int, num_outputs: int, batch: int, lr: float, seed: int, augment: bool,
+                 device: str | torch.device) -> None:
+        device = torch.device(device)
+        size = images.shape[1]
+        imgs = np.concatenate([images, images[:, :, ::-1]])
+        if kind == "class":
+            y = torch.as_tensor(np.concatenate([targets, targets]), dtype=torch.long)
+            out_dim = num_outputs
+        else:
+            lm = np.concatenate([targets, flip_landmarks(targets, size)]) / size
+            y = torch.as_tensor(lm.reshape(len(lm), -1), dtype=torch.float32)
+            out_dim = y.shape[1]
+        self.kind, self.batch, self.augment, self.device = kind, batch, augment, device
+        torch.manual_seed(seed)
+        self.net = Encoder(size, out_dim, judge_widths(size, n)).to(device)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-4)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, steps) if steps else None
+        self.x_all, self.y = to_unit_range(imgs).to(device), y.to(device)
+        self.gen = torch.Generator(device=device).manual_seed(seed + 1)
+        self.settings = {"kind": kind, "steps": steps, "n": n, "outputs": out_dim, "batch": batch, "lr": lr,
+                         "seed": seed, "augment": augment, "size": size}
+        self.step = 0
+
+    def train_step(self) -> dict[str, float]:
+        batch, gen, device = self.batch, self.gen, self.device
+        idx = torch.randint(0, len(self.x_all), (batch,), generator=gen, device=device)
+        x, target = self.x_all[idx], self.y[idx]
+        if self.augment and self.kind == "landmarks":
             x, rel = random_affine(x, target.view(batch, -1, 2), gen)
             target = rel.reshape(batch, -1)
         # light photometric jitter so the judge keys on shape, not on exact colours of the training photos
         x = x * (1 + 0.2 * (torch.rand(batch, 1, 1, 1, generator=gen, device=device) - 0.5))
-        pred = net(x)
-        loss = F.cross_entropy(pred, target) if kind == "class" else F.l1_loss(pred + 0.5, target)
-        opt.zero_grad(set_to_none=True)
+        pred = self.net(x)
+        loss = F.cross_entropy(pred, target) if self.kind == "class" else F.l1_loss(pred + 0.5, target)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        step += 1
-        if step % 200 == 0:
-            log.append({"step": step, "loss": loss.item()})
-    log.append({"step": step, "loss": loss.item()})
-    return net.eval(), log
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+        self.step += 1
+        return {"loss": loss.item()}
+
+    def fingerprint(self) -> str:
+        return json.dumps(self.settings, sort_keys=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "net": self.net.state_dict(), "opt": self.opt.state_dict(),
+                "sched": None if self.sched is None else self.sched.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        self.step = int(st["step"])
+        self.net.load_state_dict(st["net"])
+        self.opt.load_state_dict(st["opt"])
+        if self.sched is not None:
+            self.sched.load_state_dict(st["sched"])
+        self.gen.set_state(st["gen"].cpu())
 
 
 @torch.no_grad()

@@ -22,8 +22,10 @@ G stays frozen, so this is still an inversion of the same generator; L is refitt
 
 from __future__ import annotations
 
-import time
+import dataclasses
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from torch import nn
 
 from fakevision.gan.data import flip_landmarks, to_unit_range
 from fakevision.gan.nets import InverseGenerator, LandmarkGenerator, frozen, num_scales
+from fakevision.train.loop import LoopConfig, run_training
 
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
 
@@ -80,43 +83,54 @@ def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: i
     >>> E(torch.zeros(1, 3, 16, 16)).shape, len(log)
     (torch.Size([1, 8]), 1)
     """
-    if steps is None and seconds is None:
-        raise ValueError("give steps or seconds")
-    device = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    E = InverseGenerator(cfg.size, cfg.z_dim, cfg.widths).to(device)
-    G = G.to(device).eval()
-    for p in G.parameters():
-        p.requires_grad_(False)
-    use_lm = cfg.lambda_landmarks > 0 or cfg.lambda_geometry > 0
-    if use_lm and landmarks is None:
-        raise ValueError("lambda_landmarks / lambda_geometry need the faces' landmarks")
-    if cfg.lambda_geometry > 0 and judge is None:
-        raise ValueError("lambda_geometry needs a landmark judge (fakevision.gan.independent.train_judge)")
-    params = list(E.parameters())
-    head = None
-    if cfg.lambda_landmarks > 0:
-        head = LandmarkGenerator(cfg.z_dim, 68, 256).to(device)
-        params += list(head.parameters())
-    if judge is not None:
-        judge = judge.to(device).eval()
-        for p in judge.parameters():
+    task = InverseTask(G, images, cfg, device, landmarks, judge)
+    res = run_training(task, LoopConfig(steps=steps, seconds=seconds, log_every=200))
+    return task.E.eval(), res.logs
+
+
+class InverseTask:
+    """E's training as a ``fakevision.train.loop.Trainable`` (one step = one batch of real faces, flipped at
+    random, plus one batch of random z for the latent cycle); see ``train_inverse``."""
+
+    def __init__(self, G: nn.Module, images: np.ndarray, cfg: InverseConfig, device: str | torch.device = "cpu",
+                 landmarks: np.ndarray | None = None, judge: nn.Module | None = None) -> None:
+        device = torch.device(device)
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.E = InverseGenerator(cfg.size, cfg.z_dim, cfg.widths).to(device)
+        self.G = G.to(device).eval()
+        for p in self.G.parameters():
             p.requires_grad_(False)
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.5, 0.999))
-    x_all = to_unit_range(images).to(device)
-    size = images.shape[1]
-    y_all = y_flip = None
-    if use_lm:
-        y_all = torch.as_tensor(np.asarray(landmarks) / size, dtype=torch.float32, device=device)
-        y_flip = torch.as_tensor(flip_landmarks(np.asarray(landmarks), size) / size, dtype=torch.float32,
-                                 device=device)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    log: list[dict[str, float]] = []
-    t0, step = time.perf_counter(), 0
-    row: dict[str, float] = {}
-    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
-        idx = torch.randint(0, len(x_all), (cfg.batch,), generator=gen, device=device)
-        x = x_all[idx]
+        self.use_lm = cfg.lambda_landmarks > 0 or cfg.lambda_geometry > 0
+        if self.use_lm and landmarks is None:
+            raise ValueError("lambda_landmarks / lambda_geometry need the faces' landmarks")
+        if cfg.lambda_geometry > 0 and judge is None:
+            raise ValueError("lambda_geometry needs a landmark judge (fakevision.gan.independent.train_judge)")
+        params = list(self.E.parameters())
+        self.head: LandmarkGenerator | None = None
+        if cfg.lambda_landmarks > 0:
+            self.head = LandmarkGenerator(cfg.z_dim, 68, 256).to(device)
+            params += list(self.head.parameters())
+        self.judge = judge
+        if judge is not None:
+            self.judge = judge.to(device).eval()
+            for p in self.judge.parameters():
+                p.requires_grad_(False)
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.5, 0.999))
+        self.x_all = to_unit_range(images).to(device)
+        size = images.shape[1]
+        self.y_all = self.y_flip = None
+        if self.use_lm:
+            self.y_all = torch.as_tensor(np.asarray(landmarks) / size, dtype=torch.float32, device=device)
+            self.y_flip = torch.as_tensor(flip_landmarks(np.asarray(landmarks), size) / size, dtype=torch.float32,
+                                          device=device)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.step = 0
+
+    def train_step(self) -> dict[str, float]:
+        cfg, gen, device, E, G = self.cfg, self.gen, self.device, self.E, self.G
+        idx = torch.randint(0, len(self.x_all), (cfg.batch,), generator=gen, device=device)
+        x = self.x_all[idx]
         flip = torch.rand(cfg.batch, generator=gen, device=device) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
         zx = E(x)
@@ -129,25 +143,38 @@ def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: i
         cyc = F.mse_loss(E(xz), z)
         loss = rec + cfg.lambda_cycle * cyc + cfg.lambda_range * out_of_range
         row = {"recon_l1": rec.item(), "cycle_mse": cyc.item()}
-        if use_lm:
-            y = torch.where(flip[:, None, None], y_flip[idx], y_all[idx])
-            if head is not None:
-                lm_loss = F.l1_loss(head(zx), y)
+        if self.use_lm:
+            assert self.y_all is not None and self.y_flip is not None
+            y = torch.where(flip[:, None, None], self.y_flip[idx], self.y_all[idx])
+            if self.head is not None:
+                lm_loss = F.l1_loss(self.head(zx), y)
                 loss = loss + cfg.lambda_landmarks * lm_loss
                 row["landmark_l1"] = lm_loss.item()
             if cfg.lambda_geometry > 0:
-                geo = F.l1_loss((judge(gx) + 0.5).view(len(x), -1, 2), y)
+                assert self.judge is not None
+                geo = F.l1_loss((self.judge(gx) + 0.5).view(len(x), -1, 2), y)
                 loss = loss + cfg.lambda_geometry * geo
                 row["geometry_l1"] = geo.item()
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        step += 1
-        if step % 200 == 0 or step == steps:
-            log.append({"step": step, **row})
-    if not log or log[-1]["step"] != step:
-        log.append({"step": step, **row})
-    return E.eval(), log
+        self.opt.step()
+        self.step += 1
+        return row
+
+    def fingerprint(self) -> str:
+        return json.dumps(dataclasses.asdict(self.cfg), sort_keys=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "E": self.E.state_dict(), "opt": self.opt.state_dict(),
+                "head": None if self.head is None else self.head.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        self.step = int(st["step"])
+        self.E.load_state_dict(st["E"])
+        self.opt.load_state_dict(st["opt"])
+        if self.head is not None:
+            self.head.load_state_dict(st["head"])
+        self.gen.set_state(st["gen"].cpu())
 
 
 @torch.no_grad()
@@ -242,21 +269,48 @@ def train_landmarks(z: torch.Tensor, rel_landmarks: torch.Tensor, cfg: LandmarkC
     >>> L(torch.zeros(1, 4)).shape
     torch.Size([1, 68, 2])
     """
-    device = torch.device(device)
-    torch.manual_seed(cfg.seed)
-    L = LandmarkGenerator(cfg.z_dim, cfg.num_points, cfg.hidden).to(device)
-    opt = torch.optim.AdamW(L.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-    z, y = z.to(device), rel_landmarks.to(device)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    log = []
-    for step in range(1, cfg.steps + 1):
-        idx = torch.randint(0, len(z), (min(cfg.batch, len(z)),), generator=gen, device=device)
-        loss = F.mse_loss(L(z[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
+    task = LandmarkTask(z, rel_landmarks, cfg, device)
+    res = run_training(task, LoopConfig(steps=cfg.steps, log_every=500))
+    return task.L.eval(), res.logs
+
+
+class LandmarkTask:
+    """L's fit as a ``fakevision.train.loop.Trainable``: MSE on random mini-batches of (z, landmarks) pairs, AdamW
+    with a cosine decay over ``cfg.steps``; see ``train_landmarks``."""
+
+    def __init__(self, z: torch.Tensor, rel_landmarks: torch.Tensor, cfg: LandmarkConfig,
+                 device: str | torch.device = "cpu") -> None:
+        device = torch.device(device)
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.L = LandmarkGenerator(cfg.z_dim, cfg.num_points, cfg.hidden).to(device)
+        self.opt = torch.optim.AdamW(self.L.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, cfg.steps)
+        self.z, self.y = z.to(device), rel_landmarks.to(device)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.step = 0
+
+    def train_step(self) -> dict[str, float]:
+        idx = torch.randint(0, len(self.z), (min(self.cfg.batch, len(self.z)),), generator=self.gen,
+                            device=self.device)
+        loss = F.mse_loss(self.L(self.z[idx]), self.y[idx])
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        if step % 500 == 0 or step == cfg.steps:
-            log.append({"step": step, "mse": loss.item()})
-    return L.eval(), log
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return {"mse": loss.item()}
+
+    def fingerprint(self) -> str:
+        return json.dumps(dataclasses.asdict(self.cfg), sort_keys=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "L": self.L.state_dict(), "opt": self.opt.state_dict(),
+                "sched": self.sched.state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        self.step = int(st["step"])
+        self.L.load_state_dict(st["L"])
+        self.opt.load_state_dict(st["opt"])
+        self.sched.load_state_dict(st["sched"])
+        self.gen.set_state(st["gen"].cpu())

@@ -86,7 +86,8 @@ class LoopConfig:
 
     ``steps``: total steps to reach (None: no step limit); ``seconds``: wall-time budget of this call (None: no
     limit); at least one must be given. ``out``: folder for checkpoint, log and sample grids (None: keep nothing on
-    disk; then ``checkpoint_every`` is ignored). ``select``: validation metrics that pick the weights kept at the
+    disk; then ``checkpoint_every`` is ignored). ``validate_first``: also validate before the first step (a
+    baseline row at step 0). ``select``: validation metrics that pick the weights kept at the
     end, compared in order (e.g. ``[("val_acc", "max"), ("val_loss", "min")]``); a single pair may be given
     as ``("val_nme", "min")``.
     """
@@ -97,6 +98,7 @@ class LoopConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     validate_every: int | None = None
+    validate_first: bool = False
     select: tuple[str, Direction] | Sequence[tuple[str, Direction]] | None = None
     resume: bool = True
     restore_best: bool = True
@@ -256,6 +258,8 @@ def run_training(task: Trainable, cfg: LoopConfig,
         run.out.mkdir(parents=True, exist_ok=True)
         if cfg.resume and run.load():
             resumed_from = task.step
+    if cfg.validate_first and not run.validations:
+        run.validate()
     t0 = time.perf_counter()
     stopped_by = "steps"
     last_saved = task.step if resumed_from is not None else None
