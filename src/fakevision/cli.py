@@ -39,20 +39,33 @@ def _friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", "-w", min=1, help="Worker processes (local engine, default 1) or Ray tasks in flight (default: one per "
+                                   "CPU of the runtime or cluster).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="Where shards run: local (processes) or ray.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    "--address", help="Ray only: 'auto' (the cluster on this machine), 'host:6379' or 'ray://host:10001'; default: "
+                      "a local Ray runtime for this run.")]
+RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Reruns of a shard whose worker died.")]
+
+
 @app.command()
 @_friendly
 def make(
     recipe: Annotated[str | None, typer.Argument(help="Recipe YAML file or built-in name (default: 'default').")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("fakevision-out"),
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 1,
+    workers: WorkersOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", min=0, help="Override the recipe's root seed.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing fakevision output.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    max_retries: RetriesOpt = 3,
 ) -> None:
     """Make a data set from a recipe (no recipe: the embedded default, which needs no input data)."""
-    from fakevision.cli_support import run_make
+    from fakevision.cli_support import EngineArgs, run_make
 
-    run_make(recipe or "default", out, workers, seed, overwrite, quiet)
+    run_make(recipe or "default", out, seed, overwrite, quiet, EngineArgs(engine, workers, address, max_retries))
 
 
 @app.command()
@@ -66,16 +79,19 @@ def augment(
     count: Annotated[int | None, typer.Option(min=1, help="Total samples (default: one per input).")] = None,
     input_format: Annotated[str, typer.Option("--format", help="Input format (default: auto-detect).")] = "auto",
     label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a CSV input.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1)] = 1,
+    workers: WorkersOpt = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    max_retries: RetriesOpt = 3,
 ) -> None:
     """Augment a real data set with a preset or an ops list; every annotation moves with the pixels."""
-    from fakevision.cli_support import run_augment
+    from fakevision.cli_support import EngineArgs, run_augment
 
-    run_augment(input, out, preset, recipe, per_class, count, input_format, workers, seed, overwrite, quiet,
-                label_column)
+    run_augment(input, out, preset, recipe, per_class, count, input_format, seed, overwrite, quiet, label_column,
+                EngineArgs(engine, workers, address, max_retries))
 
 
 @app.command()

@@ -4,6 +4,7 @@ so that file reads as the list of verbs)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,23 @@ class SamplesPerSecond(ProgressColumn):
         return Text("-- samples/s" if speed is None else f"{speed:,.1f} samples/s")
 
 
-def run_with_progress(recipe: Recipe, out: Path, workers: int, overwrite: bool, quiet: bool) -> RunResult:
+@dataclass(frozen=True)
+class EngineArgs:
+    """Where a verb's shards run (``--engine``, ``--workers``, ``--address``, ``--max-retries``)."""
+
+    engine: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    max_retries: int = 3
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"engine": self.engine, "workers": self.workers, "address": self.address,
+                "max_retries": self.max_retries}
+
+
+def run_with_progress(recipe: Recipe, out: Path, overwrite: bool, quiet: bool, engine: EngineArgs) -> RunResult:
     if quiet:
-        return make(recipe, out, workers=workers, overwrite=overwrite)
+        return make(recipe, out, overwrite=overwrite, **engine.kwargs())
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), SamplesPerSecond(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as bar:
@@ -44,7 +59,7 @@ def run_with_progress(recipe: Recipe, out: Path, workers: int, overwrite: bool, 
             else:
                 bar.update(task, completed=done)
 
-        return make(recipe, out, workers=workers, overwrite=overwrite, progress=progress)
+        return make(recipe, out, overwrite=overwrite, progress=progress, **engine.kwargs())
 
 
 def summary(res: RunResult) -> None:
@@ -53,9 +68,9 @@ def summary(res: RunResult) -> None:
                   f"({res.samples_per_second:.1f} samples/s made){resumed}", highlight=False)
 
 
-def run_make(recipe_name: str, out: Path, workers: int, seed: int | None, overwrite: bool, quiet: bool) -> None:
+def run_make(recipe_name: str, out: Path, seed: int | None, overwrite: bool, quiet: bool, engine: EngineArgs) -> None:
     recipe = Recipe.load(recipe_name).with_seed(seed)
-    res = run_with_progress(recipe, out, workers, overwrite, quiet)
+    res = run_with_progress(recipe, out, overwrite, quiet, engine)
     summary(res)
 
 
@@ -152,7 +167,7 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
 
 
 def run_augment(input: Path, out: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
-                count: int | None, input_format: str, workers: int, seed: int, overwrite: bool, quiet: bool,
-                label_column: str | None = None) -> None:
+                count: int | None, input_format: str, seed: int, overwrite: bool, quiet: bool,
+                label_column: str | None = None, engine: EngineArgs | None = None) -> None:
     recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed, label_column)
-    summary(run_with_progress(recipe, out, workers, overwrite, quiet))
+    summary(run_with_progress(recipe, out, overwrite, quiet, engine or EngineArgs()))

@@ -43,3 +43,45 @@ def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of every file under root, by relative path."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class FaultyConfig(SquaresConfig):
+    """Squares that go wrong at sample ``at``: ``raise`` (a source bug), ``sleep`` (slow: a shard to interrupt),
+    or ``die`` (the worker process SIGKILLs itself, once: ``marker`` is created first, so the retry succeeds)."""
+
+    type: str = "test_faulty"
+    at: int = -1
+    fault: str = "raise"
+    marker: str = ""
+    seconds: float = 0.0
+
+
+class Faulty(Squares):
+    def __init__(self, cfg: FaultyConfig, ctx: BuildContext) -> None:
+        super().__init__(cfg, ctx)
+        self.cfg = cfg
+
+    def make(self, index: int, rng: np.random.Generator) -> Sample:
+        import os
+        import signal
+        import time
+
+        c = self.cfg
+        if c.fault == "sleep" and c.seconds:
+            time.sleep(c.seconds)
+        if index == c.at:
+            if c.fault == "raise":
+                raise ValueError(f"boom at {index}")
+            if c.fault == "die":
+                try:
+                    fd = os.open(c.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    pass  # the retry: behave
+                else:
+                    os.write(fd, str(os.getpid()).encode())
+                    os.close(fd)
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return super().make(index, rng)
+
+
+register_source("test_faulty", FaultyConfig, Faulty, "test-only squares with injected faults")

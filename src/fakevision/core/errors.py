@@ -31,3 +31,16 @@ class RecipeError(FakevisionError):
 
 class OutputError(FakevisionError):
     """The output folder cannot be written as asked (exists without --overwrite, disk error mid-run)."""
+
+
+class EngineError(FakevisionError):
+    """The engine cannot run as asked: an optional engine not installed, a cluster that cannot be reached, a shard
+    whose worker died more often than its retries allow."""
+
+
+class SourceError(FakevisionError):
+    """A source raised while making a sample. The message names the shard, the source, the sample and where the
+    error was raised, so a failure in shard 4,711 of a cluster run can be reproduced with ``make_sample`` alone;
+    the original exception stays attached as ``__cause__`` (in-process runs keep its traceback)."""
+
+    exit_code = 1

@@ -1,7 +1,10 @@
 """The local backend: shards run in N worker processes (or in this process when N = 1).
 
 Workers are started with ``spawn`` (no inherited renderer/GL/torch state) and die with their parent (Linux
-``PR_SET_PDEATHSIG``), so a ``kill -9`` of ``fakevision make`` leaves no orphan still writing.
+``PR_SET_PDEATHSIG``), so a ``kill -9`` of ``fakevision make`` leaves no orphan still writing. A worker that dies
+(killed, out of memory) breaks the standard library's pool; the shards it held are then run again in a fresh pool,
+up to ``max_retries`` times each. At most one shard per worker is in flight, so "the shards it held" is exactly
+the shards that were running.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ import ctypes
 import multiprocessing as mp
 import signal
 import sys
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from pathlib import Path
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
+from fakevision.core.errors import EngineError
+from fakevision.engine.backend import OnDone
 from fakevision.engine.recipe import Recipe
 from fakevision.engine.shard import run_shard
 
@@ -47,33 +53,61 @@ def _work(shard: int, out_dir: str) -> tuple[int, int]:
     return shard, run_shard(_RECIPE, shard, out_dir)
 
 
-def run_local(
-    recipe: Recipe,
-    shards: Iterable[int],
-    out_dir: Path,
-    workers: int,
-    on_done: Callable[[int, int], None],
-) -> None:
-    """Run ``shards`` of ``recipe``; ``on_done(shard, count)`` is called in this process as each one finishes.
-    The first error stops the run (pending shards are cancelled) and is raised here."""
-    todo = list(shards)
-    if workers <= 1 or len(todo) <= 1:
-        for s in todo:
-            on_done(s, run_shard(recipe, s, out_dir))
-        return
-    ctx = mp.get_context("spawn")
-    threads = 1
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(recipe, threads)) as pool:
-        pending: set[Future[tuple[int, int]]] = {pool.submit(_work, s, str(out_dir)) for s in todo}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    s, n = f.result()  # raises the worker's error
-                    on_done(s, n)
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+class LocalBackend:
+    """Shards in ``workers`` local processes; a dead worker's shards are retried ``max_retries`` times.
+
+    >>> LocalBackend(workers=2).name
+    'local'
+    """
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, max_retries: int = 3) -> None:
+        self.workers = workers
+        self.max_retries = max_retries
+
+    def run(self, recipe: Recipe, shards: Sequence[int], out: str, on_done: OnDone) -> None:
+        """Run ``shards``; the first shard error stops the run (pending shards are cancelled) and is raised here."""
+        todo = deque(shards)
+        if self.workers <= 1 or len(todo) <= 1:
+            for s in todo:
+                on_done(s, run_shard(recipe, s, out))
+            return
+        deaths: Counter[int] = Counter()
+        while todo:
+            lost = self._pool_run(recipe, todo, out, on_done)
+            for s in lost:
+                deaths[s] += 1
+                if deaths[s] > self.max_retries:
+                    raise EngineError(f"shard {s}: its worker process died {deaths[s]} times (killed, or out of "
+                                      f"memory?); gave up after max_retries={self.max_retries}")
+            todo.extendleft(sorted(lost, reverse=True))  # the lost shards go first
+
+    def _pool_run(self, recipe: Recipe, todo: deque[int], out: str, on_done: OnDone) -> list[int]:
+        """Run shards from ``todo`` in one pool until done (returns []) or a worker dies (returns the shards that
+        were in flight: they are lost and must be run again)."""
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(recipe, 1)) as pool:
+            running: dict[Future[tuple[int, int]], int] = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < self.workers:
+                        s = todo.popleft()
+                        running[pool.submit(_work, s, out)] = s
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    broken = False
+                    for f in sorted(done, key=lambda f: f.exception() is not None):  # successes first
+                        if isinstance(f.exception(), BrokenProcessPool):
+                            broken = True
+                            continue
+                        s = running.pop(f)
+                        on_done(s, f.result()[1])  # raises the worker's error
+                    if broken:
+                        return sorted(running.values())
+            except BaseException:
+                for f in running:
+                    f.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return []

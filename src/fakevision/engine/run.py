@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fakevision.core.errors import OutputError
-from fakevision.engine.local import run_local
+from fakevision.engine.backend import DEFAULT_MAX_RETRIES, Backend, get_backend
 from fakevision.engine.recipe import Recipe
 from fakevision.engine.shard import STATE_DIR, done_marker, finalize, plan_of
 from fakevision.io.atomic import atomic_write_json, atomic_write_text, dumps_json, remove_stale_temps
@@ -87,11 +87,18 @@ def _prepare(recipe: Recipe, out: Path, overwrite: bool) -> None:
 def make(
     recipe: Recipe,
     out_dir: str | Path,
-    workers: int = 1,
+    workers: int | None = 1,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
+    engine: str | Backend = "local",
+    address: str | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> RunResult:
-    """Run ``recipe`` into ``out_dir`` with ``workers`` processes; resumes an unfinished run of the same recipe.
+    """Run ``recipe`` into ``out_dir``; resumes an unfinished run of the same recipe.
+
+    ``engine`` says where shards run (``engine.backend``): ``local`` (``workers`` processes) or ``ray`` (Ray
+    tasks; ``address`` None = a local Ray runtime, ``auto`` / ``ray://...`` = a cluster; ``workers`` = shards in
+    flight, None = one per CPU), or a ``Backend`` object. The files are the same bytes whichever runs them.
 
     >>> import tempfile
     >>> r = Recipe.from_dict({"sources": [{"type": "render", "count": 2}], "outputs": [{"format": "manifest"}]})
@@ -99,8 +106,7 @@ def make(
     >>> res.total, res.made
     (2, 2)
     """
-    if workers < 1:
-        raise OutputError(f"workers must be >= 1, got {workers}")
+    backend = engine if isinstance(engine, Backend) else get_backend(engine, workers, address, max_retries)
     out = Path(out_dir)
     _prepare(recipe, out, overwrite)
     remove_stale_temps(out)
@@ -119,7 +125,7 @@ def make(
         if progress:
             progress(done_count, plan.total)
 
-    run_local(recipe, todo, out, workers, on_done)
+    backend.run(recipe, todo, str(out), on_done)
     finalize(recipe, out)
     atomic_write_json(out / STATE_DIR / "complete", {"total": plan.total})
     return RunResult(out, plan.total, plan.total - already, plan.num_shards - len(todo), time.perf_counter() - t0)

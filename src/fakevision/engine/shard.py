@@ -1,11 +1,13 @@
 """A shard as a pure function of (recipe, shard index): make its samples, write them with every writer, mark it
-done. Any backend (local processes here, Ray later) only decides *where* ``run_shard`` is called."""
+done. Every backend (``engine.backend``: local processes, Ray) only decides *where* ``run_shard`` is called, so
+the bytes written do not depend on the backend, the number of workers, retries or resumes."""
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
-from fakevision.core.errors import FakevisionError
+from fakevision.core.errors import FakevisionError, SourceError
 from fakevision.core.sample import Sample
 from fakevision.core.seeding import sample_rng
 from fakevision.engine.plan import Plan
@@ -36,7 +38,10 @@ def _built(recipe: Recipe) -> tuple[list[Source], list[Writer]]:
 
 
 def make_sample(recipe: Recipe, number: int, sources: list[Source] | None = None) -> Sample:
-    """Run-wide sample ``number`` of ``recipe``; its generator derives from (seed, source name, index)."""
+    """Run-wide sample ``number`` of ``recipe``; its generator derives from (seed, source name, index).
+
+    A source that raises (anything but fakevision's own errors, which already name their file) becomes a
+    ``SourceError`` naming the shard, the source, the sample and the line that raised."""
     plan = plan_of(recipe)
     srcs = sources if sources is not None else _built(recipe)[0]
     pos, index = plan.locate(number)
@@ -45,8 +50,23 @@ def make_sample(recipe: Recipe, number: int, sources: list[Source] | None = None
         return srcs[pos].make(index, sample_rng(recipe.seed, name, index))
     except FakevisionError:
         raise
-    except Exception as e:  # a source bug must still say which sample failed
-        raise RuntimeError(f"source {name!r} failed on sample {index}: {type(e).__name__}: {e}") from e
+    except Exception as e:  # a source bug must still say which shard and sample failed
+        shard = number // plan.shard_size
+        raise SourceError(f"shard {shard} (samples {plan.shard_range(shard)[0]}..{plan.shard_range(shard)[1] - 1}): "
+                          f"source {name!r} failed on sample {index} (run-wide {number}): {type(e).__name__}: {e}"
+                          f"{_where(e)}") from e
+
+
+def _where(e: BaseException) -> str:
+    """`` (at file:line)`` of the frame that raised ``e``: enough to find the bug when the traceback stayed on a
+    worker of another machine."""
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return ""
+    f = frames[-1]
+    parts = Path(f.filename).parts
+    short = "/".join(parts[parts.index("fakevision"):]) if "fakevision" in parts else Path(f.filename).name
+    return f" (at {short}:{f.lineno})"
 
 
 def make_shard(recipe: Recipe, shard: int) -> list[Sample]:
