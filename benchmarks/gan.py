@@ -119,17 +119,13 @@ def bench_generation(args, fast: bool) -> dict:
            "ratio_ours_over_plain_same_G": best["plain"] / best["ours"],
            "ratio_ours_over_plain_full_G": best["plain_full_G"] / best["ours"], "batch": bs}
     if args.device == "cpu":
-        from pathlib import Path
-
-        from fakevision.core.seeding import sample_rng
-        from fakevision.engine.sources import BuildContext
+        from fakevision.core.source import make_sample
         from fakevision.gan.source import GanFacesConfig, build_gan_faces
 
-        src = build_gan_faces(GanFacesConfig(count=64, generator="fast" if fast else "full"),
-                              BuildContext(Path("."), "bench", 0))
+        src = build_gan_faces(GanFacesConfig(count=64, generator="fast" if fast else "full"))
         t = time.perf_counter()
         for i in range(64):
-            src.make(i, sample_rng(0, "gan_faces", i))
+            make_sample(src, i)
         res["source_make_per_s"] = 64 / (time.perf_counter() - t)
     return res
 

@@ -62,18 +62,16 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
     _setup_threads()
     import numpy as np
 
-    from fakevision.core.seeding import sample_rng
-    from fakevision.engine.sources import BuildContext
+    from fakevision.core.source import make_sample
     from fakevision.render import get_backend, render_view, sample_camera, sample_scene
     from fakevision.render.sampler import SceneOptions
     from fakevision.render.source import RenderConfig, build
 
     if mode == "source":
         src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows,
-                                   ground=ground, placement=placement, renderer=renderer),  # type: ignore[arg-type]
-                    BuildContext(Path("."), "bench", seed))
+                                 ground=ground, placement=placement, renderer=renderer))  # type: ignore[arg-type]
         for i in range(first, first + count):
-            src.make(i, sample_rng(seed, src.name, i))
+            make_sample(src, i, seed)
         return
     backend = get_backend(renderer)
     views = 4

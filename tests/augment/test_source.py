@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from fakevision.augment.config import build_op, build_pipeline
 from fakevision.augment.per_class import ClassPlan
-from fakevision.augment.source import AugmentConfig, AugmentSource, augment_count, build_augment_source
+from fakevision.augment.source import AugmentConfig, AugmentSource, augment_count
 from fakevision.core.errors import InputError, RecipeError
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext, source_types
+from fakevision.core.source import build_source, make_sample, source_types
 from fakevision.io.images import encode_image
 from tests.augment.helpers import random_sample
 
@@ -73,24 +72,24 @@ def test_augment_source_from_a_recipe_section(tmp_path: Path) -> None:
     spec = {"format": "folder", "path": "data"}
     assert augment_count(spec, per_class=5, base_dir=tmp_path) == 10
     cfg = AugmentConfig(count=10, input=spec, preset="camera", per_class=5)
-    ctx = BuildContext(base_dir=tmp_path, recipe_hash="abc", seed=7)
-    src = build_augment_source(cfg, ctx)
-    made = [src.make(i, sample_rng(7, "augment", i)) for i in range(10)]
+    src = build_source(cfg, tmp_path)
+    made = [make_sample(src, i, 7, "abc") for i in range(10)]
     assert [s.annotations.label for s in made] == ["cat"] * 5 + ["dog"] * 5
     p = made[4].provenance
-    assert p.sample_id == "augment-000004" and p.parents == ["cat/1.png"]  # slots 0-2 originals, 3 -> cat/0, 4 -> cat/1 and p.recipe_hash == "abc"
+    assert p.sample_id == "augment-000004" and p.parents == ["cat/1.png"]  # slots 0-2 originals, 3 -> cat/0, 4 -> cat/1
+    assert p.recipe_hash == "abc" and p.seed == 7 and p.index == 4
     assert p.params["original"] is False and p.params["augment"]["applied"] is True
     json.dumps(p.to_dict())
     assert made[0].provenance.params["original"] is True
     assert np.array_equal(made[0].image, src.samples[0].image)
     # any worker, any order: sample 8 made alone is byte-identical
-    again = build_augment_source(cfg, ctx).make(8, sample_rng(7, "augment", 8))
+    again = make_sample(build_source(cfg, tmp_path), 8, 7, "abc")
     assert again.image.tobytes() == made[8].image.tobytes()
     # replay from provenance alone: parent + stored params
     replay = src.transform.apply(src.samples[p.params["parent_index"]], json.loads(json.dumps(p.params["augment"])))
     assert replay.image.tobytes() == made[4].image.tobytes()
     with pytest.raises(RecipeError, match="count must be 10"):
-        build_augment_source(AugmentConfig(count=9, input=spec, preset="camera", per_class=5), ctx)
+        build_source(AugmentConfig(count=9, input=spec, preset="camera", per_class=5), tmp_path)
 
 
 def test_augment_config_validation() -> None:
@@ -112,7 +111,7 @@ def test_in_memory_source_plain_mode_round_robin() -> None:
     from fakevision.augment import HorizontalFlip
 
     src = AugmentSource("aug", data, HorizontalFlip(p=1.0), ClassPlan.build([None] * 3, count=6))
-    out = [src.make(i, np.random.default_rng(i)) for i in range(6)]
+    out = [make_sample(src, i) for i in range(6)]
     assert [o.provenance.parents[0] for o in out] == [d.id for d in data] * 2
     assert np.array_equal(out[4].image, data[1].image[:, ::-1])
     assert augment_count(data, copies=2) == 6 and augment_count(data, copies=2, include_originals=True) == 9

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fakevision.core.sample import Annotations, Provenance, Sample, boxes_from_masks
-from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.core.sample import Annotations, boxes_from_masks
+from fakevision.core.source import Made, RandomStreams, SourceConfig, SourceType, register_source
 
 
 class SquaresConfig(SourceConfig):
@@ -19,10 +19,11 @@ class SquaresConfig(SourceConfig):
 class Squares:
     """One random square per image, with its mask, box and 4 corner keypoints."""
 
-    def __init__(self, cfg: SquaresConfig, ctx: BuildContext) -> None:
-        self.name, self.size, self.ctx = cfg.source_name, cfg.size, ctx
+    def __init__(self, cfg: SquaresConfig) -> None:
+        self.name, self.size = cfg.source_name, cfg.size
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
+        rng = streams.rng
         s = self.size
         img = rng.integers(0, 255, (s, s, 3), dtype=np.uint8)
         x0, y0 = (int(v) for v in rng.integers(0, s // 2, 2))
@@ -32,11 +33,10 @@ class Squares:
         kp = np.array([[[x0, y0], [x0 + w, y0], [x0 + w, y0 + w], [x0, y0 + w]]], float)
         ann = Annotations(label=["even", "odd"][index % 2], categories=["square"], boxes=boxes_from_masks(m),
                           masks=m, keypoints=kp)
-        return Sample(img, ann, Provenance(self.name, f"{self.name}-{index:06d}", index=index, seed=self.ctx.seed,
-                                           recipe_hash=self.ctx.recipe_hash, params={"x0": x0, "y0": y0, "w": w}))
+        return Made(img, ann, {"x0": x0, "y0": y0, "w": w})
 
 
-register_source("test_squares", SquaresConfig, Squares, "test-only squares")
+register_source("test_squares", SourceType(SquaresConfig, Squares, "test-only squares"))
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -57,11 +57,11 @@ class FaultyConfig(SquaresConfig):
 
 
 class Faulty(Squares):
-    def __init__(self, cfg: FaultyConfig, ctx: BuildContext) -> None:
-        super().__init__(cfg, ctx)
+    def __init__(self, cfg: FaultyConfig) -> None:
+        super().__init__(cfg)
         self.cfg = cfg
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
         import os
         import signal
         import time
@@ -81,7 +81,7 @@ class Faulty(Squares):
                     os.write(fd, str(os.getpid()).encode())
                     os.close(fd)
                     os.kill(os.getpid(), signal.SIGKILL)
-        return super().make(index, rng)
+        return super().make(index, streams)
 
 
-register_source("test_faulty", FaultyConfig, Faulty, "test-only squares with injected faults")
+register_source("test_faulty", SourceType(FaultyConfig, Faulty, "test-only squares with injected faults"))

@@ -106,9 +106,7 @@ def test_condition_specs_and_table_summary():
 
 
 def test_smart_source_and_train_entry_point(tmp_path, shared_data):
-    from fakevision.engine.sources import BuildContext, source_types
-    from fakevision.core.seeding import sample_rng
-    importlib.import_module("fakevision.smart.source")  # registers "smart" (until the engine imports it)
+    from fakevision.core.source import build_source, make_sample, source_types
     from fakevision.smart.api import train_smart
 
     csv_path = shared_data / "orl_att_faces" / "labels.csv"
@@ -119,8 +117,8 @@ def test_smart_source_and_train_entry_point(tmp_path, shared_data):
     st = source_types()["smart"]
     cfg = st.config(type="smart", count=4, checkpoint=str(tmp_path / "a.pt"), labels_csv=str(csv_path),
                     label_column="subject_id")
-    src = st.build(cfg, BuildContext(tmp_path, "h", 0))
-    s1, s2 = src.make(3, sample_rng(0, "smart", 3)), src.make(3, sample_rng(0, "smart", 3))
+    src = build_source(cfg, tmp_path)
+    s1, s2 = make_sample(src, 3), make_sample(src, 3)
     assert np.array_equal(s1.image, s2.image) and s1.image.shape == (16, 16, 1)
     assert len(s1.provenance.parents) == 2
     assert all(p.startswith(f"images/s{s1.annotations.label}/") for p in s1.provenance.parents)

@@ -9,10 +9,9 @@ from pydantic import ValidationError
 
 from fakevision.core.errors import InputError
 from fakevision.core.keypoints import get_schema
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext
+from fakevision.core.source import build_source, make_sample
 from fakevision.gan.model import FACES_FILE, VACGAN_FILE, VARGAN_FILE, ConditionalGAN, FaceGAN
-from fakevision.gan.source import GanFacesConfig, build_gan_faces
+from fakevision.gan.source import GanFacesConfig
 
 
 def test_shipped_weights_load_and_generate() -> None:
@@ -73,23 +72,22 @@ def test_fast_generator_draws_the_same_face_as_g_with_the_same_landmarks(tmp_pat
     with pytest.raises(InputError, match="no fast generator"):
         plain.generate(z[:1], fast=True)
     with pytest.raises(InputError, match="no fast generator"):
-        build_gan_faces(GanFacesConfig(count=1, weights="p.safetensors", generator="fast"),
-                        BuildContext(tmp_path, "h", 0))
-    auto = build_gan_faces(GanFacesConfig(count=1, weights="p.safetensors"), BuildContext(tmp_path, "h", 0))
-    assert auto.make(0, sample_rng(0, "gan_faces", 0)).provenance.params["generator"] == "full"
+        build_source(GanFacesConfig(count=1, weights="p.safetensors", generator="fast"), tmp_path)
+    auto = build_source(GanFacesConfig(count=1, weights="p.safetensors"), tmp_path)
+    assert make_sample(auto, 0).provenance.params["generator"] == "full"
 
 
 def make_source(**kw):
     from pathlib import Path
 
-    return build_gan_faces(GanFacesConfig(count=4, **kw), BuildContext(Path("."), "hash", 0))
+    return build_source(GanFacesConfig(count=4, **kw), Path("."))
 
 
 def test_source_is_deterministic_and_annotated() -> None:
     src = make_source()
-    a = src.make(3, sample_rng(0, "gan_faces", 3))
-    b = make_source().make(3, sample_rng(0, "gan_faces", 3))
-    c = src.make(4, sample_rng(0, "gan_faces", 4))
+    a = make_sample(src, 3)
+    b = make_sample(make_source(), 3)
+    c = make_sample(src, 4)
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.annotations.keypoints, b.annotations.keypoints)
     assert not np.array_equal(a.image, c.image)
@@ -103,14 +101,14 @@ def test_source_is_deterministic_and_annotated() -> None:
     assert a.id == "gan_faces-000003" and len(a.provenance.params["z"]) == 64
     assert a.provenance.params["generator"] == "fast"  # auto picks the shipped fast generator
     assert a.provenance.params["truncation"] == 0.9 and max(abs(v) for v in a.provenance.params["z"]) <= 0.9
-    full = make_source(generator="full").make(3, sample_rng(0, "gan_faces", 3))
+    full = make_sample(make_source(generator="full"), 3)
     np.testing.assert_array_equal(full.annotations.keypoints, ann.keypoints)  # same z, same L
     assert np.abs(full.image.astype(int) - a.image.astype(int)).mean() < 8
 
 
 def test_source_size_scales_landmarks_with_the_image() -> None:
-    s64 = make_source().make(0, sample_rng(0, "gan_faces", 0))
-    s128 = make_source(size=128).make(0, sample_rng(0, "gan_faces", 0))
+    s64 = make_sample(make_source(), 0)
+    s128 = make_sample(make_source(size=128), 0)
     assert s128.image.shape == (128, 128, 3)
     np.testing.assert_allclose(s128.annotations.keypoints, s64.annotations.keypoints * 2)
 
@@ -123,14 +121,13 @@ def test_source_config_validation(tmp_path) -> None:
     with pytest.raises(ValidationError):
         GanFacesConfig(count=1, colour="red")
     with pytest.raises(InputError, match="nope.safetensors"):
-        build_gan_faces(GanFacesConfig(count=1, weights="nope.safetensors"), BuildContext(tmp_path, "h", 0))
+        build_source(GanFacesConfig(count=1, weights="nope.safetensors"), tmp_path)
 
 
 def test_source_is_registered() -> None:
-    import fakevision.gan.source  # noqa: F401
-    from fakevision.engine.sources import _SOURCES
+    from fakevision.core.source import source_type
 
-    assert _SOURCES["gan_faces"].config is GanFacesConfig
+    assert source_type("gan_faces").config is GanFacesConfig
 
 
 def test_training_entry_points_chain(tmp_path) -> None:
@@ -178,8 +175,8 @@ def test_train_fast_from_the_cli_writes_a_bundle_with_f(tmp_path) -> None:
     assert out.has_fast and out.fast_began.n_gen == 8
     z = torch.zeros(1, 64)
     np.testing.assert_array_equal(out.generate(z)[0], plain.generate(z)[0])  # G untouched
-    src = build_gan_faces(GanFacesConfig(count=1, weights="o/faces.safetensors"), BuildContext(tmp_path, "h", 0))
-    assert src.make(0, sample_rng(0, "gan_faces", 0)).provenance.params["generator"] == "fast"
+    src = build_source(GanFacesConfig(count=1, weights="o/faces.safetensors"), tmp_path)
+    assert make_sample(src, 0).provenance.params["generator"] == "fast"
     bad = CliRunner().invoke(app, ["train", "fast", "--weights", str(tmp_path / "missing.safetensors"), "--out",
                                    str(tmp_path / "o2"), "--steps", "1"])
     assert bad.exit_code != 0 and "missing.safetensors" in bad.output

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from fakevision.core.errors import InputError, RecipeError
-from fakevision.engine.sources import BuildContext, source_types
+from fakevision.core.errors import InputError, RecipeError, SourceError
+from fakevision.core.source import build_source, make_sample, source_types
 from fakevision.io.images import encode_image
 from fakevision.io.readers import ReaderSpec, detect_format, open_reader
-from fakevision.io.readers.source import DatasetSourceConfig, build_dataset_source
+from fakevision.augment.source import DatasetSourceConfig
 
 
 def img(path: Path, h: int = 6, w: int = 8) -> None:
@@ -112,16 +112,16 @@ def test_dataset_source_passes_samples_through(layouts: dict[str, Path]) -> None
     assert "dataset" in source_types()
     base = layouts["folder"].parent
     cfg = DatasetSourceConfig.model_validate({"type": "dataset", "count": 1, "input": {"path": "folder"}})
-    src = build_dataset_source(cfg, BuildContext(base_dir=base, recipe_hash="h", seed=3))
+    src = build_source(cfg, base)
     assert src.name == "dataset"
-    s = src.make(0, np.random.default_rng(1))
+    s = make_sample(src, 0)
     ref = open_reader("folder", layouts["folder"])[0]
     assert s.id == ref.id and np.array_equal(s.image, ref.image) and s.provenance == ref.provenance
-    with pytest.raises(IndexError):
-        src.make(1, np.random.default_rng(1))
+    with pytest.raises(SourceError, match="source 'dataset' failed on sample 1: IndexError"):
+        make_sample(src, 1)
     too_many = DatasetSourceConfig.model_validate({"count": 2, "input": {"format": "folder", "path": "folder"}})
     with pytest.raises(RecipeError, match="count 2 must be between 0 and the 1 samples"):
-        build_dataset_source(too_many, BuildContext(base_dir=base, recipe_hash="h", seed=3))
+        build_source(too_many, base)
     with pytest.raises(ValidationError):
         DatasetSourceConfig.model_validate({"count": 1, "input": {"path": "folder"}, "colour": 1})
 

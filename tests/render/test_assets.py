@@ -10,14 +10,13 @@ import pytest
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import VISIBLE, boxes_from_masks
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext
+from fakevision.core.source import build_source, make_sample
 from fakevision.io.images import encode_image
 from fakevision.render import Camera, Ground, Light, ObjectSpec, Scene, intrinsics, look_at, render_ground_truth
 from fakevision.render.api import background_crop
 from fakevision.render.scene import Background
 from fakevision.render.meshes import load_triangles, load_vertices
-from fakevision.render.source import RenderConfig, build
+from fakevision.render.source import RenderConfig
 from fakevision.render.textures import bake_background
 
 CUBE_OBJ = "\n".join(
@@ -84,12 +83,12 @@ def test_a_mesh_cube_renders_like_the_box_primitive(mesh_dir: Path) -> None:
 
 
 def test_mesh_source_end_to_end(mesh_dir: Path) -> None:
-    src = build(RenderConfig(type="render", count=8, width=96, height=96, meshes=["meshes"], shapes=["sphere"],
-                             degrade="none"), BuildContext(mesh_dir.parent, "h", 0))
+    src = build_source(RenderConfig(type="render", count=8, width=96, height=96, meshes=["meshes"], shapes=["sphere"],
+                             degrade="none"), mesh_dir.parent)
     assert src.class_ids == {"sphere": 1, "crate": 2, "wedge": 3}
     seen = set()
     for i in range(6):
-        a = src.make(i, sample_rng(0, src.name, i)).annotations
+        a = make_sample(src, i, 0).annotations
         seen |= set(a.categories)
         np.testing.assert_allclose(a.boxes, boxes_from_masks(a.masks))
         for m, kp, v, ia in zip(a.masks, a.keypoints, a.visibility, a.instance_attributes, strict=True):
@@ -111,10 +110,10 @@ def test_photo_backgrounds_fill_the_empty_pixels(tmp_path: Path) -> None:
     (photos / "notes.txt").write_text("not a photo")
     cfg = RenderConfig(type="render", count=4, width=64, height=64, backgrounds="photos", degrade="none",
                        elevation_deg=(5.0, 12.0), distance=(1.4, 1.5))
-    src = build(cfg, BuildContext(tmp_path, "h", 0))
+    src = build_source(cfg, tmp_path)
     hits = 0
     for i in range(4):
-        s = src.make(i, sample_rng(0, src.name, i))
+        s = make_sample(src, i, 0)
         empty = s.annotations.depth == 0
         if not empty.any():
             continue
@@ -128,4 +127,4 @@ def test_photo_backgrounds_fill_the_empty_pixels(tmp_path: Path) -> None:
     (tmp_path / "nophotos").mkdir()
     (tmp_path / "nophotos" / "readme.txt").write_text("x")
     with pytest.raises(InputError, match="nophotos.*no .png"):
-        build(RenderConfig(type="render", count=1, backgrounds="nophotos"), BuildContext(tmp_path, "h", 0))
+        build_source(RenderConfig(type="render", count=1, backgrounds="nophotos"), tmp_path)

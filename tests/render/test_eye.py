@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from fakevision.core.sample import OCCLUDED, VISIBLE, boxes_from_masks
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext, source_types
+from fakevision.core.source import build_source, make_sample, source_types
 from fakevision.render import Camera, intrinsics, look_at
 from fakevision.render.eye import EyeSpec, eye_camera, render_eye, sample_eye
 from fakevision.render.iris_stats import mmu_statistics, rendered_statistics
-from fakevision.render.source import RenderEyeConfig, build_eye
+from fakevision.render.source import RenderEyeConfig
 
 WIDE_OPEN = EyeSpec(upper_lid=0.0095, lower_lid=0.0095, half_width=0.0125, highlight=0.0, occlusion=0.0)
 
@@ -83,8 +82,8 @@ def test_random_eyes_keep_the_contract() -> None:
 def test_render_eye_source_is_registered_reproducible_and_nir_is_grey() -> None:
     assert source_types()["render_eye"].config is RenderEyeConfig
     cfg = RenderEyeConfig(type="render_eye", count=4, width=96, height=72, appearance="nir")
-    src = build_eye(cfg, BuildContext(Path("."), "h", 0))
-    a, b = src.make(2, sample_rng(0, src.name, 2)), src.make(2, sample_rng(0, src.name, 2))
+    src = build_source(cfg, Path("."))
+    a, b = make_sample(src, 2, 0), make_sample(src, 2, 0)
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.annotations.masks, b.annotations.masks)
     assert a.provenance.sample_id == "render_eye-000002" and "eye" in a.provenance.params

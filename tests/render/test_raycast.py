@@ -407,15 +407,13 @@ print(json.dumps(_make_digests({indices!r})))
 def _make_digests(indices: list[int]) -> list[str]:
     import hashlib
 
-    from fakevision.core.seeding import sample_rng
-    from fakevision.engine.sources import BuildContext
-    from fakevision.render.source import RenderConfig, build
+    from fakevision.core.source import build_source, make_sample
+    from fakevision.render.source import RenderConfig
 
-    src = build(RenderConfig(type="render", count=64, width=96, height=80, renderer="raycast"),
-                BuildContext(Path("."), "hash", 0))
+    src = build_source(RenderConfig(type="render", count=64, width=96, height=80, renderer="raycast"), Path("."))
     out = []
     for i in indices:
-        s = src.make(i, sample_rng(0, src.name, i))
+        s = make_sample(src, i, 0)
         h = hashlib.sha256()
         a = s.annotations
         for arr in (s.image, a.masks, a.depth, a.keypoints, a.visibility, a.boxes, a.label_map, a.normals):

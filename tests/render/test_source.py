@@ -14,9 +14,8 @@ from pydantic import ValidationError
 
 from fakevision.core.errors import InputError, RecipeError
 from fakevision.core.sample import VISIBLE, Sample, boxes_from_masks
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext, source_types
-from fakevision.render.source import RenderConfig, build
+from fakevision.core.source import build_source, make_sample, source_types
+from fakevision.render.source import RenderConfig
 
 
 def _digest(s: Sample) -> str:
@@ -31,8 +30,8 @@ def _digest(s: Sample) -> str:
 
 def _make(index: int, seed: int = 0, **cfg: object) -> Sample:
     config = RenderConfig(type="render", count=64, width=96, height=80, **cfg)  # type: ignore[arg-type]
-    src = build(config, BuildContext(Path("."), "hash", seed))
-    return src.make(index, sample_rng(seed, src.name, index))
+    src = build_source(config, Path("."))
+    return make_sample(src, index, seed, "hash")
 
 
 def test_registered_with_defaults() -> None:
@@ -50,14 +49,13 @@ def test_bad_config_is_rejected(bad: dict) -> None:
 
 
 def test_missing_mesh_and_background_folder_name_the_path(tmp_path: Path) -> None:
-    ctx = BuildContext(tmp_path, "h", 0)
     with pytest.raises(InputError, match="nope.obj"):
-        build(RenderConfig(type="render", count=1, meshes=["nope.obj"]), ctx)
+        build_source(RenderConfig(type="render", count=1, meshes=["nope.obj"]), tmp_path)
     with pytest.raises(InputError, match="photos"):
-        build(RenderConfig(type="render", count=1, backgrounds="photos"), ctx)
+        build_source(RenderConfig(type="render", count=1, backgrounds="photos"), tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(RecipeError, match="empty"):
-        build(RenderConfig(type="render", count=1, meshes=["empty"]), ctx)
+        build_source(RenderConfig(type="render", count=1, meshes=["empty"]), tmp_path)
 
 
 def test_sample_is_complete_and_consistent() -> None:

@@ -1,4 +1,5 @@
-"""The ``augment`` source: augmented copies of a data set read by any reader, for recipes and the CLI.
+"""The ``augment`` source (augmented copies of a data set read by any reader, for recipes and the CLI) and the
+``dataset`` source (the same data set's samples passed through unchanged — the identity augmentation).
 
 Recipe section::
 
@@ -12,6 +13,15 @@ Recipe section::
 Sample ``index`` -> a deterministic parent (class-aware in per-class modes, see ``per_class.ClassPlan``) and the
 per-sample generator from the engine; its provenance holds the drawn params and the parent's id, so it can be
 made again from the parent alone.
+
+Why a source for real data: a recipe can then mix real and fake samples in one output (e.g. a training set of
+real + generated faces written to the same COCO file), with each real sample's provenance saying where it came
+from (``read:<format>``, its relative path). Recipe section::
+
+    sources:
+      - type: dataset
+        count: 380
+        input: {format: csv, path: data/orl/labels.csv, label_column: subject_id}
 """
 
 from __future__ import annotations
@@ -28,8 +38,8 @@ from fakevision.augment.config import build_pipeline
 from fakevision.augment.per_class import ClassPlan
 from fakevision.augment.presets import PRESETS, get_preset
 from fakevision.core.errors import RecipeError
-from fakevision.core.sample import Provenance, Sample
-from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.core.sample import Sample
+from fakevision.core.source import Made, RandomStreams, SourceConfig, SourceType
 from fakevision.io.readers.factory import ReaderSpec
 
 
@@ -118,45 +128,37 @@ class AugmentSource:
     """Makes sample ``index``: its parent from ``plan``, augmented with ``transform`` and the engine's ``rng``.
 
     >>> from fakevision.augment import HorizontalFlip
-    >>> from fakevision.core import Annotations
+    >>> from fakevision.core import Annotations, Provenance
     >>> data = [Sample(np.arange(6, dtype=np.uint8).reshape(1, 2, 3), Annotations(label="a"),
     ...                Provenance("read:test", "a/0.png"))]
+    >>> from fakevision.core.source import make_sample
     >>> src = AugmentSource("aug", data, HorizontalFlip(p=1.0), ClassPlan.build(["a"], count=2))
-    >>> s = src.make(1, np.random.default_rng(0))
+    >>> s = make_sample(src, 1)
     >>> s.id, s.provenance.parents, s.image[0, 0].tolist()
     ('aug-000001', ['a/0.png'], [3, 4, 5])
     """
 
-    def __init__(self, name: str, samples: Sequence[Sample], transform: Transform, plan: ClassPlan,
-                 recipe_hash: str | None = None, seed: int | None = None) -> None:
+    def __init__(self, name: str, samples: Sequence[Sample], transform: Transform, plan: ClassPlan) -> None:
         self.name = name
         self.samples = samples
         self.transform = transform
         self.plan = plan
-        self.recipe_hash = recipe_hash
-        self.seed = seed
         self.count = plan.count
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
         slot = self.plan.slot(index)
         parent = self.samples[slot.parent]
         if slot.original:
             out, drawn = parent, {"applied": False}
         else:
-            drawn = self.transform.sample_params(rng, parent)
+            drawn = self.transform.sample_params(streams.rng, parent)
             out = self.transform.apply(parent, drawn)
-        prov = Provenance(
-            source=self.name, sample_id=f"{self.name}-{index:06d}", index=index, seed=self.seed,
-            recipe_hash=self.recipe_hash,
-            params={"parent_index": slot.parent, "original": slot.original, "augment": drawn},
-            parents=[parent.id],
-        )
-        return Sample(out.image, out.annotations, prov)
+        return Made.of(out, {"parent_index": slot.parent, "original": slot.original, "augment": drawn}, [parent.id])
 
 
-def build_augment_source(config: SourceConfig, ctx: BuildContext) -> AugmentSource:
-    assert isinstance(config, AugmentConfig)
-    reader = config.input.open(ctx.base_dir)
+def build_augment_source(config: AugmentConfig) -> AugmentSource:
+    """Builder registered for ``type: augment`` (the input's path already resolved)."""
+    reader = config.input.open()
     plan = ClassPlan.build(input_labels(reader) if (config.per_class or config.balance) else [None] * len(reader),
                            config.per_class, config.balance, config.include_originals,
                            count=config.count, ids=_ids(reader))
@@ -166,8 +168,54 @@ def build_augment_source(config: SourceConfig, ctx: BuildContext) -> AugmentSour
             f"source {config.source_name!r}: count must be {plan.count} ({mode} x {len(plan.classes)} classes "
             f"of {config.input.path}), got {config.count}"
         )
-    return AugmentSource(config.source_name, reader, config.transform(), plan, ctx.recipe_hash, ctx.seed)
+    return AugmentSource(config.source_name, reader, config.transform(), plan)
 
 
-register_source("augment", AugmentConfig, build_augment_source,
-                "augmented copies of a data set (preset or ops; per-class and balance modes)")
+AUGMENT = SourceType(AugmentConfig, build_augment_source,
+                     "augmented copies of a data set (preset or ops; per-class and balance modes)")
+
+
+class DatasetSourceConfig(SourceConfig):
+    """``type: dataset``; ``input`` says what to read; ``count`` must not exceed the data set's size."""
+
+    type: Literal["dataset"] = "dataset"
+    input: ReaderSpec
+
+
+class DatasetSource:
+    """Item ``index`` of a reader, unchanged, with the provenance its reader gave it (reading draws nothing).
+
+    >>> import tempfile
+    >>> from fakevision.core.source import make_sample
+    >>> from fakevision.io.images import encode_image
+    >>> root = Path(tempfile.mkdtemp()); (root / "cat").mkdir()
+    >>> _ = (root / "cat" / "1.png").write_bytes(encode_image(np.zeros((4, 5, 3), np.uint8)))
+    >>> src = build_dataset_source(DatasetSourceConfig(count=1, input={"format": "folder", "path": root}))
+    >>> make_sample(src, 0).provenance.sample_id
+    'cat/1.png'
+    """
+
+    def __init__(self, name: str, reader: Sequence[Sample], count: int) -> None:
+        self.name = name
+        self.reader = reader
+        self.count = count
+
+    def make(self, index: int, streams: RandomStreams) -> Made:
+        if not 0 <= index < self.count:
+            raise IndexError(f"source {self.name!r}: index {index} outside 0..{self.count - 1}")
+        s = self.reader[index]
+        return Made(s.image, s.annotations, provenance=s.provenance)
+
+
+def build_dataset_source(config: DatasetSourceConfig) -> DatasetSource:
+    """Builder registered for ``type: dataset`` (the input's path already resolved)."""
+    reader = config.input.open()
+    if config.count < 0 or config.count > len(reader):
+        raise RecipeError(
+            f"source {config.source_name!r}: count {config.count} must be between 0 and the {len(reader)} samples "
+            f"of {config.input.path}"
+        )
+    return DatasetSource(config.source_name, reader, config.count)
+
+
+DATASET = SourceType(DatasetSourceConfig, build_dataset_source, "real samples read from a data set, unchanged")

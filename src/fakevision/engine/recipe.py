@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fakevision.core.errors import RecipeError
-from fakevision.engine.sources import BuildContext, Source, SourceConfig, source_type, source_types
+from fakevision.core.source import Source, SourceConfig, build_source, source_type, source_type_names
 from fakevision.io.atomic import dumps_json
 
 DEFAULT_RECIPE = "default"
@@ -87,9 +87,9 @@ class Recipe:
         return hashlib.sha256(dumps_json(self.canonical()).encode()).hexdigest()
 
     def build_sources(self) -> list[Source]:
-        """Instantiate every source (done once per worker process)."""
-        ctx = BuildContext(base_dir=self.base_dir, recipe_hash=self.recipe_hash, seed=self.seed)
-        return [source_type(s.type).build(s, ctx) for s in self.sources]  # type: ignore[union-attr]
+        """Instantiate every source (done once per worker process), recipe-relative paths resolved against the
+        recipe's folder."""
+        return [build_source(s, self.base_dir) for s in self.sources]
 
     def with_seed(self, seed: int | None) -> Recipe:
         if seed is None:
@@ -115,7 +115,7 @@ class Recipe:
             t = raw.get("type") if isinstance(raw, dict) else None
             st = source_type(t) if isinstance(t, str) else None
             if st is None:
-                known = ", ".join(sorted(source_types()))
+                known = ", ".join(source_type_names())
                 raise RecipeError(f"{origin}: sources.{i}.type: unknown source type {t!r} (known: {known})")
             try:
                 cfg = st.config.model_validate(raw)

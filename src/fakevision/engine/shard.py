@@ -4,15 +4,14 @@ the bytes written do not depend on the backend, the number of workers, retries o
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 
-from fakevision.core.errors import FakevisionError, SourceError
+from fakevision.core.errors import SourceError
 from fakevision.core.sample import Sample
-from fakevision.core.seeding import sample_rng
+from fakevision.core.source import Source
+from fakevision.core.source import make_sample as stamped_sample
 from fakevision.engine.plan import Plan
 from fakevision.engine.recipe import Recipe
-from fakevision.engine.sources import Source
 from fakevision.io.atomic import atomic_write_json
 from fakevision.io.writers import OutputSpec, make_writers
 from fakevision.io.writers.base import ShardInfo, Writer
@@ -38,35 +37,21 @@ def _built(recipe: Recipe) -> tuple[list[Source], list[Writer]]:
 
 
 def make_sample(recipe: Recipe, number: int, sources: list[Source] | None = None) -> Sample:
-    """Run-wide sample ``number`` of ``recipe``; its generator derives from (seed, source name, index).
+    """Run-wide sample ``number`` of ``recipe``: its source's ``Made``, stamped with provenance; every random
+    stream derives from (seed, source name, index) (``fakevision.core.source``).
 
     A source that raises (anything but fakevision's own errors, which already name their file) becomes a
     ``SourceError`` naming the shard, the source, the sample and the line that raised."""
     plan = plan_of(recipe)
     srcs = sources if sources is not None else _built(recipe)[0]
     pos, index = plan.locate(number)
-    name = recipe.sources[pos].source_name
     try:
-        return srcs[pos].make(index, sample_rng(recipe.seed, name, index))
-    except FakevisionError:
-        raise
-    except Exception as e:  # a source bug must still say which shard and sample failed
+        return stamped_sample(srcs[pos], index, recipe.seed, recipe.recipe_hash)
+    except SourceError as e:  # add where in the run it happened; keep the original error as the cause
         shard = number // plan.shard_size
-        raise SourceError(f"shard {shard} (samples {plan.shard_range(shard)[0]}..{plan.shard_range(shard)[1] - 1}): "
-                          f"source {name!r} failed on sample {index} (run-wide {number}): {type(e).__name__}: {e}"
-                          f"{_where(e)}") from e
-
-
-def _where(e: BaseException) -> str:
-    """`` (at file:line)`` of the frame that raised ``e``: enough to find the bug when the traceback stayed on a
-    worker of another machine."""
-    frames = traceback.extract_tb(e.__traceback__)
-    if not frames:
-        return ""
-    f = frames[-1]
-    parts = Path(f.filename).parts
-    short = "/".join(parts[parts.index("fakevision"):]) if "fakevision" in parts else Path(f.filename).name
-    return f" (at {short}:{f.lineno})"
+        first, stop = plan.shard_range(shard)
+        raise SourceError(f"shard {shard} (samples {first}..{stop - 1}): {e} (run-wide sample {number})") \
+            from e.__cause__
 
 
 def make_shard(recipe: Recipe, shard: int) -> list[Sample]:

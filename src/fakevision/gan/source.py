@@ -14,11 +14,9 @@ Recipe section::
       generator: auto     # fast: the distilled narrow generator (same z, same landmarks, 2.2-2.4x faster on a
                           # CPU); full: BEGAN's G itself; auto: fast when the weights hold one
 
->>> from pathlib import Path
->>> from fakevision.core.seeding import sample_rng
->>> from fakevision.engine.sources import BuildContext
->>> src = build_gan_faces(GanFacesConfig(count=2), BuildContext(Path("."), "h", 0))
->>> s = src.make(0, sample_rng(0, "gan_faces", 0))
+>>> from fakevision.core.source import make_sample
+>>> src = build_gan_faces(GanFacesConfig(count=2))
+>>> s = make_sample(src, 0)
 >>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema, s.annotations.categories
 ((64, 64, 3), (1, 68, 2), 'ibug68', ['face'])
 """
@@ -35,8 +33,8 @@ import torch
 from pydantic import Field
 
 from fakevision.core.errors import InputError
-from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations, Provenance, Sample
-from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations
+from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
 from fakevision.gan.model import FaceGAN
 
 
@@ -52,7 +50,7 @@ class GanFacesConfig(SourceConfig):
     FID/KID unchanged."""
 
     type: Literal["gan_faces"] = "gan_faces"
-    weights: str | None = None
+    weights: RecipePath | None = None
     truncation: float = Field(0.9, gt=0.0, le=1.0)
     size: int = Field(64, ge=16, le=1024)
     generator: Literal["auto", "fast", "full"] = "auto"
@@ -66,14 +64,14 @@ def _load_model(path: str | None) -> FaceGAN:
 class GanFacesSource:
     """Makes face ``index``: z ~ U(-t, t)^z_dim from ``rng``, image = G(z), landmarks = L(z)."""
 
-    def __init__(self, cfg: GanFacesConfig, ctx: BuildContext, model: FaceGAN) -> None:
+    def __init__(self, cfg: GanFacesConfig, model: FaceGAN, weights_label: str) -> None:
         self.name = cfg.source_name
-        self.cfg, self.ctx, self.model = cfg, ctx, model
+        self.cfg, self.model, self.weights_label = cfg, model, weights_label
         self.fast = cfg.generator == "fast" or (cfg.generator == "auto" and model.has_fast)
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
         t = self.cfg.truncation
-        z = rng.uniform(-t, t, size=(1, self.model.z_dim)).astype(np.float32)
+        z = streams.rng.uniform(-t, t, size=(1, self.model.z_dim)).astype(np.float32)
         # One face is too small a job to split across threads: on 2 busy cores torch's default of one thread per
         # core made make() 9 faces/s against 84 with one thread (benchmarks/gan.py). Engine workers parallelise.
         threads = torch.get_num_threads()
@@ -95,30 +93,40 @@ class GanFacesSource:
                min(pts[:, 1].max(), s)]
         ann = Annotations(categories=["face"], boxes=[box], keypoints=pts[None], visibility=vis[None],
                           keypoint_schema="ibug68", attributes={"generator": "began"})
-        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
-                          recipe_hash=self.ctx.recipe_hash,
-                          params={"z": [round(float(v), 7) for v in z[0]], "truncation": t,
-                                  "weights": self.cfg.weights or "shipped:faces64",
-                                  "generator": "fast" if self.fast else "full"})
-        return Sample(image, ann, prov)
+        params = {"z": [round(float(v), 7) for v in z[0]], "truncation": t, "weights": self.weights_label,
+                  "generator": "fast" if self.fast else "full"}
+        return Made(image, ann, params)
 
 
-def build_gan_faces(cfg: SourceConfig, ctx: BuildContext) -> GanFacesSource:
-    """Builder registered for ``type: gan_faces``: resolves and loads the weights once per process."""
-    assert isinstance(cfg, GanFacesConfig)
+def build_gan_faces(cfg: GanFacesConfig) -> GanFacesSource:
+    """Builder registered for ``type: gan_faces`` (``weights`` already resolved): loads the weights once per
+    process. Provenance names custom weights by file name and content hash (``faces.safetensors@sha256:<12 hex>``):
+    a path would only mean something beside the recipe, the hash says which weights made the face anywhere."""
     path: str | None = None
+    label = "shipped:faces64"
     if cfg.weights:
         p = Path(cfg.weights)
-        p = p if p.is_absolute() else ctx.base_dir / p
         if not p.is_file():
             raise InputError("gan_faces weights file not found", p)
         path = str(p)
+        label = f"{p.name}@sha256:{_sha256(p)[:12]}"
     model = _load_model(path)
     if cfg.generator == "fast" and not model.has_fast:
         raise InputError("generator: fast asked for, but these weights hold no fast generator (F); use full or auto",
                          path or "shipped faces64")
-    return GanFacesSource(cfg, ctx, model)
+    return GanFacesSource(cfg, model, label)
 
 
-register_source("gan_faces", GanFacesConfig, build_gan_faces,
-                "new 64x64 faces from the shipped BEGAN, each with 68 landmarks (ibug68) from the landmark generator")
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+GAN_FACES = SourceType(GanFacesConfig, build_gan_faces,
+                       "new 64x64 faces from the shipped BEGAN, each with 68 landmarks (ibug68) from the landmark "
+                       "generator")

@@ -153,12 +153,11 @@ def mmu_statistics(path: str | Path, limit: int | None = None, cache_dir: str | 
 def rendered_statistics(n: int, seed: int = 0, **config: Any) -> dict[str, Any]:
     """Summarised statistics of ``n`` samples of a ``render_eye`` source with ``config`` (e.g. appearance="nir",
     degrade="none"), made exactly as a recipe would make them."""
-    from fakevision.core.seeding import sample_rng
-    from fakevision.engine.sources import BuildContext
+    from fakevision.core.source import make_sample
     from fakevision.render.source import RenderEyeConfig, build_eye
 
-    src = build_eye(RenderEyeConfig(type="render_eye", count=n, **config), BuildContext(Path("."), "stats", seed))
-    return summarise(sample_iris_statistics(src.make(i, sample_rng(seed, src.name, i))) for i in range(n))
+    src = build_eye(RenderEyeConfig(type="render_eye", count=n, **config))
+    return summarise(sample_iris_statistics(make_sample(src, i, seed)) for i in range(n))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,9 +28,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from fakevision.core.errors import RecipeError
-from fakevision.core.sample import Provenance, Sample
-from fakevision.core.seeding import sample_rng
-from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
 from fakevision.render.api import render_scene
 from fakevision.render.backends import get_backend
 from fakevision.render.eye import IRIS_PALETTE, EyeOptions, eye_camera, render_eye, sample_eye
@@ -56,8 +54,8 @@ class RenderConfig(SourceConfig):
     objects: tuple[int, int] = (3, 6)
     views_per_scene: int = Field(4, ge=1)
     shapes: list[Literal["box", "sphere", "cylinder"]] = Field(default_factory=lambda: list(SHAPES))
-    meshes: list[str] = Field(default_factory=list, description="OBJ/STL files or folders of them")
-    backgrounds: str | None = Field(None, description="folder of photos shown behind the scene")
+    meshes: list[RecipePath] = Field(default_factory=list, description="OBJ/STL files or folders of them")
+    backgrounds: RecipePath | None = Field(None, description="folder of photos shown behind the scene")
     size: Range = (0.06, 0.2)
     fov_deg: Range = (40.0, 60.0)
     distance: Range = (0.9, 1.5)
@@ -107,10 +105,11 @@ class RenderConfig(SourceConfig):
         return self
 
 
-def _resolve_meshes(entries: list[str], base: Path) -> tuple[str, ...]:
+def _resolve_meshes(entries: list[str]) -> tuple[str, ...]:
+    """Mesh files, with folders expanded to the mesh files they hold (entries are resolved paths)."""
     out: list[str] = []
     for e in entries:
-        p = Path(e) if Path(e).is_absolute() else base / e
+        p = Path(e)
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in MESH_SUFFIXES)
             if not files:
@@ -126,18 +125,16 @@ def _resolve_meshes(entries: list[str], base: Path) -> tuple[str, ...]:
 class RenderSource:
     """Makes sample ``index`` of a render data set (see the module docstring).
 
-    >>> from fakevision.engine.sources import BuildContext
-    >>> src = build(RenderConfig(type="render", count=4, width=64, height=64, degrade="none"),
-    ...             BuildContext(Path("."), "h", 0))
-    >>> s = src.make(1, sample_rng(0, "render", 1))
+    >>> from fakevision.core.source import make_sample
+    >>> src = build(RenderConfig(type="render", count=4, width=64, height=64, degrade="none"))
+    >>> s = make_sample(src, 1)
     >>> s.id, s.provenance.params["scene_index"], s.provenance.params["view"]
     ('render-000001', 0, 1)
     """
 
-    def __init__(self, cfg: RenderConfig, ctx: BuildContext, meshes: tuple[str, ...], photos: tuple[str, ...]):
+    def __init__(self, cfg: RenderConfig, meshes: tuple[str, ...], photos: tuple[str, ...]):
         self.name = cfg.source_name
         self.cfg = cfg
-        self.ctx = ctx
         self.scene_options = SceneOptions(objects=cfg.objects, shapes=tuple(cfg.shapes), meshes=meshes,
                                           size=cfg.size, backgrounds=photos, shadows=cfg.shadows)
         self.camera_options = CameraOptions(fov_deg=cfg.fov_deg, distance=cfg.distance,
@@ -151,16 +148,18 @@ class RenderSource:
             from fakevision.augment import get_preset  # lazy: augment is optional for plain rendering
 
             self._degrade = get_preset(cfg.degrade)
-        self._scene_cache: tuple[int, Scene, str] | None = None  # (index, settled scene, its JSON text)
+        # ((seed, scene index), settled scene, its JSON text)
+        self._scene_cache: tuple[tuple[int, int], Scene, str] | None = None
 
-    def scene(self, scene_index: int) -> Scene:
-        """The settled scene number ``scene_index`` (cached for consecutive views)."""
-        return self._scene_and_json(scene_index)[0]
+    def scene(self, scene_index: int, seed: int = 0) -> Scene:
+        """The settled scene number ``scene_index`` under root ``seed`` (cached for consecutive views)."""
+        return self._scene_and_json(RandomStreams(seed, self.name, 0), scene_index)[0]
 
-    def _scene_and_json(self, scene_index: int) -> tuple[Scene, str]:
-        if self._scene_cache is not None and self._scene_cache[0] == scene_index:
+    def _scene_and_json(self, streams: RandomStreams, scene_index: int) -> tuple[Scene, str]:
+        key = (streams.seed, scene_index)
+        if self._scene_cache is not None and self._scene_cache[0] == key:
             return self._scene_cache[1], self._scene_cache[2]
-        rng = sample_rng(self.ctx.seed, self.name + "/scene", scene_index)
+        rng = streams.shared("scene", scene_index)  # every view of a scene sees the same scene
         scene = sample_scene(rng, self.scene_options)
         if self.cfg.settle:
             if self.cfg.placement == "analytic" and not needs_physics(scene):
@@ -169,12 +168,13 @@ class RenderSource:
                 scene = get_backend().settle(scene)
         # Provenance JSON made once per scene (dataclasses.asdict costs ~1 ms), parsed afresh for every sample so
         # no two samples share a mutable dict; the text round-trips floats exactly.
-        self._scene_cache = (scene_index, scene, json.dumps(scene.to_json()))
+        self._scene_cache = (key, scene, json.dumps(scene.to_json()))
         return scene, self._scene_cache[2]
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
+        rng = streams.rng
         scene_index, view = divmod(index, self.cfg.views_per_scene)
-        scene, scene_json = self._scene_and_json(scene_index)
+        scene, scene_json = self._scene_and_json(streams, scene_index)
         camera = sample_camera(rng, self.cfg.width, self.cfg.height, self.camera_options)
         params = {
             "scene_index": scene_index,
@@ -186,28 +186,23 @@ class RenderSource:
             "placement": self.cfg.placement,
             "renderer": self.renderer,
         }
-        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
-                          recipe_hash=self.ctx.recipe_hash, params=params)
         sample = render_scene(scene, camera, class_ids=self.class_ids, settle=False,
                               min_pixels=self.cfg.min_pixels, amodal_masks=self.cfg.amodal_masks,
-                              supersample=self.cfg.supersample, provenance=prov, ground=self.cfg.ground,
-                              renderer=self.renderer)
+                              supersample=self.cfg.supersample, ground=self.cfg.ground, renderer=self.renderer)
         sample.annotations.extras.update({"scene_index": scene_index, "view": view})
         if self._degrade is not None:
             sample = self._degrade(sample, rng)
-        return sample
+        return Made.of(sample, params)
 
 
-def build(cfg: SourceConfig, ctx: BuildContext) -> RenderSource:
-    """Builder registered for ``type: render``: resolves mesh and photo paths against the recipe's folder."""
-    assert isinstance(cfg, RenderConfig)
-    meshes = _resolve_meshes(cfg.meshes, ctx.base_dir)
+def build(cfg: RenderConfig) -> RenderSource:
+    """Builder registered for ``type: render`` (paths already resolved): expands mesh folders, lists photos, and
+    opens the chosen backend (a missing optional one is a recipe error here, not in a worker)."""
+    meshes = _resolve_meshes(cfg.meshes)
     photos: tuple[str, ...] = ()
     if cfg.backgrounds:
-        folder = Path(cfg.backgrounds)
-        folder = folder if folder.is_absolute() else ctx.base_dir / folder
-        photos = tuple(str(p) for p in list_photos(folder))
-    src = RenderSource(cfg, ctx, meshes, photos)
+        photos = tuple(str(p) for p in list_photos(Path(cfg.backgrounds)))
+    src = RenderSource(cfg, meshes, photos)
     try:  # fail here, in one line, not in a worker: an optional backend may not be installed
         get_backend(src.renderer)
     except ImportError as e:
@@ -215,8 +210,8 @@ def build(cfg: SourceConfig, ctx: BuildContext) -> RenderSource:
     return src
 
 
-register_source("render", RenderConfig, build,
-                "procedural 3D scenes (pybullet): instance masks, boxes, depth, normals, 3D keypoints, camera noise")
+RENDER = SourceType(RenderConfig, build,
+                    "procedural 3D scenes: instance masks, boxes, depth, normals, 3D keypoints, camera noise")
 
 
 class RenderEyeConfig(SourceConfig):
@@ -255,16 +250,14 @@ class RenderEyeConfig(SourceConfig):
 class RenderEyeSource:
     """Makes sample ``index`` of a rendered eye set: eye and camera drawn from the sample's generator.
 
-    >>> src = build_eye(RenderEyeConfig(type="render_eye", count=2, width=96, height=72, degrade="none"),
-    ...                 BuildContext(Path("."), "h", 0))
-    >>> src.make(0, sample_rng(0, "render_eye", 0)).annotations.label_names[3]
+    >>> src = build_eye(RenderEyeConfig(type="render_eye", count=2, width=96, height=72, degrade="none"))
+    >>> src.make(0, RandomStreams(0, "render_eye", 0)).annotations.label_names[3]
     'iris'
     """
 
-    def __init__(self, cfg: RenderEyeConfig, ctx: BuildContext):
+    def __init__(self, cfg: RenderEyeConfig):
         self.name = cfg.source_name
         self.cfg = cfg
-        self.ctx = ctx
         self.options = EyeOptions(pupil_fraction=cfg.pupil_fraction, gaze_deg=cfg.gaze_deg, opening=cfg.opening,
                                   iris_diameter_px=cfg.iris_diameter_px, colours=tuple(cfg.colours),
                                   appearance=cfg.appearance)
@@ -274,26 +267,24 @@ class RenderEyeSource:
 
             self._degrade = get_preset(cfg.degrade)
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
+        rng = streams.rng
         spec = sample_eye(rng, self.options)
         camera = eye_camera(rng, self.cfg.width, self.cfg.height, self.options, spec)
-        prov = Provenance(source=self.name, sample_id=f"{self.name}-{index:06d}", seed=self.ctx.seed, index=index,
-                          recipe_hash=self.ctx.recipe_hash,
-                          params={"eye": spec.to_json(), "camera": camera.to_json(), "degrade": self.cfg.degrade})
-        sample = render_eye(spec, camera, provenance=prov, min_pixels=self.cfg.min_pixels)
+        params = {"eye": spec.to_json(), "camera": camera.to_json(), "degrade": self.cfg.degrade}
+        sample = render_eye(spec, camera, min_pixels=self.cfg.min_pixels)
         if self._degrade is not None:
             sample = self._degrade(sample, rng)
             if self.cfg.appearance == "nir":  # a monochrome sensor: its noise is the same in every channel
                 grey = np.rint(sample.image.astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
                 sample = sample.replace(image=np.repeat(grey, 3, axis=2))
-        return sample
+        return Made.of(sample, params)
 
 
-def build_eye(cfg: SourceConfig, ctx: BuildContext) -> RenderEyeSource:
+def build_eye(cfg: RenderEyeConfig) -> RenderEyeSource:
     """Builder registered for ``type: render_eye``."""
-    assert isinstance(cfg, RenderEyeConfig)
-    return RenderEyeSource(cfg, ctx)
+    return RenderEyeSource(cfg)
 
 
-register_source("render_eye", RenderEyeConfig, build_eye,
-                "procedural eyes (pybullet): iris and pupil masks, boundary keypoints, gaze/pupil/eyelid labels")
+RENDER_EYE = SourceType(RenderEyeConfig, build_eye,
+                        "procedural eyes (pybullet): iris and pupil masks, boundary keypoints, gaze/pupil/eyelid labels")

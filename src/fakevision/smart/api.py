@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fakevision.core.seeding import sample_rng
+from fakevision.core.source import make_sample
 from fakevision.evaluate.data import load_labelled_csv, stratified_split
 from fakevision.evaluate.train import train_classifier
 from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json
@@ -70,7 +70,7 @@ def train_smart(
                "b_test_acc": r["test_acc"], "b_val_acc": r["val_acc"], "best_epoch": r["best_epoch"],
                "a_last_losses": aug.last, "count": count, "wall_s": round(r["wall_s"], 1)}
     if count > 0:
-        write_outputs(SmartSource("smart", aug, tr, seed=seed), count, seed, out)
+        write_outputs(SmartSource("smart", aug, tr), count, seed, out)
     atomic_write_json(out / "train.json", summary)
     return summary
 
@@ -79,7 +79,7 @@ def write_outputs(source: SmartSource, count: int, seed: int, out: Path) -> None
     """Samples 0..count-1 as PNGs + labels.csv + manifest.jsonl (+ grid.png of the first 8 with parents)."""
     rows, manifest, shown = [], [], []
     for i in range(count):
-        s = source.make(i, sample_rng(seed, source.name, i))
+        s = make_sample(source, i, seed)
         rel = f"images/{s.annotations.label}/{s.id}.png"
         atomic_write_bytes(out / rel, encode_image(s.image))
         rows.append((rel, s.annotations.label))

@@ -24,15 +24,18 @@ import numpy as np
 import torch
 
 from fakevision.core.errors import InputError
-from fakevision.core.sample import Annotations, Provenance, Sample
-from fakevision.engine.sources import BuildContext, SourceConfig, register_source
+from fakevision.core.sample import Annotations
+from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
 from fakevision.evaluate.data import LabelledImages, load_labelled_csv
 from fakevision.smart.augmenter import SmartAugmenter
 
 
 class SmartSourceConfig(SourceConfig):
-    checkpoint: str
-    labels_csv: str
+    """``type: smart``: ``checkpoint`` (network A) and ``labels_csv`` (the real images it blends) are paths relative
+    to the recipe."""
+
+    checkpoint: RecipePath
+    labels_csv: RecipePath
     label_column: str
     path_column: str = "path"
 
@@ -40,16 +43,15 @@ class SmartSourceConfig(SourceConfig):
 class SmartSource:
     """Makes sample ``index`` from A and ``k`` same-class parents drawn with the given generator."""
 
-    def __init__(self, name: str, augmenter: SmartAugmenter, real: LabelledImages, recipe_hash: str | None = None,
-                 seed: int | None = None) -> None:
+    def __init__(self, name: str, augmenter: SmartAugmenter, real: LabelledImages) -> None:
         self.name, self.aug, self.real = name, augmenter, real
-        self.recipe_hash, self.seed = recipe_hash, seed
         self.pools = [np.flatnonzero(real.labels == c) for c in range(len(real.classes))]
         if any(len(p) == 0 for p in self.pools):
             empty = [real.classes[c] for c, p in enumerate(self.pools) if len(p) == 0]
             raise InputError(f"no real images of class {empty[0]!r} to use as parents", real.name or None)
 
-    def make(self, index: int, rng: np.random.Generator) -> Sample:
+    def make(self, index: int, streams: RandomStreams) -> Made:
+        rng = streams.rng
         c = int(rng.integers(len(self.pools)))
         pool = self.pools[c]
         k = self.aug.k
@@ -57,25 +59,20 @@ class SmartSource:
         x = torch.from_numpy(self.real.images[parents]).permute(0, 3, 1, 2).float() / 255.0
         out = self.aug.generate(x[None], c)[0]
         img = np.clip(np.rint(out.permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
-        prov = Provenance(self.name, f"{self.name}-{index:06d}", seed=self.seed, index=index,
-                          recipe_hash=self.recipe_hash, params={"class": self.real.classes[c], "k": k},
-                          parents=[self.real.ids[int(p)] for p in parents])
-        return Sample(img, Annotations(label=self.real.classes[c]), prov)
+        return Made(img, Annotations(label=self.real.classes[c]), {"class": self.real.classes[c], "k": k},
+                    [self.real.ids[int(p)] for p in parents])
 
 
-def build_smart_source(cfg: SourceConfig, ctx: BuildContext) -> SmartSource:
-    assert isinstance(cfg, SmartSourceConfig)
-    ckpt = Path(cfg.checkpoint)
-    ckpt = ckpt if ckpt.is_absolute() else ctx.base_dir / ckpt
-    csv_path = Path(cfg.labels_csv)
-    csv_path = csv_path if csv_path.is_absolute() else ctx.base_dir / csv_path
+def build_smart_source(cfg: SmartSourceConfig) -> SmartSource:
+    """Builder registered for ``type: smart`` (paths already resolved)."""
+    ckpt, csv_path = Path(cfg.checkpoint), Path(cfg.labels_csv)
     aug, meta = SmartAugmenter.load(ckpt)
     real = load_labelled_csv(csv_path, cfg.label_column, size=meta["size"], grey=meta["channels"] == 1,
                              path_column=cfg.path_column)
     if real.classes != meta["classes"]:
         raise InputError(f"classes in {csv_path.name} differ from those A was trained on", ckpt)
-    return SmartSource(cfg.source_name, aug, real, ctx.recipe_hash, ctx.seed)
+    return SmartSource(cfg.source_name, aug, real)
 
 
-register_source("smart", SmartSourceConfig, build_smart_source,
-                "Smart Augmentation: a trained network A blends k same-class real images into a new one")
+SMART = SourceType(SmartSourceConfig, build_smart_source,
+                   "Smart Augmentation: a trained network A blends k same-class real images into a new one")

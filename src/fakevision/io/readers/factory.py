@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from fakevision.core.errors import InputError
+from fakevision.core.source import RECIPE_PATH
 from fakevision.io.readers.archive import is_archive
 from fakevision.io.readers.base import Reader, is_image_file
 from fakevision.io.readers.coco import CocoReader
@@ -146,7 +147,7 @@ class ReaderSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib"] = "auto"
-    path: Path
+    path: Annotated[Path, RECIPE_PATH]
     mode: Literal["RGB", "L", "keep"] | None = None
     # folder
     classes: list[str] | None = None
@@ -155,7 +156,7 @@ class ReaderSpec(BaseModel):
     path_column: str | None = None
     label_names: dict[str, str] | None = None
     # csv, coco
-    image_root: Path | None = None
+    image_root: Annotated[Path, RECIPE_PATH] | None = None
     # coco
     masks: bool | None = None
     include_crowd: bool | None = None
@@ -168,7 +169,7 @@ class ReaderSpec(BaseModel):
     image_dir: str | None = None
     mask_dir: str | None = None
     threshold: int | None = None
-    cache_dir: Path | None = None
+    cache_dir: Annotated[Path, RECIPE_PATH] | None = None
     # labelme
     ignore_labels: list[str] | None = None
     # dlib
