@@ -240,10 +240,38 @@ def smart(
     typer.echo(" ".join(f"{k_}={v}" for k_, v in sorted(res.items()) if isinstance(v, (int, float, str))))
 
 
-train_app = typer.Typer(help="Train the generative models (BEGAN, inverse/landmark generators, fast generator, "
-                             "VAC+/VAR+ GANs).",
-                        no_args_is_help=True)
+class _TrainGroup(typer.core.TyperGroup):
+    """``fakevision train CONFIG`` runs an experiment config: a name that is not a sub-command is a config."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            return "run", self.get_command(ctx, "run"), args
+        return super().resolve_command(ctx, args)
+
+
+train_app = typer.Typer(cls=_TrainGroup, no_args_is_help=True,
+                        help="Train models: 'fakevision train CONFIG --out OUT' runs an experiment config (a YAML file "
+                             "or a built-in: faces64, conditional64); the sub-commands train one model each.")
 app.add_typer(train_app, name="train")
+
+
+@train_app.command("run")
+@_friendly
+def train_run(
+    config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Experiment folder: one sub-folder per stage.")],
+    device: DeviceOpt = "cpu",
+    data_root: Annotated[Path | None, typer.Option(
+        "--data-root", help="Where 'data:<folder>' inputs live (default $FAKEVISION_SHARED_DATA or ../shared/data).")
+    ] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this stage (repeatable).")] = None,
+) -> None:
+    """Run an experiment config stage by stage (same as 'fakevision train CONFIG'); rerun to resume."""
+    from fakevision.train.experiment import run_experiment
+
+    res = run_experiment(config, out, device=device, only=only, data_root=data_root,
+                         log=lambda m: err_console.print(m, highlight=False))
+    typer.echo(" ".join(f"{k}={v['output']}" for k, v in res.items()))
 
 DataOpt = Annotated[str, typer.Option("--data", help="Faces: a faces_68pt-style folder, UTKFace folder, or tensor file.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, logs, sample grids, weights).")]
@@ -300,7 +328,7 @@ def train_fast(weights: Annotated[Path, typer.Option("--weights", help="faces.sa
                batch: Annotated[int, typer.Option("--batch", min=1, help="Random z per step.")] = 256) -> None:
     """Distil a fast generator F from the bundle's G (same faces, same landmarks); writes OUT/faces.safetensors.
 
-    Resumes from OUT/checkpoint.pt: rerun the same command after an interruption."""
+    Resumes from OUT/distill/checkpoint.pt: rerun the same command after an interruption."""
     from fakevision.gan.api import train_fast_generator as run
 
     _gan_result(run(weights, out, steps=steps, seconds=seconds, n_gen=n_gen, batch=batch, device=device))

@@ -137,3 +137,28 @@ def test_aux_classifier_learns_a_separable_label() -> None:
     with torch.no_grad():
         pred = tr.A(tr.x).argmax(1).numpy()
     assert (pred == y).mean() == 1.0
+
+
+def test_learning_rate_halves_at_each_milestone() -> None:
+    tr = BEGANTrainer(BEGANConfig(**{**TINY, "lr": 1e-3, "lr_milestones": (2, 4)}), faces())
+    seen = []
+    for _ in range(5):
+        tr.train_step()
+        seen.append(tr.opt["G"].param_groups[0]["lr"])
+    assert seen == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+
+
+def test_collapse_guard_keeps_g_from_the_last_diverse_validation(tmp_path) -> None:
+    """With keep_diverse 1.0 the guard keeps G from the last validation that set a new diversity record: the G the
+    run ends with equals an unguarded run's G stopped at that step."""
+    cfg = BEGANConfig(**{**TINY, "keep_diverse": 1.0})
+    tr = BEGANTrainer(cfg, faces())
+    res = run_training(tr, LoopConfig(steps=6, validate_every=1, select=("keep", "max")))
+    kept = [v for v in res.validations if v["keep"] == 1.0][-1]
+    assert res.best is not None and res.best["step"] == kept["step"]
+    divs = [v["diversity_vs_real"] for v in res.validations]
+    assert kept["diversity_vs_real"] == max(divs)
+    ref = BEGANTrainer(cfg, faces())
+    run_training(ref, LoopConfig(steps=int(kept["step"])))
+    for (n, p), q in zip(tr.G.state_dict().items(), ref.G.state_dict().values()):
+        assert torch.equal(p, q), n

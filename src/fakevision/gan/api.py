@@ -29,7 +29,7 @@ from fakevision.core.errors import InputError
 from fakevision.gan.began import BEGANConfig, BEGANTrainer
 from fakevision.gan.data import load_bundle, load_faces_68pt, load_utkface, yaw_proxy
 from fakevision.gan.mapping import InverseConfig, LandmarkConfig, landmark_pairs, train_inverse, train_landmarks
-from fakevision.gan.model import ConditionalGAN, FaceGAN, _save
+from fakevision.gan.model import ConditionalGAN, FaceGAN, save_nets
 from fakevision.io.atomic import atomic_write_json
 from fakevision.train.loop import LoopConfig, run_training
 from fakevision.io.images import read_image
@@ -39,7 +39,7 @@ Data = str | Path | np.ndarray
 
 def load_faces(data: Data, size: int, with_labels: bool = False) -> dict[str, np.ndarray]:
     """Training faces from: a uint8 array (N x S x S x 3); a bundle ``.safetensors`` from
-    ``scripts/gan_prepare_data.py`` or ``fakevision faces prepare`` (training split); a ``faces_68pt`` folder (images + landmarks, training split);
+    ``fakevision faces prepare`` (or ``gan.data.prepare_face_bundle``) (training split); a ``faces_68pt`` folder (images + landmarks, training split);
     a UTKFace folder with ``labels.csv`` (images + gender + age); or any folder of images (centre square crop).
     Returns a dict with ``faces`` and, where known, ``landmarks``, ``gender``."""
     if isinstance(data, np.ndarray):
@@ -83,8 +83,10 @@ def _run_gan(cfg: BEGANConfig, images: np.ndarray, conds: np.ndarray | None, out
              seconds: float | None, resume: bool, device: str, ckpt_every: int, grid_conds=None) -> BEGANTrainer:
     tr = BEGANTrainer(cfg, images, conds, device=device)
     tr.grid_conds = grid_conds
+    guard = cfg.keep_diverse > 0  # the collapse guard: validate at every checkpoint, keep the last diverse G
     run_training(tr, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=ckpt_every,
-                                log_every=cfg.log_every, resume=resume))
+                                log_every=cfg.log_every, resume=resume, validate_every=ckpt_every if guard else None,
+                                select=("keep", "max") if guard else None))
     return tr
 
 
@@ -99,7 +101,7 @@ def train_began(data: Data, out: str | Path, size: int = 64, steps: int | None =
     out = Path(out)
     cfg = BEGANConfig(size=size, **config)
     tr = _run_gan(cfg, load_faces(data, size)["faces"], None, out, steps, seconds, resume, device, ckpt_every)
-    _save(out / "generator.safetensors", {"G": tr.G.cpu()},
+    save_nets(out / "generator.safetensors", {"G": tr.G.cpu()},
           {"kind": "generator", "began": json.dumps(cfg.to_dict(), sort_keys=True)})
     tr.G.to(tr.device)
     return {"step": tr.step, "k": float(tr.k), "out": str(out)}
@@ -107,9 +109,9 @@ def train_began(data: Data, out: str | Path, size: int = 64, steps: int | None =
 
 def _load_generator(path: str | Path) -> tuple[torch.nn.Module, BEGANConfig]:
     from fakevision.gan.began import build_generator
-    from fakevision.gan.model import _load
+    from fakevision.gan.model import load_nets
 
-    parts, meta = _load(path)
+    parts, meta = load_nets(path)
     if "G" not in parts or "began" not in meta:
         raise InputError("no generator in this file", path)
     cfg = BEGANConfig.from_dict(json.loads(meta["began"]))
@@ -121,13 +123,14 @@ def _load_generator(path: str | Path) -> tuple[torch.nn.Module, BEGANConfig]:
 def train_inverse_generator(generator: str | Path, data: Data, out: str | Path, steps: int | None = None,
                             seconds: float | None = None, device: str = "cpu", **config: Any) -> dict[str, Any]:
     """``fakevision train inverse --generator OUT/generator.safetensors --data DATA --out OUT``: train E with G
-    frozen; writes ``inverse.safetensors`` and returns the final reconstruction L1 and latent-cycle MSE."""
+    frozen (checkpoints in ``OUT/inverse_run/``: an interrupted run resumes); writes ``inverse.safetensors`` and
+    returns the final reconstruction L1 and latent-cycle MSE."""
     G, gcfg = _load_generator(generator)
     icfg = InverseConfig(size=gcfg.size, z_dim=gcfg.z_dim, **config)
-    E, log = train_inverse(G, load_faces(data, gcfg.size)["faces"], icfg, steps=steps, seconds=seconds,
-                           device=device)
     out = Path(out)
-    _save(out / "inverse.safetensors", {"E": E.cpu()}, {"kind": "inverse",
+    E, log = train_inverse(G, load_faces(data, gcfg.size)["faces"], icfg, steps=steps, seconds=seconds,
+                           device=device, out=out / "inverse_run")
+    save_nets(out / "inverse.safetensors", {"E": E.cpu()}, {"kind": "inverse",
                                                          "inverse": json.dumps(icfg.__dict__, sort_keys=True)})
     atomic_write_json(out / "inverse_log.json", log)
     return log[-1]
@@ -139,11 +142,11 @@ def train_landmark_generator(generator: str | Path, inverse: str | Path, data: D
     (E(x), landmarks(x)) and write the complete bundle ``faces.safetensors`` (G + E + L), loadable by
     ``FaceGAN.load`` and the ``gan_faces`` source (``weights:``). ``refine_steps``: refine the codes by hybrid
     inversion first (300 made the shipped L's landmarks on new faces better; slow on a CPU)."""
-    from fakevision.gan.model import _load
+    from fakevision.gan.model import load_nets
     from fakevision.gan.nets import InverseGenerator
 
     G, gcfg = _load_generator(generator)
-    parts, meta = _load(inverse)
+    parts, meta = load_nets(inverse)
     icfg = InverseConfig(**json.loads(meta["inverse"]))
     E = InverseGenerator(icfg.size, icfg.z_dim, icfg.widths)
     E.load_state_dict(parts["E"])
@@ -162,8 +165,8 @@ def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None
                          **config: Any) -> dict[str, Any]:
     """``fakevision train fast --weights faces.safetensors --out OUT``: distil a narrow generator F from the
     bundle's G (``gan.distill``) and write the bundle again with F in it, ``OUT/faces.safetensors``; the
-    ``gan_faces`` source then uses F (same z, same landmarks L). Resumes from ``OUT/checkpoint.pt`` (run the same
-    command again after an interruption). Returns the last validation row."""
+    ``gan_faces`` source then uses F (same z, same landmarks L). Resumes from ``OUT/distill/checkpoint.pt`` (run the
+    same command again after an interruption). Returns the last validation row."""
     from fakevision.gan.distill import distill_generator
 
     if steps is None and seconds is None:
@@ -172,10 +175,40 @@ def train_fast_generator(weights: str | Path, out: str | Path, steps: int | None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     F, fcfg, log = distill_generator(gan.G, gan.began, n_gen=n_gen, steps=steps, seconds=seconds, batch=batch,
-                                     device=device, out=out, **config)
+                                     device=device, out=out / "distill", **config)
     FaceGAN(gan.G.cpu(), gan.E, gan.L, gan.began, gan.inverse, gan.landmark, F, fcfg).save(out / "faces.safetensors")
     atomic_write_json(out / "distill_log.json", log)
     return {**log[-1], "out": str(out / "faces.safetensors")}
+
+
+def train_judges(faces: Data, genders: Data, out: str | Path, size: int = 64, landmark_steps: int = 6000,
+                 gender_steps: int = 2000, n: int = 32, augment: bool = True, device: str = "cpu",
+                 seed: int = 0) -> dict[str, Any]:
+    """The independent judges of generated faces, trained on *real* faces only: a landmark regressor (``faces``:
+    faces_68pt's training split or a bundle; similarity-warp augmentation) and a gender classifier (``genders``: a
+    UTKFace folder, a seeded 90 % split; the 10 % test indices are written into the file's metadata so the
+    evaluation can report the judge's own accuracy on faces it never saw). Writes ``OUT/judges.safetensors``
+    (``gan.independent.load_judges``)."""
+    from fakevision.gan.independent import judge_widths, train_judge
+
+    out = Path(out)
+    d = load_faces(faces, size)
+    if "landmarks" not in d:
+        raise InputError("the landmark judge needs faces with landmarks (faces_68pt or a bundle)", str(faces))
+    g = load_faces(genders, size)
+    utk, gender = (g["utk"], g["gender"]) if "utk" in g else (g["faces"], g.get("gender"))
+    if gender is None:
+        raise InputError("the gender judge needs gender labels (a UTKFace folder with labels.csv)", str(genders))
+    perm = np.random.default_rng(seed).permutation(len(utk))
+    g_tr, g_te = perm[: int(0.9 * len(utk))], perm[int(0.9 * len(utk)):]
+    jl, _ = train_judge(d["faces"], d["landmarks"], "landmarks", steps=landmark_steps, n=n, augment=augment,
+                        seed=seed, device=device)
+    jg, _ = train_judge(utk[g_tr], gender[g_tr], "class", steps=gender_steps, n=n, num_outputs=2, seed=seed,
+                        device=device)
+    save_nets(out / "judges.safetensors", {"landmarks": jl.cpu(), "gender": jg.cpu()},
+              {"kind": "judges", "size": str(size), "widths": json.dumps(list(judge_widths(size, n))),
+               "gender_test_index": json.dumps(sorted(int(i) for i in g_te))})
+    return {"out": str(out / "judges.safetensors"), "gender_test": len(g_te)}
 
 
 def _yaw_sweep(n: int, device: torch.device) -> torch.Tensor:

@@ -53,7 +53,11 @@ class BEGANConfig:
     full resolution, growing n, 2n, 3n, ... towards 8x8 as in the paper. ``gamma``: diversity ratio
     E[L(G(z))] / E[L(x)] that k_t steers to; ``lambda_k``: k's learning rate. ``cond``: "none", "class" (VAC+GAN,
     ``num_classes``) or "regress" (VAR+GAN, ``cond_dim`` targets; ``cond_flip_sign`` says how a horizontal flip
-    changes each target, e.g. -1 for yaw).
+    changes each target, e.g. -1 for yaw). ``lr_milestones``: steps at which every learning rate halves.
+    ``keep_diverse`` (0: off): the mode-collapse guard — at each validation (``train_began``: every checkpoint) the
+    diversity of G's samples relative to real faces' is measured, and G's weights are kept from the last one whose
+    diversity is at least ``keep_diverse`` times the best so far (BEGAN on ~1,200 faces collapsed to one face
+    after ~8k steps in the first GPU run while k fell to 0; the shipped G was kept this way at 0.75).
     """
 
     size: int = 64
@@ -78,6 +82,8 @@ class BEGANConfig:
     aux_fake_weight: float = 1.0
     n_aux: int = 16
     log_every: int = 50
+    lr_milestones: tuple[int, ...] = ()
+    keep_diverse: float = 0.0
 
     def __post_init__(self) -> None:
         num_scales(self.size)
@@ -85,7 +91,10 @@ class BEGANConfig:
             raise ValueError(f"cond must be none/class/regress, got {self.cond!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.keep_diverse <= 1.0:
+            raise ValueError(f"keep_diverse must be in [0, 1], got {self.keep_diverse}")
         self.cond_flip_sign = tuple(float(s) for s in self.cond_flip_sign)
+        self.lr_milestones = tuple(sorted(int(m) for m in self.lr_milestones))
 
     @property
     def gen_widths(self) -> tuple[int, ...]:
@@ -110,8 +119,9 @@ class BEGANConfig:
     def from_dict(cls, d: dict[str, Any]) -> BEGANConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        if "cond_flip_sign" in d:
-            d["cond_flip_sign"] = tuple(d["cond_flip_sign"])
+        for key in ("cond_flip_sign", "lr_milestones"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)
 
 
@@ -138,6 +148,17 @@ def convergence(loss_real: torch.Tensor | float, loss_fake: torch.Tensor | float
     0.25
     """
     return loss_real + abs(gamma * loss_real - loss_fake)
+
+
+def diversity(images: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between images (N x C x H x W): falls sharply when G collapses to one face.
+
+    >>> diversity(torch.zeros(4, 3, 8, 8)), round(diversity(torch.eye(2).view(2, 1, 1, 2)), 4)
+    (0.0, 1.4142)
+    """
+    flat = images.flatten(1).float()
+    n = len(flat)
+    return float(torch.cdist(flat, flat).sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
 def build_generator(cfg: BEGANConfig) -> Decoder:
@@ -188,6 +209,8 @@ class BEGANTrainer:
         self.fixed_z = self.sample_z(64, torch.Generator(device=self.device).manual_seed(12345))
         #: conditions for the sample grid of a conditional variant: ``f(n, device) -> n conditions``
         self.grid_conds: Callable[[int, torch.device], torch.Tensor] | None = None
+        self.real_diversity: float | None = None
+        self.best_diversity = 0.0
 
     def nets(self) -> dict[str, nn.Module]:
         out: dict[str, nn.Module] = {"G": self.G, "D": self.D}
@@ -233,6 +256,11 @@ class BEGANTrainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         """One simultaneous G/D (and A) update; returns detached losses (device tensors: no sync here)."""
         cfg = self.cfg
+        if cfg.lr_milestones:
+            lr = cfg.lr * 0.5 ** sum(self.step >= m for m in cfg.lr_milestones)
+            for o in self.opt.values():
+                for g in o.param_groups:
+                    g["lr"] = lr
         for o in self.opt.values():
             o.zero_grad(set_to_none=True)
         x, c_real = self._real_batch()
@@ -275,6 +303,29 @@ class BEGANTrainer:
         """The config as canonical JSON: the training loop refuses a checkpoint made with another one."""
         return json.dumps(self.cfg.to_dict(), sort_keys=True)
 
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Sample diversity (mean pairwise L2 of G on 64 fixed z) relative to 64 real faces', and ``keep`` = 1
+        when it is at least ``keep_diverse`` times the best so far (the collapse guard's selection key)."""
+        z = self.fixed_z[:64]
+        if self.cfg.cond == "none":
+            fake = self.generate(z)
+        else:
+            fake = self.generate(z, self._grid_conditions(len(z)))
+        if self.real_diversity is None:
+            self.real_diversity = diversity(self.x[:64])
+        div = diversity(fake) / max(self.real_diversity, 1e-12)
+        self.best_diversity = max(self.best_diversity, div)
+        keep = float(div >= self.cfg.keep_diverse * self.best_diversity)
+        return {"diversity_vs_real": div, "keep": keep}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """What the collapse guard keeps: G alone."""
+        return self.G.state_dict()
+
+    def load_weights(self, w: dict[str, torch.Tensor]) -> None:
+        self.G.load_state_dict(w)
+
     def sample_grid(self) -> np.ndarray:
         """G on the 64 fixed z as one uint8 grid image; conditional variants use ``grid_conds`` (default: classes
         cycling across the columns, or zero regression targets)."""
@@ -284,13 +335,14 @@ class BEGANTrainer:
         z = self.fixed_z
         if self.cfg.cond == "none":
             return image_grid(to_uint8(self.generate(z)))
+        return image_grid(to_uint8(self.generate(z, self._grid_conditions(len(z)))))
+
+    def _grid_conditions(self, n: int) -> torch.Tensor:
         if self.grid_conds is not None:
-            c = self.grid_conds(len(z), self.device)
-        elif self.cfg.cond == "class":  # columns cycle through the classes
-            c = F.one_hot(torch.arange(len(z), device=self.device) % self.cfg.num_classes, self.cfg.num_classes).float()
-        else:
-            c = torch.zeros(len(z), self.cfg.cond_dim, device=self.device)
-        return image_grid(to_uint8(self.generate(z, c)))
+            return self.grid_conds(n, self.device)
+        if self.cfg.cond == "class":  # columns cycle through the classes
+            return F.one_hot(torch.arange(n, device=self.device) % self.cfg.num_classes, self.cfg.num_classes).float()
+        return torch.zeros(n, self.cfg.cond_dim, device=self.device)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -306,6 +358,7 @@ class BEGANTrainer:
         """Everything the next step depends on: nets, optimisers, k, step and the random generator."""
         return {
             "step": self.step,
+            "best_diversity": self.best_diversity,
             "k": float(self.k),
             "gen_state": self.gen.get_state(),
             "nets": {n: m.state_dict() for n, m in self.nets().items()},
@@ -319,5 +372,6 @@ class BEGANTrainer:
         for n, o in self.opt.items():
             o.load_state_dict(st["opt"][n])
         self.step = int(st["step"])
+        self.best_diversity = float(st.get("best_diversity", 0.0))
         self.k = torch.tensor(float(st["k"]), device=self.device)
         self.gen.set_state(st["gen_state"].cpu())

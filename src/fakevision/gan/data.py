@@ -115,7 +115,7 @@ def load_bundle(path: str | Path) -> dict[str, np.ndarray]:
     p = Path(path)
     if not p.is_file():
         raise InputError("face bundle not found (make it with `fakevision faces prepare` or "
-                         "scripts/gan_prepare_data.py)", p)
+                         "fakevision.gan.data.prepare_face_bundle)", p)
     return load_file(str(p))
 
 

@@ -16,6 +16,7 @@ torch.Size([3, 2])
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -141,3 +142,19 @@ def predict_landmarks(net: torch.nn.Module, images: np.ndarray, device: str | to
     """N x 68 x 2 landmarks in pixels from a landmark judge."""
     size = images.shape[1]
     return ((predict(net, images, device=device) + 0.5).view(len(images), -1, 2) * size).numpy()
+
+
+def load_judges(path: str | Path) -> tuple[dict[str, Encoder], dict[str, str]]:
+    """The judges written by ``fakevision.gan.api.train_judges`` (``landmarks``: 68-point regressor, ``gender``:
+    2-class classifier), in eval mode, and the file's metadata (size, widths, the gender test indices)."""
+    from fakevision.gan.model import load_nets
+
+    parts, meta = load_nets(path)
+    size, widths = int(meta["size"]), tuple(json.loads(meta["widths"]))
+    nets = {}
+    for name, dim in (("landmarks", 136), ("gender", 2)):
+        if name in parts:
+            net = Encoder(size, dim, widths)
+            net.load_state_dict(parts[name])
+            nets[name] = net.eval()
+    return nets, meta

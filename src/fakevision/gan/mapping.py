@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,10 +72,11 @@ class InverseConfig:
 def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: int | None = None,
                   seconds: float | None = None, device: str | torch.device = "cpu",
                   landmarks: np.ndarray | None = None,
-                  judge: nn.Module | None = None) -> tuple[InverseGenerator, list]:
+                  judge: nn.Module | None = None, out: str | Path | None = None) -> tuple[InverseGenerator, list]:
     """Train E with G frozen on uint8 faces (N x S x S x 3, flipped at random). Returns (E, log rows).
     ``landmarks`` (N x 68 x 2 pixels) enables ``cfg.lambda_landmarks``; ``judge`` (a landmark regressor from
-    ``fakevision.gan.independent``, frozen) enables ``cfg.lambda_geometry`` (see the module docstring).
+    ``fakevision.gan.independent``, frozen) enables ``cfg.lambda_geometry`` (see the module docstring). ``out``: a
+    folder for the training loop's checkpoints (an interrupted run resumes there).
 
     >>> from fakevision.gan.nets import Decoder
     >>> G = Decoder(16, 8, (8, 8))
@@ -84,7 +86,7 @@ def train_inverse(G: nn.Module, images: np.ndarray, cfg: InverseConfig, steps: i
     (torch.Size([1, 8]), 1)
     """
     task = InverseTask(G, images, cfg, device, landmarks, judge)
-    res = run_training(task, LoopConfig(steps=steps, seconds=seconds, log_every=200))
+    res = run_training(task, LoopConfig(steps=steps, seconds=seconds, log_every=200, out=out))
     return task.E.eval(), res.logs
 
 

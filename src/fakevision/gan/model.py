@@ -2,7 +2,7 @@
 
 ``FaceGAN`` = BEGAN generator G + inverse generator E + landmark generator L: ``generate`` returns faces *and*
 their 68 landmarks. A bundle may also hold a *fast* generator F: a narrow decoder distilled from G on random z
-(``scripts/gan_refine.py``), so it lives in G's latent space and the same L gives its landmarks, at about 2.2-2.4x
+(``fakevision train fast``; config ``faces64``, stage ``fast``), so it lives in G's latent space and the same L gives its landmarks, at about 2.2-2.4x
 G's speed on a CPU; ``generate(z, fast=True)`` uses it. ``ConditionalGAN`` = a VAC+GAN or VAR+GAN generator
 G(z, c). The configs travel in the file's metadata, so a file is self-describing and loads with no code change when
 widths or sizes differ.
@@ -38,7 +38,9 @@ VACGAN_FILE = WEIGHTS_DIR / "vacgan_gender64.safetensors"
 VARGAN_FILE = WEIGHTS_DIR / "vargan_yaw64.safetensors"
 
 
-def _save(path: str | Path, nets: dict[str, nn.Module], metadata: dict[str, str]) -> None:
+def save_nets(path: str | Path, nets: dict[str, nn.Module], metadata: dict[str, str]) -> None:
+    """Write named nets as one safetensors file (``<net>.<param>`` keys, float32 on the CPU), atomically, with
+    string ``metadata`` (configs as JSON): the format of every weights file the GAN package ships or trains."""
     from safetensors.torch import save_file
 
     from fakevision.io.atomic import atomic_path
@@ -49,7 +51,9 @@ def _save(path: str | Path, nets: dict[str, nn.Module], metadata: dict[str, str]
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def _load(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+def load_nets(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    """Read a ``save_nets`` file: ({net: state dict}, metadata); a missing or unreadable file is an ``InputError``
+    naming it."""
     from safetensors import safe_open
 
     p = Path(path)
@@ -122,13 +126,13 @@ class FaceGAN:
         if self.F is not None and self.fast_began is not None:
             nets["F"] = self.F
             meta["fast_began"] = json.dumps(self.fast_began.to_dict(), sort_keys=True)
-        _save(path, nets, meta)
+        save_nets(path, nets, meta)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> FaceGAN:
         """Load a bundle (default: the shipped 64x64 faces model)."""
         path = FACES_FILE if path is None else Path(path)
-        parts, meta = _load(path)
+        parts, meta = load_nets(path)
         if meta.get("kind") != "facegan" or not {"G", "E", "L"} <= parts.keys():
             raise InputError("not a FaceGAN bundle (needs G, E, L and kind=facegan metadata)", path)
         began = BEGANConfig.from_dict(json.loads(meta["began"]))
@@ -174,12 +178,12 @@ class ConditionalGAN:
         return to_uint8(self.G(z.float(), self.encode_condition(c)))
 
     def save(self, path: str | Path) -> None:
-        _save(path, {"G": self.G}, {"kind": "conditional", "began": json.dumps(self.cfg.to_dict(), sort_keys=True),
+        save_nets(path, {"G": self.G}, {"kind": "conditional", "began": json.dumps(self.cfg.to_dict(), sort_keys=True),
                                     "info": json.dumps(self.info, sort_keys=True)})
 
     @classmethod
     def load(cls, path: str | Path) -> ConditionalGAN:
-        parts, meta = _load(path)
+        parts, meta = load_nets(path)
         if meta.get("kind") != "conditional" or "G" not in parts:
             raise InputError("not a conditional GAN bundle", path)
         cfg = BEGANConfig.from_dict(json.loads(meta["began"]))

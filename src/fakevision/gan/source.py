@@ -43,7 +43,7 @@ class GanFacesConfig(SourceConfig):
     64x64 model; ``truncation`` in (0, 1]; ``size``: output side (multiple of the model's side not required);
     ``generator``: ``fast`` / ``full`` / ``auto`` (see the module docstring).
 
-    Why ``truncation`` defaults to 0.9 (``scripts/gan_truncation.py``, 1,000 faces per value, shipped model):
+    Why ``truncation`` defaults to 0.9 (``experiments/gan_truncation.py``, 1,000 faces per value, shipped model):
     smaller t gives faces whose landmarks agree better with independent detectors (NME of L(z) vs dlib 0.221 at 1.0,
     0.200 at 0.9, 0.182 at 0.8, 0.146 at 0.6) but that sit closer to the training faces (memorisation flags in
     pixel space 1.2 %, 2.4 %, 4.0 %, 14.1 %; 2 % by chance); 0.9 keeps the privacy score at chance level with

@@ -1,11 +1,11 @@
 """Measure the shipped GAN set on the CPU: E's reconstruction error, NME of L(E(x)) and of L(z), FID/KID,
 memorisation, VAC+GAN class accuracy and VAR+GAN condition error. Writes a JSON file and viewable grids.
 
-    nice -n 19 python scripts/gan_evaluate.py --bundle out_gpu_data/faces64.safetensors \
-        --judges out_gan/gpu1/judges.safetensors --out out_gan/eval
+    nice -n 19 python experiments/gan_evaluate.py --bundle out_gpu_data/faces64.safetensors \
+        --judges out_gan/judges/judges/judges.safetensors --out out_gan/eval
 
-``--judges``: the independent gender classifier and landmark regressor that scripts/gan_train_all.py trained on
-real faces only (the held-out faces and the UTK test split never reach them).
+``--judges``: the independent gender classifier and landmark regressor trained on real faces only (the held-out
+faces and the UTK test split never reach them): ``fakevision train judges64 --out out_gan/judges``.
 """
 
 from __future__ import annotations
@@ -22,23 +22,11 @@ from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import get_extractor
 from fakevision.evaluate.memorisation import memorisation_check
 from fakevision.gan.data import load_bundle, to_uint8, yaw_proxy
-from fakevision.gan.independent import predict, predict_landmarks
+from fakevision.gan.independent import load_judges, predict, predict_landmarks
 from fakevision.gan.mapping import nme
-from fakevision.gan.model import VACGAN_FILE, VARGAN_FILE, ConditionalGAN, FaceGAN, _load
-from fakevision.gan.nets import Encoder
+from fakevision.gan.model import VACGAN_FILE, VARGAN_FILE, ConditionalGAN, FaceGAN
 from fakevision.gan.viz import draw_landmarks, image_grid
 from fakevision.io.images import encode_image
-
-
-def load_judges(path: str) -> dict[str, Encoder]:
-    parts, meta = _load(path)
-    size, widths = int(meta["size"]), tuple(json.loads(meta["widths"]))
-    out = {}
-    for name, dim in (("landmarks", 136), ("gender", 2)):
-        net = Encoder(size, dim, widths)
-        net.load_state_dict(parts[name])
-        out[name] = net.eval()
-    return out
 
 
 def batched_generate(fn, z: torch.Tensor, *args, batch: int = 200):
@@ -51,8 +39,7 @@ def batched_generate(fn, z: torch.Tensor, *args, batch: int = 200):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default="out_gpu_data/faces64.safetensors")
-    ap.add_argument("--judges", default="out_gan/gpu1/judges.safetensors")
-    ap.add_argument("--metrics", default="out_gan/gpu1/metrics.json", help="training run metrics (UTK split)")
+    ap.add_argument("--judges", default="out_gan/judges/judges/judges.safetensors")
     ap.add_argument("--out", default="out_gan/eval")
     ap.add_argument("--n", type=int, default=1000, help="generated faces per measurement")
     ap.add_argument("--fast", action="store_true", help="generate with the bundle's distilled fast generator F")
@@ -70,7 +57,7 @@ def main() -> None:
     train, held = faces[split == 0], faces[split == 1]
     lm_train, lm_held = lms[split == 0], lms[split == 1]
     gan = FaceGAN.load()
-    judges = load_judges(a.judges)
+    judges, judge_meta = load_judges(a.judges)
     size = gan.size
     g = torch.Generator().manual_seed(2024)
     z = (torch.rand(a.n, gan.z_dim, generator=g) * 2 - 1) * a.truncation
@@ -126,7 +113,7 @@ def main() -> None:
     res["vacgan_accuracy_per_class"] = {c: float((got[want == i] == i).mean()) for i, c in enumerate(["male",
                                                                                                       "female"])}
     b_utk = b["utk"]
-    test_idx = np.asarray(json.loads(Path(a.metrics).read_text())["phases"]["judge_gender"]["test_index"])
+    test_idx = np.asarray(json.loads(judge_meta["gender_test_index"]))
     res["gender_judge_accuracy_on_real_test"] = float(
         (predict(judges["gender"], b_utk[test_idx]).argmax(1).numpy() == b["utk_gender"][test_idx]).mean())
     (out / "vacgan_male_female.png").write_bytes(encode_image(image_grid(vfaces[:32])))

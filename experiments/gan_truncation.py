@@ -8,7 +8,7 @@ the mean pairwise randconv-v1 feature distance of the generated faces over that 
 memorisation check (fraction of generated faces closer to a training face than 98 % of held-out faces are; 2 % by
 chance) with pixels-v1 and randconv-v1 features — the seed's privacy claim.
 
-    OMP_NUM_THREADS=2 python scripts/gan_truncation.py --judge out_gan/gpu3/judge_landmarks.safetensors \
+    OMP_NUM_THREADS=2 python experiments/gan_truncation.py --judge out_gan/gpu3/judge_landmarks.safetensors \
         --bundle out_gpu_data/faces64_lm.safetensors --out results/gan_truncation.json
 """
 

@@ -2,9 +2,9 @@
 detector: NME of L(E(x)) against ground truth on held-out faces (helen_test), and NME of L(z) against dlib's 68
 points on G(z) for random z (dlib: ``fakevision.gan.dlib_landmarks``, calibrated at NME 0.047 on real 64x64 faces).
 
-    OMP_NUM_THREADS=1 python scripts/gan_landmark_check.py --bundle out_gpu_data/faces64_lm.safetensors \
+    OMP_NUM_THREADS=1 python experiments/gan_landmark_check.py --bundle out_gpu_data/faces64_lm.safetensors \
         src/fakevision/gan/weights/faces64.safetensors out_gan/gpu3/faces64_plain.safetensors ...
-    # BUNDLE@CODES: held-out codes from scripts/gan_refine.py (hybrid inversion) stand in for E(x)
+    # BUNDLE@CODES: held-out codes from experiments/gan_refine.py (hybrid inversion) stand in for E(x)
 """
 
 from __future__ import annotations
