@@ -31,7 +31,7 @@ from fakevision.render import (
     sample_camera,
     sample_scene,
 )
-from fakevision.render.backends.pybullet import RenderBuffers
+from fakevision.render.backends.base import RenderBuffers
 from fakevision.render.backends.raycast import RaycastBackend, RaycastBuffers
 from fakevision.render.groundtruth import sphere_box, surface_normals
 from fakevision.render.placement import rest_analytic

@@ -12,7 +12,8 @@ buffers into masks, boxes, depth, normals and occlusion-tested keypoints; ``sour
 """
 
 from fakevision.render.api import render_ground_truth, render_scene, render_view, to_annotations
-from fakevision.render.backends import PyBulletBackend, RenderBuffers, get_backend
+from fakevision.render.backends import RenderBuffers, get_backend
+from fakevision.render.backends.pybullet import PyBulletBackend
 from fakevision.render.camera import Camera, intrinsics, look_at
 from fakevision.render.groundtruth import GroundTruth, compute_ground_truth
 from fakevision.render.sampler import CameraOptions, SceneOptions, sample_camera, sample_scene

@@ -35,7 +35,7 @@ import numpy as np
 
 from fakevision.core.keypoints import KeypointSchema, register_schema
 from fakevision.core.sample import Annotations, Provenance, Sample, boxes_from_masks
-from fakevision.render.backends import PyBulletBackend, RenderBuffers, get_backend
+from fakevision.render.backends import RenderBuffers, get_backend
 from fakevision.render.camera import Camera, intrinsics, look_at
 from fakevision.render.groundtruth import keypoint_visibility
 from fakevision.render.primitives import Mesh
@@ -406,17 +406,29 @@ def eye_normals(buf: RenderBuffers, camera: Camera) -> np.ndarray:
     return out
 
 
-def render_eye(spec: EyeSpec, camera: Camera, *, backend: PyBulletBackend | None = None,
-               provenance: Provenance | None = None, min_pixels: int = 1) -> Sample:
+def render_eye(spec: EyeSpec, camera: Camera, *, renderer: str = "pybullet", provenance: Provenance | None = None,
+               min_pixels: int = 1) -> Sample:
     """Render an eye into an annotated ``Sample`` (iris and pupil instances, label map, depth, normals,
-    keypoints).
+    keypoints): the eye's bodies drawn by any backend that draws mesh bodies, then ``eye_sample``, the eye's
+    ground-truth rule, on the buffers.
 
     >>> s = render_eye(EyeSpec(), eye_camera(np.random.default_rng(0), 160, 120))
     >>> s.annotations.categories, s.annotations.label_names[3]
     (['iris', 'pupil'], 'iris')
     """
-    b = backend or get_backend()
-    buf = b.render_bodies(eye_bodies(spec), camera, spec.light)
+    backend = get_backend(renderer)
+    if not hasattr(backend, "render_bodies"):
+        raise ValueError(f"renderer {renderer!r} cannot draw mesh bodies (the eye); use pybullet")
+    buf = backend.render_bodies(eye_bodies(spec), camera, spec.light)
+    return eye_sample(spec, camera, buf, provenance=provenance, min_pixels=min_pixels)
+
+
+def eye_sample(spec: EyeSpec, camera: Camera, buf: RenderBuffers, *, provenance: Provenance | None = None,
+               min_pixels: int = 1) -> Sample:
+    """The eye's ground-truth rule: from the buffers of its bodies (instance = body index: skin, socket, sclera,
+    iris, pupil) and the spec, the finished image (contact shadow, corneal highlight, NIR grey) and every
+    annotation — iris and pupil masks and boxes, 8 boundary keypoints each with occlusion-tested visibility, the
+    label map, depth and normals. Knows nothing of the backend that drew the buffers."""
     img = buf.rgb.astype(np.float32)
     label_map = _BODY_LABEL[buf.instance + 1]
     label_map[~buf.drawn] = 0

@@ -37,7 +37,7 @@ import numpy as np
 
 from fakevision.core.sample import OCCLUDED, UNLABELLED, VISIBLE
 from fakevision.render import shapes
-from fakevision.render.backends.pybullet import RenderBuffers
+from fakevision.render.backends.base import RenderBuffers
 from fakevision.render.camera import Camera
 from fakevision.render.meshes import object_vertices
 from fakevision.render.scene import ObjectSpec, Scene

@@ -22,11 +22,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from fakevision.render.backends.base import RenderBuffers
 from fakevision.render.camera import Camera
 from fakevision.render.meshes import load_triangles, mesh_frame, render_mesh
 from fakevision.render.primitives import unit_mesh
@@ -36,23 +36,6 @@ from fakevision.render.textures import bake_pattern
 GRAVITY = -9.81
 TIME_STEP = 1.0 / 240.0
 MAX_MESH_TRIANGLES = 15_000
-
-
-@dataclass
-class RenderBuffers:
-    """What a backend returns for one camera: ``rgb`` (H x W x 3 uint8, undrawn pixels undefined), ``instance``
-    (H x W int32: index into ``scene.objects``, -1 for ground or nothing), ``depth`` (H x W float32 metric
-    z-depth along the optical axis, 0 where nothing is drawn)."""
-
-    rgb: np.ndarray
-    instance: np.ndarray
-    depth: np.ndarray
-
-    @property
-    def drawn(self) -> np.ndarray:
-        """Pixels that show some surface (object or ground)."""
-        return self.depth > 0
-
 
 
 @contextlib.contextmanager

@@ -45,7 +45,8 @@ import cv2
 import numpy as np
 
 from fakevision.render.analytic import ground_shading, object_corners
-from fakevision.render.backends.pybullet import RenderBuffers, _scene_key
+from fakevision.render.backends.base import RenderBuffers
+from fakevision.render.backends.pybullet import _scene_key
 from fakevision.render.camera import Camera
 from fakevision.render.meshes import mesh_frame, render_mesh
 from fakevision.render.primitives import (

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from fakevision.render import analytic
-from fakevision.render.backends.pybullet import RenderBuffers
+from fakevision.render.backends.base import RenderBuffers
 from fakevision.render.camera import Camera
 from fakevision.render.groundtruth import sphere_box
 from fakevision.render.scene import Scene
