@@ -17,6 +17,7 @@ from fakevision.augment import (
     HorizontalFlip,
     JpegCompression,
     MotionBlur,
+    PiecewiseAffine,
     ResolutionLoss,
     Rotate,
     ScaleToObjectSize,
@@ -37,6 +38,11 @@ GEOMETRIC = {
     "Affine": lambda: Affine(scale=(0.6, 1.5), angle=(-45, 45), shear=(-20, 20), x=(-0.2, 0.2), y=(-0.2, 0.2)),
     "ScaleToObjectSize": lambda: ScaleToObjectSize(size=(5, 30)),
     "ScaleToObjectSize:resize": lambda: ScaleToObjectSize(size=(5, 30), keep_size=False),
+}
+
+#: Dense backward-map ops (``augment.nonrigid``): no matrix; keypoints are checked against the map's inverse.
+NONRIGID = {
+    "PiecewiseAffine": lambda: PiecewiseAffine(scale=(0.02, 0.06), rows=(3, 5), cols=(3, 5)),
 }
 
 PHOTOMETRIC = {

@@ -14,9 +14,9 @@ from fakevision.augment import HorizontalFlip, VerticalFlip
 from fakevision.augment.config import OPS
 from fakevision.core.keypoints import get_schema
 from fakevision.core.sample import boxes_from_masks
-from tests.augment.helpers import GEOMETRIC, PHOTOMETRIC, analytic, random_sample
+from tests.augment.helpers import GEOMETRIC, NONRIGID, PHOTOMETRIC, analytic, random_sample
 
-ALL = {**GEOMETRIC, **PHOTOMETRIC}
+ALL = {**GEOMETRIC, **NONRIGID, **PHOTOMETRIC}
 # database=None: no .hypothesis folder written into the working tree (tests run in parallel, in CI too)
 PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 seeds = st.integers(0, 2**31 - 1)

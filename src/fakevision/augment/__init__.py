@@ -5,7 +5,9 @@ pure ``apply(sample, params)`` uses them, ``op(sample, rng)`` does both. Geometr
 corner convention and move image, masks, label map, depth, surface normals (resampled like depth, and the vectors
 turned with the picture: see ``functional.geometry``), keypoints (with left/right swap on mirrors) and boxes
 together; photometric ops never touch annotations. ``Compose`` fuses consecutive geometric ops into one
-warp. ``get_preset("camera" | "iris-phone" | "face")`` returns a ready pipeline.
+warp. Non-rigid ops (``PiecewiseAffine``) are dense backward maps (``functional.dense``): the image and dense
+annotations are remapped once, keypoints and box outlines move through the map's inverse, solved per point.
+``get_preset("camera" | "iris-phone" | "face")`` returns a ready pipeline.
 
 >>> import numpy as np
 >>> from fakevision.augment import Compose, Rotate, GaussianNoise, get_preset
@@ -27,6 +29,7 @@ from fakevision.augment.geometric import (
     VerticalFlip,
     Zoom,
 )
+from fakevision.augment.nonrigid import DenseTransform, PiecewiseAffine
 from fakevision.augment.photometric import (
     Brightness,
     Contrast,
@@ -48,6 +51,7 @@ __all__ = [
     "ClassConditional",
     "Compose",
     "Contrast",
+    "DenseTransform",
     "Gamma",
     "GaussianBlur",
     "GaussianNoise",
@@ -58,6 +62,7 @@ __all__ = [
     "OneOf",
     "Params",
     "PhotometricTransform",
+    "PiecewiseAffine",
     "ResolutionLoss",
     "Rotate",
     "ScaleToObjectSize",
