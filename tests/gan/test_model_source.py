@@ -92,7 +92,7 @@ def test_source_is_deterministic_and_annotated() -> None:
     np.testing.assert_array_equal(a.annotations.keypoints, b.annotations.keypoints)
     assert not np.array_equal(a.image, c.image)
     ann = a.annotations
-    assert ann.categories == ["face"] and ann.keypoint_schema == "ibug68"
+    assert ann.categories == ["face"] and ann.keypoint_schema.name == "ibug68"
     assert ann.keypoints.shape == (1, get_schema("ibug68").num_keypoints, 2)
     x0, y0, x1, y1 = ann.boxes[0]
     inside = ann.visibility[0] == 2

@@ -180,21 +180,20 @@ def test_inspect_finds_problems(tmp_path: Path) -> None:
     assert any("bad-0: instance 0 keypoint 1 at (12.00, 3.00)" in p for p in r["problems"])
 
 
-def test_custom_schema_travels_with_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from fakevision.core import keypoints as kpmod
+def test_custom_schema_travels_with_the_files(tmp_path: Path) -> None:
+    """A schema is a value carried by the annotations and written into the files as data: reading needs no
+    process-wide registry, so any process (a fresh worker, a user's notebook) gets the same schema back."""
+    from fakevision.core.keypoints import KeypointSchema
 
-    schema = kpmod.KeypointSchema("test_pair_corners", ("left", "right", "top"), (1, 0, 2), ((0, 1), (1, 2)))
-    monkeypatch.setitem(kpmod._REGISTRY, schema.name, schema)
+    schema = KeypointSchema("test_pair_corners", ("left", "right", "top"), (1, 0, 2), ((0, 1), (1, 2)))
     s = make_sample(0, n=1, keypoints=False)
     s.annotations.keypoints = np.array([[[1.25, 2.5], [3.0, 4.0], [5.5, 6.0]]])
     s.annotations.visibility = np.array([[2, 1, 0]], np.uint8)
-    s.annotations.keypoint_schema = schema.name
+    s.annotations.keypoint_schema = schema
     write_run(tmp_path, [s], formats=["coco", "webdataset"])
-    monkeypatch.delitem(kpmod._REGISTRY, schema.name)  # a fresh process that never imported the schema's module
     for fmt in ("coco", "webdataset"):
-        kpmod._REGISTRY.pop(schema.name, None)
         got = FakevisionDataset(tmp_path, format=fmt).to_sample(0).annotations
-        assert got.keypoint_schema == schema.name and kpmod.get_schema(schema.name) == schema
+        assert got.keypoint_schema == schema
         np.testing.assert_allclose(got.keypoints, s.annotations.keypoints, rtol=0, atol=1e-9)
 
 
@@ -210,7 +209,7 @@ def test_coco_output_reads_with_the_coco_reader(run_dir: Path, samples: list[Sam
         assert got.categories == want.categories and np.array_equal(got.masks, want.masks)
         np.testing.assert_allclose(got.boxes, want.boxes, rtol=0, atol=1e-9)
         np.testing.assert_allclose(got.keypoints, want.keypoints, rtol=0, atol=1e-9)
-        assert np.array_equal(got.visibility, want.visibility) and got.keypoint_schema == "ibug68"
+        assert np.array_equal(got.visibility, want.visibility) and got.keypoint_schema.name == "ibug68"
         # the depth and normal maps the writer referenced come along (so `fakevision augment` keeps them)
         np.testing.assert_allclose(got.depth, want.depth, rtol=0, atol=1e-6)
         np.testing.assert_allclose(got.normals, want.normals, rtol=0, atol=4e-5)
@@ -230,7 +229,7 @@ def test_real_faces_round_trip(shared_data: Path, tmp_path: Path) -> None:
             got = ds.to_sample(i)
             assert got.id == want.id and np.array_equal(got.image, want.image)
             np.testing.assert_allclose(got.annotations.keypoints, want.annotations.keypoints, rtol=0, atol=atol)
-            assert got.annotations.keypoint_schema == "ibug68"
+            assert got.annotations.keypoint_schema.name == "ibug68"
     assert inspect_output(tmp_path)["num_samples"] == 4
 
 

@@ -183,7 +183,7 @@ def test_pts_convention_hand_computed(tmp_path: Path) -> None:
     s = PtsReader(tmp_path)[0]
     a = s.annotations
     assert s.id == "s/f.jpg" and s.provenance.params == {"path": "s/f.jpg", "annotation": "s/f.pts"}
-    assert a.keypoint_schema == "ibug68" and a.categories == ["face"]
+    assert a.keypoint_schema.name == "ibug68" and a.categories == ["face"]
     assert a.keypoints[0, :4].tolist() == [[0.5, 0.5], [29.5, 19.5], [-0.5, 9.5], [30.5, 5.0]]
     # inside [0, W] x [0, H] -> visible (2); outside -> labelled, not visible (1)
     assert a.visibility[0, :5].tolist() == [2, 2, 1, 1, 2]
@@ -231,8 +231,8 @@ def test_coco_box_mask_keypoint_conventions(tmp_path: Path) -> None:
     # keypoints are pixel indices: +0.5 to our continuous coordinates; v = 0 stays unlabelled
     assert a.keypoints[0].tolist() == [[3.5, 4.5], [0.5, 0.5], [9.5, 7.5]]
     assert a.visibility[0].tolist() == [2, 0, 1]
-    schema = get_schema(a.keypoint_schema)
-    assert a.keypoint_schema == "coco:head" and schema.flip_perm == (0, 2, 1) and schema.skeleton == ((1, 2),)
+    schema = a.keypoint_schema
+    assert schema.name == "coco:head" and schema.flip_perm == (0, 2, 1) and schema.skeleton == ((1, 2),)
     assert a.instance_attributes == [{"coco_id": 9, "iscrowd": 0}]
     assert s.id == "img/a.png" and s.provenance.params == {"path": "img/a.png", "image_id": 1}
 
@@ -258,7 +258,7 @@ def test_coco_ibug68_names_match_registered_schema(tmp_path: Path) -> None:
     kp = [v for i in range(68) for v in (i % 10, 3, 2)]
     ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 8], "keypoints": kp}
     a = CocoReader(write_coco(tmp_path, coco_doc([ann], cats)))[0].annotations
-    assert a.keypoint_schema == "ibug68" and a.masks is None
+    assert a.keypoint_schema.name == "ibug68" and a.masks is None
 
 
 def test_coco_unknown_category_names_annotation_and_file(tmp_path: Path) -> None:
@@ -309,16 +309,13 @@ def test_coco_not_json_and_not_coco(tmp_path: Path) -> None:
     assert_names(e, p, "not a COCO file")
 
 
-def test_coco_reader_survives_pickling_into_a_fresh_registry(tmp_path: Path) -> None:
-    import fakevision.core.keypoints as kpmod
-
+def test_coco_reader_survives_pickling_into_a_worker(tmp_path: Path) -> None:
     cats = [{"id": 1, "name": "pickled_thing", "keypoints": ["left_a", "right_a"]}]
     ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "keypoints": [1, 1, 2, 3, 3, 2]}
     r = CocoReader(write_coco(tmp_path, coco_doc([ann], cats)))
-    blob = pickle.dumps(r)
-    kpmod._REGISTRY.pop("coco:pickled_thing")  # what a spawned worker starts with
-    r2 = pickle.loads(blob)
-    assert r2[0].annotations.keypoint_schema == "coco:pickled_thing"
+    r2 = pickle.loads(pickle.dumps(r))  # what a spawned worker gets: the schema travels as a value
+    got = r2[0].annotations.keypoint_schema
+    assert got.name == "coco:pickled_thing" and got.flip_perm == (1, 0)
 
 
 # --- labelme -------------------------------------------------------------------------------------------------------
@@ -486,7 +483,7 @@ def test_coco_round_trip_through_fakevision_writer(tmp_path: Path) -> None:
     assert (b.label, b.attributes, b.categories) == (a.label, a.attributes, a.categories)
     assert np.array_equal(b.boxes, a.boxes) and np.array_equal(b.masks, a.masks)
     np.testing.assert_allclose(b.keypoints, a.keypoints, atol=1e-9)
-    assert np.array_equal(b.visibility, a.visibility) and b.keypoint_schema == "face5"
+    assert np.array_equal(b.visibility, a.visibility) and b.keypoint_schema.name == "face5"
     assert b.instance_attributes == a.instance_attributes
 
 
@@ -544,7 +541,7 @@ def test_dlib_xml_convention_ignore_and_clipping(tmp_path: Path) -> None:
     a = s.annotations
     assert s.id == "im/a.png" and s.provenance.params == {"path": "im/a.png", "annotation": "f.xml"}
     assert a.boxes.tolist() == [[3, 2, 7, 7], [9, 0, 12, 2]]
-    assert a.keypoint_schema == "generic3"
+    assert a.keypoint_schema.name == "generic3"
     assert a.keypoints[0].tolist() == [[4.5, 3.5], [0, 0], [12.5, 0.5]]
     assert a.visibility.tolist() == [[2, 0, 1], [0, 0, 0]]  # absent -> 0, outside the 12-wide image -> 1
     assert DlibXmlReader(tmp_path / "f.xml", include_ignored=True)[0].annotations.num_instances == 3

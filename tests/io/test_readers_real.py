@@ -30,7 +30,7 @@ def test_faces_68pt_count_schema_and_conversion(shared_data: Path) -> None:
     assert sum(i.startswith("afw/") for i in r.ids) == 337
     s = r[r.ids.index("helen_train/100032540_1.jpg")]
     a = s.annotations
-    assert s.image.shape == (160, 160, 3) and a.keypoint_schema == "ibug68" and a.keypoints.shape == (1, 68, 2)
+    assert s.image.shape == (160, 160, 3) and a.keypoint_schema.name == "ibug68" and a.keypoints.shape == (1, 68, 2)
     raw = parse_pts(root / "helen_train" / "100032540_1.pts", 68)
     np.testing.assert_allclose(a.keypoints[0], raw - 0.5)
 
@@ -131,7 +131,7 @@ def test_dlib_examples_boxes_and_landmarks(shared_data: Path) -> None:
         s, t = boxes[0], marks[0]
         assert np.array_equal(s.annotations.boxes, t.annotations.boxes) and s.annotations.keypoints is None
         a = t.annotations
-        assert a.keypoint_schema == "ibug68" and a.keypoints.shape == (a.num_instances, 68, 2)
+        assert a.keypoint_schema.name == "ibug68" and a.keypoints.shape == (a.num_instances, 68, 2)
         # the predicted landmarks of each face sit around its box (within half a box size)
         for box, kp in zip(a.boxes, a.keypoints):
             size = box[2] - box[0]

@@ -66,7 +66,7 @@ def test_sample_is_complete_and_consistent() -> None:
     assert p.params["scene_index"] == 1 and p.params["view"] == 1
     assert a.num_instances >= 1 and a.masks.shape == (a.num_instances, 80, 96)
     np.testing.assert_allclose(a.boxes, boxes_from_masks(a.masks))
-    assert a.keypoint_schema == "render_object10" and a.keypoints.shape == (a.num_instances, 10, 2)
+    assert a.keypoint_schema.name == "render_object10" and a.keypoints.shape == (a.num_instances, 10, 2)
     for m, kp, v in zip(a.masks, a.keypoints, a.visibility, strict=True):
         for (x, y), vis in zip(kp, v, strict=True):
             if vis == VISIBLE:

@@ -5,13 +5,20 @@ subject's left eye corner becomes the right one, so after mirroring the pixels t
 Albumentations users lost landmark semantics for years over this (albumentations#840); here it is data.
 
 Shipped: ``ibug68`` (300-W / iBUG 68 points), ``face49`` (the seed's 49 points: 68 without the jaw and the two
-inner-mouth corners, as produced by Asthana et al.'s detector), ``face5`` (eye centres, nose tip, mouth corners).
-Names follow the iBUG convention of the *subject's* left and right: ``right_eye_*`` appears on the image's left.
+inner-mouth corners, as produced by Asthana et al.'s detector), ``face5`` (eye centres, nose tip, mouth corners),
+and the anonymous ``genericK`` (K points, no left/right pairs). Names follow the iBUG convention of the *subject's*
+left and right: ``right_eye_*`` appears on the image's left.
+
+Schemas are *values*: ``Annotations`` carries the ``KeypointSchema`` itself, files carry its definition
+(``to_json``) where it is not a shipped one, and readers rebuild it (``from_json``). There is no registry, so
+whether a sample is valid never depends on which modules a process happened to import.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +53,33 @@ class KeypointSchema:
     @property
     def num_keypoints(self) -> int:
         return len(self.names)
+
+    @property
+    def shipped(self) -> bool:
+        """Whether ``schema(name)`` rebuilds this exact schema from its name alone (files then store the name)."""
+        try:
+            return schema(self.name) == self
+        except ValueError:
+            return False
+
+    def to_json(self) -> dict[str, Any]:
+        """The schema as data: name, point names, flip permutation, 0-based skeleton.
+
+        >>> KeypointSchema.from_json(FACE5.to_json()) == FACE5
+        True
+        """
+        return {"name": self.name, "names": list(self.names), "flip_perm": list(self.flip_perm),
+                "skeleton": [list(e) for e in self.skeleton]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], name: str | None = None) -> KeypointSchema:
+        """Inverse of ``to_json`` (``name`` overrides the stored one); ``ValueError`` on malformed data."""
+        try:
+            return cls(str(name or d["name"]), tuple(str(n) for n in d["names"]),
+                       tuple(int(i) for i in d["flip_perm"]),
+                       tuple((int(a), int(b)) for a, b in d.get("skeleton", [])))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"malformed keypoint schema definition ({type(e).__name__}: {e})") from None
 
 
 def _ibug68() -> KeypointSchema:
@@ -99,32 +133,39 @@ IBUG68 = _ibug68()
 FACE49 = _subset("face49", IBUG68, FACE49_FROM_68)
 FACE5 = _face5()
 
-_REGISTRY: dict[str, KeypointSchema] = {s.name: s for s in (IBUG68, FACE49, FACE5)}
+SHIPPED: dict[str, KeypointSchema] = {s.name: s for s in (IBUG68, FACE49, FACE5)}
 
 
-def register_schema(schema: KeypointSchema) -> None:
-    """Make a user-defined schema available by name (e.g. the corners of a rendered object)."""
-    _REGISTRY[schema.name] = schema
+def schema(name: str) -> KeypointSchema:
+    """The shipped schema called ``name`` (``ibug68``, ``face49``, ``face5``, ``genericK``); other names raise a
+    ValueError listing the shipped ones (a custom schema travels as a ``KeypointSchema`` value, not a name).
+
+    >>> schema("face5").num_keypoints, schema("generic3").names
+    (5, ('p0', 'p1', 'p2'))
+    """
+    if name in SHIPPED:
+        return SHIPPED[name]
+    m = re.fullmatch(r"generic(\d+)", name)
+    if m and int(m.group(1)) > 0:
+        return generic_schema(int(m.group(1)))
+    raise ValueError(f"unknown keypoint schema {name!r}; shipped: {sorted(SHIPPED)} and genericK (pass a "
+                     "KeypointSchema value for any other)")
 
 
-def get_schema(name: str) -> KeypointSchema:
-    """Look up a schema by name; unknown names give a ValueError listing the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown keypoint schema {name!r}; known: {sorted(_REGISTRY)}") from None
+def get_schema(name_or_schema: str | KeypointSchema) -> KeypointSchema:
+    """``name_or_schema`` as a ``KeypointSchema``: a value is returned as is, a name looked up with ``schema``."""
+    if isinstance(name_or_schema, KeypointSchema):
+        return name_or_schema
+    return schema(name_or_schema)
 
 
 def generic_schema(k: int) -> KeypointSchema:
     """An anonymous schema of ``k`` points with no left/right pairs (flips keep indices)."""
-    name = f"generic{k}"
-    if name not in _REGISTRY:
-        _REGISTRY[name] = KeypointSchema(name, tuple(f"p{i}" for i in range(k)), tuple(range(k)))
-    return _REGISTRY[name]
+    return KeypointSchema(f"generic{k}", tuple(f"p{i}" for i in range(k)), tuple(range(k)))
 
 
 def convert_keypoints(
-    xy: np.ndarray, visibility: np.ndarray, source: str, target: str
+    xy: np.ndarray, visibility: np.ndarray, source: str | KeypointSchema, target: str | KeypointSchema
 ) -> tuple[np.ndarray, np.ndarray]:
     """Convert keypoints (..., K_src, 2) with visibility (..., K_src) from one schema to another.
 

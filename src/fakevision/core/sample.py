@@ -20,7 +20,7 @@ import numpy as np
 
 from fakevision._version import __version__
 from fakevision.core.errors import InputError
-from fakevision.core.keypoints import get_schema
+from fakevision.core.keypoints import KeypointSchema, get_schema
 
 JSONScalar = str | int | float | bool | None
 
@@ -139,7 +139,7 @@ class Annotations:
     Image level: ``label`` (the class, e.g. ``"female"`` or subject id) and ``attributes`` (age, race, ...).
     Instance level (N instances, N may be 0): ``categories`` (N names), ``boxes`` (N x 4 xyxy float pixels),
     optional ``masks`` (N x H x W bool), optional ``keypoints`` (N x K x 2 float) with ``visibility`` (N x K uint8,
-    COCO's 0/1/2) and ``keypoint_schema``, ``instance_attributes`` (N dicts). Dense: optional ``label_map``
+    COCO's 0/1/2) and ``keypoint_schema`` (a ``KeypointSchema`` value; a shipped one may be given by name), ``instance_attributes`` (N dicts). Dense: optional ``label_map``
     (H x W int32 with ``label_names``), optional ``depth`` (H x W float32, metres, 0 = no surface), optional
     ``normals`` (H x W x 3 float32 surface normals, see below). ``extras`` carries source-specific JSON data (camera
     K and pose for renders; ``normals_frame: "camera"`` for renders, which names the frame below).
@@ -166,7 +166,7 @@ class Annotations:
     masks: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     visibility: np.ndarray | None = None
-    keypoint_schema: str | None = None
+    keypoint_schema: KeypointSchema | None = None
     instance_attributes: list[dict[str, Any]] | None = None
     label_map: np.ndarray | None = None
     label_names: dict[int, str] | None = None
@@ -177,6 +177,11 @@ class Annotations:
     def __post_init__(self) -> None:
         self.categories = [str(c) for c in self.categories]
         n = len(self.categories)
+        if self.keypoint_schema is not None and not isinstance(self.keypoint_schema, KeypointSchema):
+            try:  # a shipped schema may be given by name; it is stored as the value
+                self.keypoint_schema = get_schema(self.keypoint_schema)
+            except (ValueError, TypeError) as e:
+                raise InputError(str(e)) from None
         self.boxes = _as_float_array(self.boxes, (4,), "boxes")
         if self.boxes.shape[0] != n:
             raise InputError(f"{n} categories but {self.boxes.shape[0]} boxes")
@@ -202,10 +207,7 @@ class Annotations:
             if self.visibility.shape != kp.shape[:2]:
                 raise InputError(f"visibility must have shape {kp.shape[:2]}, got {self.visibility.shape}")
             if self.keypoint_schema is not None:
-                try:
-                    schema = get_schema(self.keypoint_schema)
-                except ValueError as e:
-                    raise InputError(str(e)) from None
+                schema = self.keypoint_schema
                 if schema.num_keypoints != kp.shape[1]:
                     raise InputError(
                         f"schema {schema.name} has {schema.num_keypoints} points, keypoints have {kp.shape[1]}"

@@ -244,7 +244,8 @@ def _items(source: Any) -> tuple[int, Iterator[tuple[str, Any]], bool, list[str]
         s = reader[i]
         a = s.annotations
         gt = None
-        if a.keypoints is not None and a.keypoint_schema == "ibug68" and len(a.keypoints) == 1:
+        is_ibug = a.keypoint_schema is not None and a.keypoint_schema.name == "ibug68"
+        if a.keypoints is not None and is_ibug and len(a.keypoints) == 1:
             gt = np.asarray(a.keypoints[0], np.float64)
         return s.image, gt
 

@@ -17,7 +17,7 @@ Recipe section::
 >>> from fakevision.core.source import make_sample
 >>> src = build_gan_faces(GanFacesConfig(count=2))
 >>> s = make_sample(src, 0)
->>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema, s.annotations.categories
+>>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema.name, s.annotations.categories
 ((64, 64, 3), (1, 68, 2), 'ibug68', ['face'])
 """
 

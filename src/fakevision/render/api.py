@@ -124,7 +124,7 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
     >>> from fakevision.render import sample_scene, sample_camera
     >>> rng = np.random.default_rng(0)
     >>> s = render_scene(sample_scene(rng), sample_camera(rng, 128, 96))
-    >>> s.image.shape, s.annotations.depth.dtype.name, s.annotations.keypoint_schema
+    >>> s.image.shape, s.annotations.depth.dtype.name, s.annotations.keypoint_schema.name
     ((96, 128, 3), 'float32', 'render_object10')
     >>> bool(np.all(s.annotations.masks.sum(axis=(1, 2)) > 0))  # every kept instance is visible
     True

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from fakevision.core.keypoints import KeypointSchema, register_schema
+from fakevision.core.keypoints import KeypointSchema
 from fakevision.core.sample import Annotations, Provenance, Sample, boxes_from_masks
 from fakevision.render.backends import RenderBuffers, get_backend
 from fakevision.render.camera import Camera, intrinsics, look_at
@@ -42,8 +42,8 @@ from fakevision.render.primitives import Mesh
 from fakevision.render.shapes import normals_from_points
 from fakevision.render.scene import Light, MeshBody
 
-EYE_SCHEMA = "render_eye8"
-register_schema(KeypointSchema(EYE_SCHEMA, tuple(f"ring_{a}" for a in range(0, 360, 45)), tuple(range(8))))
+#: 8 points on each boundary ring (iris and pupil) at 0, 45, ... 315 degrees of the eye's own frame.
+EYE_SCHEMA = KeypointSchema("render_eye8", tuple(f"ring_{a}" for a in range(0, 360, 45)), tuple(range(8)))
 
 SKIN, SOCKET, SCLERA, IRIS, PUPIL = range(5)  # body indices
 LABELS = {0: "background", 1: "skin", 2: "sclera", 3: "iris", 4: "pupil"}

@@ -270,7 +270,7 @@ def compute_ground_truth(scene: Scene, camera: Camera, buffers: RenderBuffers, c
         attrs.append({
             "object_index": i,
             "shape": obj.shape,
-            "keypoint_schema": shapes.SHAPE_SCHEMAS[obj.shape],
+            "keypoint_schema": shapes.SHAPE_SCHEMAS[obj.shape].name,
             "amodal_box": [round(float(v), 4) for v in amodal[n]],
             "truncated": truncated,
             "area": areas[i],

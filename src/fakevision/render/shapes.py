@@ -3,7 +3,7 @@ the object (amodal boxes), and analytic surface normals.
 
 Keypoints lie *on the surface*, so "visible" can be decided from the rendered buffers. Every sample uses one
 keypoint layout of ``NUM_KEYPOINTS`` = 10 points (``Annotations`` holds one schema per image); what each index
-means depends on the shape, and each shape's own schema (with real names) is registered too and named in the
+means depends on the shape, and each shape's own schema (with real names, ``SHAPE_SCHEMAS``) is named in the
 instance's ``instance_attributes["keypoint_schema"]``:
 
 =========  ======================================================================  ==================
@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fakevision.core.keypoints import KeypointSchema, register_schema
+from fakevision.core.keypoints import KeypointSchema
 from fakevision.render.scene import ObjectSpec
 
 NUM_KEYPOINTS = 10
-SCHEMA = "render_object10"
 
 _BOX_NAMES = (
     "corner_nx_ny_nz", "corner_px_ny_nz", "corner_px_py_nz", "corner_nx_py_nz",
@@ -41,18 +40,16 @@ _CYL_NAMES = tuple(f"{cap}_rim_{a}" for cap in ("bottom", "top") for a in (0, 90
 _SPHERE_NAMES = ("pole_px", "pole_nx", "pole_py", "pole_ny", "pole_pz", "pole_nz")
 _MESH_NAMES = ("extreme_nx", "extreme_px", "extreme_ny", "extreme_py", "extreme_nz", "extreme_pz")
 
-SHAPE_SCHEMAS = {"box": "render_box10", "cylinder": "render_cylinder10", "sphere": "render_sphere6",
-                 "mesh": "render_mesh6"}
+
+def _plain(name: str, names: tuple[str, ...]) -> KeypointSchema:
+    return KeypointSchema(name, names, tuple(range(len(names))))
 
 
-def _register() -> None:
-    for name, names in ((SCHEMA, tuple(f"kp{i}" for i in range(NUM_KEYPOINTS))), ("render_box10", _BOX_NAMES),
-                        ("render_cylinder10", _CYL_NAMES), ("render_sphere6", _SPHERE_NAMES),
-                        ("render_mesh6", _MESH_NAMES)):
-        register_schema(KeypointSchema(name, names, tuple(range(len(names)))))
-
-
-_register()
+#: The one layout every render sample carries (what each index means depends on the instance's shape).
+SCHEMA = _plain("render_object10", tuple(f"kp{i}" for i in range(NUM_KEYPOINTS)))
+#: Each shape's own schema, with real point names.
+SHAPE_SCHEMAS = {"box": _plain("render_box10", _BOX_NAMES), "cylinder": _plain("render_cylinder10", _CYL_NAMES),
+                 "sphere": _plain("render_sphere6", _SPHERE_NAMES), "mesh": _plain("render_mesh6", _MESH_NAMES)}
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fakevision.core.keypoints import get_schema
 from fakevision.core.sample import Sample
 
 _SHIFT = 4  # sub-pixel drawing precision for OpenCV (1/16 px)
@@ -66,7 +65,7 @@ def draw_sample(sample: Sample, min_size: int = 192) -> np.ndarray:
         cv2.putText(out, cat, (int(x0 * scale) + 2, max(10, int(y0 * scale) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
                     (255, 255, 255), 1, cv2.LINE_AA)
     if a.keypoints is not None and a.visibility is not None:
-        skeleton = get_schema(a.keypoint_schema).skeleton if a.keypoint_schema else ()
+        skeleton = a.keypoint_schema.skeleton if a.keypoint_schema is not None else ()
         for i in range(a.keypoints.shape[0]):
             kp, vis = a.keypoints[i], a.visibility[i]
             for s, t in skeleton:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fakevision.core.keypoints import get_schema
+from fakevision.core.keypoints import KeypointSchema, get_schema
 from fakevision.core.sample import Annotations, Sample
 
 BORDERS = {
@@ -168,7 +168,7 @@ def corner_boxes(m: np.ndarray, boxes: np.ndarray, out_hw: tuple[int, int]) -> n
 
 
 def warp_keypoints(
-    kp: np.ndarray, vis: np.ndarray, schema: str | None, m: np.ndarray, out_hw: tuple[int, int]
+    kp: np.ndarray, vis: np.ndarray, schema: KeypointSchema | str | None, m: np.ndarray, out_hw: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Move N x K keypoints; visibility 0 outside the frame; mirror -> permute names with ``flip_perm``."""
     xy = transform_points(m, kp)

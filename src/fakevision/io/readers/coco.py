@@ -21,8 +21,8 @@ output keeps its depth and normals, which then move with the pixels), each annot
 returned when every instance of an image has a segmentation; otherwise None (a box-only instance has no honest
 mask).
 
-Keypoint schema: if a category's ``keypoints`` names equal a registered schema's names (e.g. ``ibug68``) that one
-is used; otherwise a schema ``coco:<category>`` is registered from the names, with left/right pairs taken from
+Keypoint schema: if a category's ``keypoints`` names equal a shipped schema's names (e.g. ``ibug68``) that one
+is used; otherwise a schema ``coco:<category>`` is made from the names, with left/right pairs taken from
 the names (``left_eye`` <-> ``right_eye``) so flips swap them, and the skeleton from the category; a category
 with keypoints but no names gets ``generic<K>``.
 """
@@ -38,9 +38,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fakevision.core.errors import InputError
-from fakevision.core.keypoints import KeypointSchema, generic_schema, get_schema, register_schema
+from fakevision.core.keypoints import SHIPPED, KeypointSchema, generic_schema, schema
 from fakevision.core.sample import UNLABELLED, Sample
-from fakevision.core.seeding import stable_hash
 from fakevision.io.readers.base import Reader, decode_rle, make_sample, relative_inside, require_path
 
 SHIPPED_SCHEMAS = ("ibug68", "face49", "face5")
@@ -61,46 +60,39 @@ def _swap_side(name: str) -> str:
 
 
 def schema_for_names(names: list[str], skeleton: list[list[int]], category: str, k: int,
-                     preferred: str | None = None) -> str:
-    """Name of the keypoint schema for a COCO category (see module docstring); registers it if new.
+                     preferred: str | None = None, flip_perm: list[int] | None = None) -> KeypointSchema:
+    """The keypoint schema of a COCO category (see module docstring), as a value.
 
-    ``preferred`` is the schema name fakevision's COCO writer records (``fakevision_schema``): kept when it is
-    registered here with the same point names, or registered under that name, so a round trip keeps the name.
+    ``preferred`` is the schema name fakevision's COCO writer records (``fakevision_schema``) and ``flip_perm`` the
+    permutation it records (``fakevision_flip_perm``): with them a round trip gives back the schema it wrote.
 
-    >>> schema_for_names(["nose", "left_eye", "right_eye"], [[1, 2]], "doc_head", 3)
-    'coco:doc_head'
-    >>> s = get_schema("coco:doc_head"); s.flip_perm, s.skeleton
-    ((0, 2, 1), ((0, 1),))
+    >>> s = schema_for_names(["nose", "left_eye", "right_eye"], [[1, 2]], "doc_head", 3)
+    >>> s.name, s.flip_perm, s.skeleton
+    ('coco:doc_head', (0, 2, 1), ((0, 1),))
     """
     if not names:
-        return generic_schema(k).name
+        return generic_schema(k)
     names_t = tuple(str(n) for n in names)
-    if preferred is not None and preferred == generic_schema(k).name and names_t == generic_schema(k).names:
-        return preferred
-    for cand in ((preferred,) if preferred else ()) + SHIPPED_SCHEMAS:
+    for cand in ((preferred,) if preferred else ()) + tuple(SHIPPED) + (generic_schema(k).name,):
         try:
-            if get_schema(cand).names == names_t:
-                return cand
-        except ValueError:  # preferred name not registered in this process
+            shipped = schema(cand)
+        except ValueError:  # a name that is not a shipped one
             continue
+        if shipped.names == names_t:
+            return shipped
+    skel = tuple((int(a) - 1, int(b) - 1) for a, b in skeleton
+                 if 1 <= int(a) <= len(names_t) and 1 <= int(b) <= len(names_t))
+    name = preferred or f"coco:{category}"
+    if flip_perm is not None:
+        try:
+            return KeypointSchema(name, names_t, tuple(int(i) for i in flip_perm), skel)
+        except (ValueError, TypeError):
+            pass  # a broken permutation: infer one from the names below
     pos = {n: i for i, n in enumerate(names_t)}
     perm = tuple(pos.get(_swap_side(n), i) for i, n in enumerate(names_t))
     if any(perm[perm[i]] != i for i in range(len(perm))):  # inconsistent names: keep indices on flip
         perm = tuple(range(len(names_t)))
-    skel = tuple((int(a) - 1, int(b) - 1) for a, b in skeleton
-                 if 1 <= int(a) <= len(names_t) and 1 <= int(b) <= len(names_t))
-    schema = KeypointSchema(preferred or f"coco:{category}", names_t, perm, skel)
-    try:
-        existing = get_schema(schema.name)
-    except ValueError:
-        existing = None
-    if existing is not None and existing.names == names_t:
-        return existing.name
-    if existing is not None:  # same category name, other points: keep both apart
-        suffix = stable_hash(",".join(names_t)) % 10**8
-        schema = KeypointSchema(f"coco:{category}:{len(names_t)}:{suffix}", names_t, perm, skel)
-    register_schema(schema)
-    return schema.name
+    return KeypointSchema(name, names_t, perm, skel)
 
 
 def _read_file(p: Path) -> bytes:
@@ -160,14 +152,13 @@ class CocoReader(Reader):
         self.keypoint_offset = float(keypoint_offset)
         data = self._load_json(json_path)
         self.categories: dict[int, str] = {}
-        self._cat_schema: dict[int, tuple[str, int]] = {}
+        self._cat_schema: dict[int, tuple[KeypointSchema, int]] = {}
         self._read_categories(data["categories"])
         images = self._read_images(data["images"])
         for a in data["annotations"]:
             self._check_annotation(a, images, box_tolerance, include_crowd)
         self._images = sorted(images.items(), key=lambda kv: (kv[1]["file"], kv[0]))
         self._ids = self._image_files()
-        self._schemas = [get_schema(name) for name, _ in self._cat_schema.values()]
 
     def _read_categories(self, categories: list[Any]) -> None:
         for c in categories:
@@ -179,9 +170,11 @@ class CocoReader(Reader):
             kp_names = c.get("keypoints") or []
             if kp_names:
                 preferred = c.get("fakevision_schema")
-                schema = schema_for_names(kp_names, c.get("skeleton") or [], name, len(kp_names),
-                                          str(preferred) if preferred else None)
-                self._cat_schema[cid] = (schema, len(kp_names))
+                flip = c.get("fakevision_flip_perm")
+                value = schema_for_names(kp_names, c.get("skeleton") or [], name, len(kp_names),
+                                         str(preferred) if preferred else None,
+                                         flip if isinstance(flip, list) else None)
+                self._cat_schema[cid] = (value, len(kp_names))
 
     def _read_images(self, entries: list[Any]) -> dict[int, dict[str, Any]]:
         images: dict[int, dict[str, Any]] = {}
@@ -215,13 +208,6 @@ class CocoReader(Reader):
                 raise InputError(f"image {iid}: image file not found: {rel} (under {self.root})", self.json_path)
             ids.append(rel)
         return ids
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # A reader pickled into a spawned worker must bring its file-defined schemas along: the registry is
-        # per process and Annotations validates schema names against it.
-        self.__dict__.update(state)
-        for schema in self._schemas:
-            register_schema(schema)
 
     @property
     def labels(self) -> list[str | None]:
@@ -276,7 +262,7 @@ class CocoReader(Reader):
             if not _finite(kp):
                 raise InputError(f"annotation {aid}: keypoints contain NaN or non-numbers", p)
             if cid not in self._cat_schema:
-                self._cat_schema[cid] = (generic_schema(k).name, k)
+                self._cat_schema[cid] = (generic_schema(k), k)
         seg = a.get("segmentation")
         if isinstance(seg, list):
             for poly in seg:
@@ -345,10 +331,11 @@ class CocoReader(Reader):
             extra["masks"] = np.stack([self._mask(a["seg"], h, w, a["id"]) for a in anns])
         schemas = {self._cat_schema[a["cat"]] for a in anns if a["cat"] in self._cat_schema}
         if len(schemas) > 1:
-            raise InputError(f"image {iid}: instances with different keypoint schemas {sorted(schemas)}",
+            raise InputError(f"image {iid}: instances with different keypoint schemas "
+                             f"{sorted(v.name for v, _ in schemas)}",
                              self.json_path)
         if schemas:
-            name, k = schemas.pop()
+            value, k = schemas.pop()
             kps = np.zeros((len(anns), k, 2))
             vis = np.full((len(anns), k), UNLABELLED, np.uint8)
             for j, a in enumerate(anns):
@@ -356,7 +343,7 @@ class CocoReader(Reader):
                     arr = np.asarray(a["kp"], dtype=np.float64).reshape(k, 3)
                     kps[j] = arr[:, :2] + self.keypoint_offset
                     vis[j] = arr[:, 2].astype(np.uint8)
-            extra.update(keypoints=kps, visibility=vis, keypoint_schema=name)
+            extra.update(keypoints=kps, visibility=vis, keypoint_schema=value)
         extra.update(self._dense(iid, im["dense"]))
         return make_sample(
             image, self.json_path, self._provenance(rel, image_id=iid),

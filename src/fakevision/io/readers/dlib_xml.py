@@ -44,7 +44,7 @@ class DlibXmlReader(Reader):
     >>> _ = (root / "f.xml").write_text("<dataset><images><image file='a.png'>"
     ...     "<box top='2' left='3' width='4' height='5'><part name='00' x='4' y='3'/></box></image></images></dataset>")
     >>> a = DlibXmlReader(root / "f.xml")[0].annotations
-    >>> a.boxes.tolist(), a.keypoints.tolist(), a.keypoint_schema
+    >>> a.boxes.tolist(), a.keypoints.tolist(), a.keypoint_schema.name
     ([[3.0, 2.0, 7.0, 7.0]], [[[4.5, 3.5]]], 'generic1')
     """
 

@@ -37,7 +37,7 @@ from pycocotools import mask as mask_utils
 
 from fakevision._version import __version__
 from fakevision.core.errors import OutputError
-from fakevision.core.keypoints import generic_schema
+from fakevision.core.keypoints import KeypointSchema, generic_schema
 from fakevision.core.sample import Sample
 from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json
 from fakevision.io.writers.base import ShardInfo
@@ -135,9 +135,9 @@ class CocoWriter:
             image_id = shard.first + i + 1
             images.append(self._image_entry(s, image_id, files))
             annotations += self._annotations(s, image_id, schemas)
-            schema = images[-1].get("fakevision_keypoint_schema")
-            if schema is not None and schema not in defs:
-                defs[schema] = _schema_def(schema)
+            value = _schema_of(s)
+            if value is not None and value.name not in defs:
+                defs[value.name] = _schema_def(value)
         # The part goes last: its presence means every file of the shard is on disk.
         part = part_path(out_dir, self.name, shard.index)
         try:
@@ -162,8 +162,9 @@ class CocoWriter:
         }
         if a.extras:
             entry["fakevision_extras"] = a.extras
-        if a.keypoints is not None:
-            entry["fakevision_keypoint_schema"] = a.keypoint_schema or generic_schema(a.keypoints.shape[1]).name
+        value = _schema_of(s)
+        if value is not None:
+            entry["fakevision_keypoint_schema"] = value.name
         if "depth" in files:
             entry["depth_file"] = files["depth"][len(COCO_DIR) + 1 :]
             entry["depth_scale"] = DEPTH_SCALE
@@ -178,9 +179,8 @@ class CocoWriter:
     @staticmethod
     def _annotations(s: Sample, image_id: int, schemas: dict[str, str | None]) -> list[dict[str, Any]]:
         a = s.annotations
-        schema = None
-        if a.keypoints is not None:
-            schema = a.keypoint_schema or generic_schema(a.keypoints.shape[1]).name
+        value = _schema_of(s)
+        schema = None if value is None else value.name
         out = []
         for j, cat in enumerate(a.categories):
             x0, y0, x1, y1 = (float(v) for v in a.boxes[j])
@@ -249,10 +249,18 @@ class CocoWriter:
         atomic_write_json(out_dir / ANNOTATIONS, coco)
 
 
-def _schema_def(name: str) -> dict[str, Any]:
+def _schema_of(s: Sample) -> KeypointSchema | None:
+    """The keypoint schema of a sample with keypoints (``genericK`` when it names none), else None."""
+    a = s.annotations
+    if a.keypoints is None:
+        return None
+    return a.keypoint_schema or generic_schema(a.keypoints.shape[1])
+
+
+def _schema_def(value: KeypointSchema) -> dict[str, Any]:
     """COCO's category fields for a schema: point names, the 1-based skeleton, and (ours) the flip permutation,
-    which lets a reader restore a schema its process does not know."""
-    d = schema_def(name)
+    which lets a reader restore a schema that is not a shipped one."""
+    d = schema_def(value)
     return {"keypoints": d["names"], "skeleton": [[a + 1, b + 1] for a, b in d["skeleton"]],
             "fakevision_flip_perm": d["flip_perm"]}
 

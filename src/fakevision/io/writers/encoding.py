@@ -57,12 +57,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from fakevision.core.errors import InputError, OutputError
-from fakevision.core.keypoints import (
-    KeypointSchema,
-    generic_schema,
-    get_schema,
-    register_schema,
-)
+from fakevision.core.keypoints import SHIPPED, KeypointSchema, schema
 from fakevision.core.sample import Annotations, Provenance, Sample
 from fakevision.io.images import encode_image, encode_mask_png
 
@@ -449,8 +444,8 @@ def sample_record(sample: Sample) -> dict[str, Any]:
         assert a.visibility is not None
         rec["keypoints"] = a.keypoints.tolist()
         rec["visibility"] = a.visibility.astype(int).tolist()
-        rec["keypoint_schema"] = a.keypoint_schema
-        if a.keypoint_schema is not None and a.keypoint_schema not in BUILTIN_SCHEMAS:
+        rec["keypoint_schema"] = None if a.keypoint_schema is None else a.keypoint_schema.name
+        if a.keypoint_schema is not None and a.keypoint_schema.name not in SHIPPED:
             rec["keypoint_schema_def"] = schema_def(a.keypoint_schema)
     if a.instance_attributes is not None:
         rec["instance_attributes"] = a.instance_attributes
@@ -463,48 +458,34 @@ def sample_record(sample: Sample) -> dict[str, Any]:
     return jsonable(rec)
 
 
-BUILTIN_SCHEMAS = ("ibug68", "face49", "face5")
+def schema_def(value: KeypointSchema) -> dict[str, Any]:
+    """A schema as data (names, flip permutation, 0-based skeleton), so files carry the schemas that are not
+    shipped (e.g. the renderer's) and readers can rebuild them."""
+    d = value.to_json()
+    del d["name"]
+    return d
 
 
-def lookup_schema(name: str) -> KeypointSchema:
-    """``get_schema`` that also knows the anonymous ``genericK`` schemas (registered on demand)."""
-    m = re.fullmatch(r"generic(\d+)", name)
-    return generic_schema(int(m.group(1))) if m else get_schema(name)
+def resolve_schema(name: str | None, definition: dict[str, Any] | None = None) -> KeypointSchema | None:
+    """The keypoint schema a file names: a shipped one by ``name``, else rebuilt from ``definition`` (as written
+    by ``schema_def``) when the file carried one, else dropped (None) rather than failing the read; the points
+    themselves are kept either way.
 
-
-def schema_def(name: str) -> dict[str, Any]:
-    """A schema as data (names, flip permutation, 0-based skeleton), so files can carry the schemas that are not
-    built in (e.g. the renderer's, registered only when its module is imported) and readers can restore them."""
-    s = lookup_schema(name)
-    return {"names": list(s.names), "flip_perm": list(s.flip_perm), "skeleton": [list(e) for e in s.skeleton]}
-
-
-def resolve_schema(name: str | None, definition: dict[str, Any] | None = None) -> str | None:
-    """A keypoint schema name usable in this process. An unknown name is registered from ``definition`` (as
-    written by ``schema_def``) when the file carried one, else dropped (None) rather than failing the read; the
-    points themselves are kept either way.
-
-    >>> resolve_schema("ibug68"), resolve_schema("generic3"), resolve_schema("nobody's")
-    ('ibug68', 'generic3', None)
+    >>> resolve_schema("ibug68").num_keypoints, resolve_schema("generic3").name, resolve_schema("nobody's")
+    (68, 'generic3', None)
     """
     if name is None:
         return None
     try:
-        return lookup_schema(name).name
+        return schema(name)
     except ValueError:
         pass
     if not definition:
         return None
     try:
-        register_schema(KeypointSchema(
-            name,
-            tuple(definition["names"]),
-            tuple(definition["flip_perm"]),
-            tuple((int(a), int(b)) for a, b in definition.get("skeleton", [])),
-        ))
-    except (KeyError, TypeError, ValueError):
+        return KeypointSchema.from_json(definition, name)
+    except ValueError:
         return None
-    return name
 
 
 def sample_from_record(
