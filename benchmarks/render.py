@@ -62,6 +62,7 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
     _setup_threads()
     import numpy as np
 
+    from fakevision.core.seeding import sample_rng
     from fakevision.core.source import make_sample
     from fakevision.render import get_backend, render_view, sample_camera, sample_scene
     from fakevision.render.sampler import SceneOptions
