@@ -267,7 +267,7 @@ def train_run(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this stage (repeatable).")] = None,
 ) -> None:
     """Run an experiment config stage by stage (same as 'fakevision train CONFIG'); rerun to resume."""
-    from fakevision.train.experiment import run_experiment
+    from fakevision.engine.experiment import run_experiment
 
     res = run_experiment(config, out, device=device, only=only, data_root=data_root,
                          log=lambda m: err_console.print(m, highlight=False))

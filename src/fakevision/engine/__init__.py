@@ -1,4 +1,5 @@
-"""Runs a recipe: sources -> samples -> writers, in shards over local worker processes (Ray later).
+"""Runs configs: a recipe (sources -> samples -> writers, in shards over local worker processes or Ray) and an
+experiment (``experiment``: training stages through the one training loop, into a set of weights).
 
 >>> from fakevision.engine import Recipe, make
 """

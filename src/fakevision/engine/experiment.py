@@ -153,9 +153,9 @@ class ExperimentConfig(BaseModel):
 
 
 def builtin_experiments() -> dict[str, str]:
-    """The experiment configs shipped in the package (``fakevision/train/configs``), with their descriptions."""
+    """The experiment configs shipped in the package (``fakevision/engine/experiments``), with their descriptions."""
     out: dict[str, str] = {}
-    for res in resources.files("fakevision.train.configs").iterdir():
+    for res in resources.files("fakevision.engine.experiments").iterdir():
         if res.name.endswith(".yaml"):
             data = yaml.safe_load(res.read_text(encoding="utf-8")) or {}
             lines = str(data.get("description") or "").strip().splitlines()
@@ -177,7 +177,7 @@ def load_experiment(name_or_path: str | Path) -> tuple[ExperimentConfig, Path]:
         if str(name_or_path) not in known:
             raise RecipeError(f"{name_or_path}: no such experiment file or built-in experiment (built-ins: "
                               f"{', '.join(sorted(known)) or 'none'})")
-        res = resources.files("fakevision.train.configs").joinpath(f"{name_or_path}.yaml")
+        res = resources.files("fakevision.engine.experiments").joinpath(f"{name_or_path}.yaml")
         text, origin, base = res.read_text(encoding="utf-8"), f"builtin:{name_or_path}", Path.cwd()
     try:
         data = yaml.safe_load(text)

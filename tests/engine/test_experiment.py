@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fakevision.core.errors import InputError, RecipeError
 from fakevision.gan.model import FaceGAN
-from fakevision.train.experiment import builtin_experiments, load_experiment, run_experiment
+from fakevision.engine.experiment import builtin_experiments, load_experiment, run_experiment
 
 TINY_G = {"n_gen": 8, "n_enc": 4, "z_dim": 8, "h_dim": 8, "batch": 4, "log_every": 1}
 

@@ -1,0 +1,1 @@
+"""Experiment configs shipped with fakevision (``fakevision train NAME``): the recipes of the shipped weights."""

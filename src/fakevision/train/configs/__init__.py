@@ -1,1 +1,0 @@
-"""Experiment configs shipped with fakevision (``fakevision train NAME``)."""
