@@ -77,15 +77,6 @@ def draw_spec(rng: np.random.Generator, spec: Spec) -> float:
     return float(spec)
 
 
-def spec_to_json(spec: Spec) -> Any:
-    """The recipe form of a spec (used by ``Transform.to_config``)."""
-    if isinstance(spec, Choices):
-        return {"choices": list(spec.choices)}
-    if isinstance(spec, tuple):
-        return list(spec)
-    return spec
-
-
 class Transform:
     """Base of every augmentation: ``sample_params(rng, sample)`` then pure ``apply(sample, params)``.
 

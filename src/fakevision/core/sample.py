@@ -253,16 +253,6 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray) -> np.ndarray:
-    """xyxy boxes around the labelled keypoints of each instance (zeros where none are labelled)."""
-    out = np.zeros((kp.shape[0], 4))
-    for i in range(kp.shape[0]):
-        pts = kp[i][vis[i] > 0]
-        if len(pts):
-            out[i] = [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
-    return out
-
-
 @dataclass
 class Sample:
     """One image with its annotations and provenance.

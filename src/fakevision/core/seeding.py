@@ -32,8 +32,3 @@ def sample_rng(root_seed: int, source: str, index: int) -> np.random.Generator:
         raise ValueError("seed and index must be non-negative")
     ss = np.random.SeedSequence([int(root_seed), stable_hash(source), int(index)])
     return np.random.Generator(np.random.PCG64(ss))
-
-
-def torch_seed(rng: np.random.Generator) -> int:
-    """A seed for ``torch.Generator`` drawn from a numpy generator (keeps one root of randomness)."""
-    return int(rng.integers(0, 2**63 - 1))

@@ -7,7 +7,6 @@ a rendered sample contains.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,6 @@ from fakevision.render.groundtruth import GroundTruth, compute_ground_truth
 from fakevision.render.scene import Scene
 from fakevision.render.textures import bake_background
 
-_HAS_NORMALS = "normals" in {f.name for f in dataclasses.fields(Annotations)}
 _PHOTOS: dict[str, np.ndarray] = {}
 _LAST_BACKGROUND: list = [None, None]  # (key, image): procedural backgrounds repeat for every view of a scene
 
@@ -94,7 +92,7 @@ def _composite(buf: RenderBuffers, background: Callable[[], np.ndarray]) -> np.n
 def to_annotations(gt: GroundTruth, camera: Camera, extras: dict[str, Any] | None = None) -> Annotations:
     """Wrap ground truth into the project's ``Annotations`` (camera K and pose go into ``extras["camera"]``)."""
     kw: dict[str, Any] = {}
-    if _HAS_NORMALS and gt.normals is not None:
+    if gt.normals is not None:
         kw["normals"] = gt.normals
     return Annotations(
         categories=gt.categories,
@@ -131,7 +129,7 @@ def render_scene(scene: Scene, camera: Camera, *, class_ids: dict[str, int] | No
     """
     if settle and not scene.settled:
         scene = get_backend().settle(scene)
-    image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, normals=_HAS_NORMALS,
+    image, gt, _ = render_view(scene, camera, class_ids, min_pixels=min_pixels, normals=True,
                                amodal_masks=amodal_masks, supersample=supersample, ground=ground, backend=renderer)
     prov = provenance or Provenance("render_scene", "render_scene", params={"scene": scene.to_json(),
                                                                              "camera": camera.to_json()})
