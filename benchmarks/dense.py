@@ -15,7 +15,8 @@ the target is the mean of their landmark shapes; each face's own landmarks are i
 - ``sample``: a whole ``Sample`` (image, face mask, box, 68 keypoints moved exactly) through the same warp;
 - ``batch of 3``: three faces' maps from one sparse product (``maps``) and three remaps, per face;
 - ``build + image``: the target prepared anew for every warp (a new shape each time, as in augmentation);
-- ``skimage``: ``PiecewiseAffineTransform.from_estimate`` (output -> input points) + ``warp`` (bilinear, order=1), per warp.
+- ``skimage``: ``PiecewiseAffineTransform.from_estimate`` (output -> input points) + ``warp`` (bilinear, order=1),
+  per warp.
 
 Single thread (OpenCV set to 1 thread); best of ``--repeats``; the ratio column is ours / scikit-image.
 """

@@ -73,7 +73,8 @@ def make(
 def augment(
     input: Annotated[Path, typer.Argument(help="Data set to augment (image folder, COCO json, .pts folder, ...).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    preset: Annotated[str | None, typer.Option(help="Augmentation preset (iris-phone, camera, face).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="Augmentation preset (iris-phone, camera, face, detection, classification).")] = None,
     recipe: Annotated[Path | None, typer.Option(help="YAML with an 'ops' list instead of a preset.")] = None,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Make N samples per class.")] = None,
     count: Annotated[int | None, typer.Option(min=1, help="Total samples (default: one per input).")] = None,

@@ -10,14 +10,22 @@ import numpy as np
 from fakevision.augment import (
     Affine,
     Brightness,
+    CenterCrop,
     Contrast,
+    CropAroundObject,
+    ElasticTransform,
     Gamma,
     GaussianBlur,
     GaussianNoise,
+    GridDistortion,
     HorizontalFlip,
     JpegCompression,
+    LongestMaxSize,
     MotionBlur,
+    PadIfNeeded,
     PiecewiseAffine,
+    RandomResizedCrop,
+    Resize,
     ResolutionLoss,
     Rotate,
     ScaleToObjectSize,
@@ -38,11 +46,22 @@ GEOMETRIC = {
     "Affine": lambda: Affine(scale=(0.6, 1.5), angle=(-45, 45), shear=(-20, 20), x=(-0.2, 0.2), y=(-0.2, 0.2)),
     "ScaleToObjectSize": lambda: ScaleToObjectSize(size=(5, 30)),
     "ScaleToObjectSize:resize": lambda: ScaleToObjectSize(size=(5, 30), keep_size=False),
+    "Resize": lambda: Resize(height=37, width=29),
+    "LongestMaxSize": lambda: LongestMaxSize(max_size=[24, 40, 61]),
+    "PadIfNeeded": lambda: PadIfNeeded(min_height=50, min_width=41, position="random", border="reflect"),
+    "CenterCrop": lambda: CenterCrop(height=19, width=51),
+    "RandomResizedCrop": lambda: RandomResizedCrop(height=32, width=24, scale=(0.3, 1.0)),
+    "RandomResizedCrop:area": lambda: RandomResizedCrop(height=20, width=20, scale=(0.3, 1.0), interpolation="area"),
+    "CropAroundObject": lambda: CropAroundObject(margin=(0.0, 0.5), height=30, width=30),
+    "CropAroundObject:keypoints": lambda: CropAroundObject(target="keypoints", instance="largest", margin=0.1),
 }
 
 #: Dense backward-map ops (``augment.nonrigid``): no matrix; keypoints are checked against the map's inverse.
 NONRIGID = {
     "PiecewiseAffine": lambda: PiecewiseAffine(scale=(0.02, 0.06), rows=(3, 5), cols=(3, 5)),
+    # strong but one-to-one (a folding warp shows some points twice and others nowhere: no single answer)
+    "ElasticTransform": lambda: ElasticTransform(alpha=(20.0, 60.0), sigma=(4.0, 8.0)),
+    "GridDistortion": lambda: GridDistortion(num_steps=(5), distort_limit=(-0.4, 0.4)),
 }
 
 PHOTOMETRIC = {
@@ -58,6 +77,29 @@ PHOTOMETRIC = {
 }
 
 
+def _containers() -> dict:
+    from fakevision.augment import ClassConditional, Compose, GaussianNoise, OneOf, SomeOf, Zoom
+
+    return {
+        # matrix ops only, one border: fused into a single warp
+        "Compose": lambda: Compose([Affine(scale=(0.8, 1.2), angle=(-30, 30)), HorizontalFlip(p=0.5),
+                                    Zoom(scale=(0.7, 1.4)), CenterCrop(height=30, width=40), GaussianNoise()]),
+        # matrix runs and dense warps interleaved: several warps, photometric ops between them
+        "Compose:mixed": lambda: Compose([Rotate(angle=(-25, 25)), ElasticTransform(alpha=(20, 60), sigma=5.0),
+                                          GaussianNoise(), RandomResizedCrop(height=36, width=44, scale=(0.5, 1.0)),
+                                          PiecewiseAffine(scale=0.03), VerticalFlip(p=0.5)]),
+        "OneOf": lambda: OneOf([Rotate(angle=(-60, 60)), GridDistortion(), CropAroundObject(height=32, width=32)]),
+        "SomeOf": lambda: SomeOf([Translate(x=(-0.3, 0.3)), ElasticTransform(alpha=40.0, sigma=5.0),
+                                  Resize(height=40, width=30), Gamma()], n=(1, 3)),
+        "ClassConditional": lambda: ClassConditional({"a": Compose([Zoom(scale=(0.6, 1.5)), GridDistortion()])},
+                                                     default=Rotate(angle=45)),
+    }
+
+
+#: Containers of the registry, each holding ops of several kinds (geometric, dense, photometric).
+CONTAINERS = _containers()
+
+
 def analytic(name: str, params: dict, h: int, w: int, xy: np.ndarray) -> np.ndarray:
     """Where each op sends points, written out by hand (not via the op's own matrix)."""
     x, y = xy[..., 0], xy[..., 1]
@@ -66,6 +108,27 @@ def analytic(name: str, params: dict, h: int, w: int, xy: np.ndarray) -> np.ndar
         return np.stack([w - x, y], -1)
     if name == "VerticalFlip":
         return np.stack([x, h - y], -1)
+    def window(x0: float, y0: float, x1: float, y1: float, oh: float, ow: float) -> np.ndarray:
+        return np.stack([(x - x0) * ow / (x1 - x0), (y - y0) * oh / (y1 - y0)], -1)
+
+    if name == "Resize":
+        return window(0, 0, w, h, 37, 29)
+    if name == "LongestMaxSize":
+        s = params["max_size"] / max(h, w)
+        return window(0, 0, w, h, max(1, round(h * s)), max(1, round(w * s)))
+    if name == "PadIfNeeded":  # position "random": fractions of the free space, floored
+        dy, dx = max(h, 50) - h, max(w, 41) - w
+        fy, fx = params["u"]
+        return np.stack([x + min(dx, math.floor(fx * (dx + 1))), y + min(dy, math.floor(fy * (dy + 1)))], -1)
+    if name == "CenterCrop":
+        return np.stack([x - (w - 51) // 2, y - (h - 19) // 2], -1)
+    if name.startswith("RandomResizedCrop"):
+        oh, ow = (32, 24) if name == "RandomResizedCrop" else (20, 20)
+        return window(params["x0"], params["y0"], params["x0"] + params["w"], params["y0"] + params["h"], oh, ow)
+    if name.startswith("CropAroundObject"):
+        x0, y0, x1, y1 = params["window"]
+        oh, ow = (30, 30) if name == "CropAroundObject" else (y1 - y0, x1 - x0)
+        return window(x0, y0, x1, y1, oh, ow)
     if name == "ScaleToObjectSize:resize":  # the whole image onto a round(H*s) x round(W*s) canvas
         oh, ow = max(1, round(h * params["scale"])), max(1, round(w * params["scale"]))
         return np.stack([x * ow / w, y * oh / h], -1)

@@ -97,7 +97,11 @@ def test_presets_carry_annotations_and_are_reproducible(name: str) -> None:
     b = t(s, np.random.default_rng(3))
     assert a.image.tobytes() == b.image.tobytes()
     assert a.annotations.masks.shape[1:] == a.image.shape[:2]
-    if name != "iris-phone":  # iris-phone shrinks the image so the iris is phone-sized
+    if name == "detection":
+        assert a.image.shape == (512, 512, 3)
+    elif name == "classification":
+        assert a.image.shape == (224, 224, 3)
+    elif name != "iris-phone":  # iris-phone shrinks the image so the iris is phone-sized
         assert a.image.shape == s.image.shape
     if name == "camera":  # photometric only: every annotation exactly as rendered
         assert a.annotations is s.annotations
@@ -140,12 +144,63 @@ def test_flips_fuse_with_any_border(monkeypatch: pytest.MonkeyPatch) -> None:
     borders: list[str] = []
     real = compose_mod.warp_sample
 
-    def spy(sample, m, hw, border, fill):  # noqa: ANN001, ANN202
+    def spy(sample, m, hw, border, fill, **kw):  # noqa: ANN001, ANN003, ANN202
         borders.append(border)
-        return real(sample, m, hw, border=border, fill=fill)
+        return real(sample, m, hw, border=border, fill=fill, **kw)
 
     monkeypatch.setattr(compose_mod, "warp_sample", spy)
     s = random_sample(1, 24, 24)
     t = Compose([HorizontalFlip(p=1.0), Rotate(angle=20, border="reflect"), Zoom(scale=0.9, border="reflect")])
     t(s, np.random.default_rng(0))
     assert borders == ["reflect"]
+
+
+def test_a_keypoint_that_leaves_and_comes_back_in_a_fused_run_is_invisible_as_op_by_op() -> None:
+    from fakevision.augment import Translate
+
+    s = random_sample(3, 40, 50)
+    ops = [Translate(x=0.5, y=0.0), Zoom(scale=0.7), Translate(x=-0.35, y=0.0)]
+    fused, unfused = Compose(ops), Compose(ops, fuse=False)
+    p = fused.sample_params(np.random.default_rng(0), s)
+    a, b = fused.apply(s, p).annotations, unfused.apply(s, p).annotations
+    left = (s.annotations.keypoints[..., 0] >= 25) & (s.annotations.visibility > 0)
+    assert left.any()
+    assert not a.visibility[left].any(), "pushed past the right edge by the first op: gone, fused or not"
+    np.testing.assert_array_equal(a.visibility, b.visibility)
+    np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fused_visibility_equals_op_by_op_visibility(seed: int) -> None:
+    """Any chain of geometric ops (containers included): fusing changes pixels (one interpolation instead of
+    several) but never which keypoints are visible or where they are."""
+    from tests.augment.helpers import GEOMETRIC
+
+    rng = np.random.default_rng(seed)
+    names = sorted(GEOMETRIC)
+    chain = [GEOMETRIC[names[i]]() for i in rng.choice(len(names), 4)]
+    chain.insert(int(rng.integers(5)), OneOf([Rotate(angle=(-40, 40)), Zoom(scale=(0.5, 1.6))]))
+    s = random_sample(seed, 36, 44, n=1)
+    fused, unfused = Compose(chain), Compose(chain, fuse=False)
+    p = fused.sample_params(rng, s)
+    a, b = fused.apply(s, p).annotations, unfused.apply(s, p).annotations
+    assert a.num_instances == b.num_instances or a.num_instances == 0 or b.num_instances == 0
+    if a.num_instances == b.num_instances == 1:
+        np.testing.assert_array_equal(a.visibility, b.visibility)
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-6)
+
+
+def test_noise_bytes_come_from_numpy_alone() -> None:
+    """GaussianNoise is NumPy's PCG64 stream through the normal quantile table, rounded and added with saturation:
+    reimplemented here without OpenCV, the bytes are equal (so no OpenCV version can change them)."""
+    from scipy.special import ndtri
+
+    s = random_sample(1, 30, 40)
+    t = GaussianNoise(variance=70.0)
+    p = t.sample_params(np.random.default_rng(5), s)
+    got = t.apply(s, p).image
+    u = np.frombuffer(np.random.default_rng(p["seed"]).bytes(30 * 40 * 3 * 2), "<u2").reshape(30, 40, 3)
+    table = np.clip(np.rint(ndtri((np.arange(65536) + 0.5) / 65536) * np.sqrt(70.0)), -255, 255)
+    want = np.clip(s.image.astype(np.int32) + table[u].astype(np.int32), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(got, want)
+    assert abs((got.astype(float) - s.image)[(s.image > 40) & (s.image < 215)].std() - np.sqrt(70)) < 0.4

@@ -39,6 +39,26 @@ def test_op_configs_build_and_reject_unknown_keys() -> None:
         build_op({"op": "Zoom", "scale": [2, 1]})
 
 
+def test_crop_resize_and_non_rigid_ops_build_from_recipe_configs() -> None:
+    t = build_pipeline([
+        {"op": "RandomResizedCrop", "height": 24, "width": 20, "scale": [0.3, 1.0], "ratio": [0.5, 2.0]},
+        {"op": "CropAroundObject", "target": "keypoints", "instance": "largest", "margin": [0.1, 0.2]},
+        {"op": "Resize", "height": 30, "width": 30, "interpolation": "area"},
+        {"op": "LongestMaxSize", "max_size": [32, 40]},
+        {"op": "PadIfNeeded", "min_height": 40, "min_width": 40, "position": "random", "border": "reflect"},
+        {"op": "CenterCrop", "height": 36, "width": 36},
+        {"op": "PiecewiseAffine", "scale": 0.03, "rows": 4, "cols": [3, 5]},
+    ])
+    s = random_sample(0, 48, 64)
+    p = t.sample_params(np.random.default_rng(0), s)
+    out = t.apply(s, json.loads(json.dumps(p)))
+    assert out.image.shape == (36, 36, 3)
+    with pytest.raises(ValueError, match="interpolation"):
+        build_op({"op": "Resize", "height": 4, "width": 4, "interpolation": "lanczos"})
+    with pytest.raises(ValueError, match="height"):
+        build_op({"op": "CenterCrop", "height": 0, "width": 4})
+
+
 def test_class_plan_modes() -> None:
     labels = ["b", "a", "b", "a", "a", "c"]
     p = ClassPlan.build(labels, per_class=4)

@@ -5,9 +5,11 @@ pure ``apply(sample, params)`` uses them, ``op(sample, rng)`` does both. Geometr
 corner convention and move image, masks, label map, depth, surface normals (resampled like depth, and the vectors
 turned with the picture: see ``functional.geometry``), keypoints (with left/right swap on mirrors) and boxes
 together; photometric ops never touch annotations. ``Compose`` fuses consecutive geometric ops into one
-warp. Non-rigid ops (``PiecewiseAffine``) are dense backward maps (``functional.dense``): the image and dense
-annotations are remapped once, keypoints and box outlines move through the map's inverse, solved per point.
-``get_preset("camera" | "iris-phone" | "face")`` returns a ready pipeline.
+warp. Crops, resizes and pads (``RandomResizedCrop``, ``CropAroundObject``, ``Resize``, ``LongestMaxSize`` +
+``PadIfNeeded``, ``CenterCrop``) are matrices too, and update the render camera's K. Non-rigid ops
+(``ElasticTransform``, ``GridDistortion``, ``PiecewiseAffine``) are dense backward maps (``functional.dense``): the image and dense annotations are
+remapped once, keypoints and box outlines move through the map's inverse, solved per point.
+``get_preset("camera" | "iris-phone" | "face" | "detection" | "classification")`` returns a ready pipeline.
 
 >>> import numpy as np
 >>> from fakevision.augment import Compose, Rotate, GaussianNoise, get_preset
@@ -19,6 +21,14 @@ annotations are remapped once, keypoints and box outlines move through the map's
 
 from fakevision.augment.base import Choices, Params, PhotometricTransform, Transform
 from fakevision.augment.compose import ClassConditional, Compose, OneOf, SomeOf
+from fakevision.augment.crops import (
+    CenterCrop,
+    CropAroundObject,
+    LongestMaxSize,
+    PadIfNeeded,
+    RandomResizedCrop,
+    Resize,
+)
 from fakevision.augment.geometric import (
     Affine,
     GeometricTransform,
@@ -29,7 +39,7 @@ from fakevision.augment.geometric import (
     VerticalFlip,
     Zoom,
 )
-from fakevision.augment.nonrigid import DenseTransform, PiecewiseAffine
+from fakevision.augment.nonrigid import DenseTransform, ElasticTransform, GridDistortion, PiecewiseAffine
 from fakevision.augment.photometric import (
     Brightness,
     Contrast,
@@ -47,22 +57,30 @@ __all__ = [
     "PRESETS",
     "Affine",
     "Brightness",
+    "CenterCrop",
     "Choices",
     "ClassConditional",
     "Compose",
     "Contrast",
+    "CropAroundObject",
     "DenseTransform",
+    "ElasticTransform",
     "Gamma",
     "GaussianBlur",
     "GaussianNoise",
     "GeometricTransform",
+    "GridDistortion",
     "HorizontalFlip",
     "JpegCompression",
+    "LongestMaxSize",
     "MotionBlur",
     "OneOf",
+    "PadIfNeeded",
     "Params",
     "PhotometricTransform",
     "PiecewiseAffine",
+    "RandomResizedCrop",
+    "Resize",
     "ResolutionLoss",
     "Rotate",
     "ScaleToObjectSize",

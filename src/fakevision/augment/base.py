@@ -133,6 +133,13 @@ class Transform:
             return np.eye(3), (height, width)
         return None
 
+    def waypoints(self, params: Params, height: int, width: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        """The frames this op's geometry passes through: (matrix from its input, frame size) after each step, the
+        last being ``geometry`` itself; a container lists its ops' (``Compose`` fusing a run checks keypoint
+        visibility in every one of them). Empty when not a pure geometric change."""
+        g = self.geometry(params, height, width)
+        return [] if g is None else [g]
+
     def warp_key(self) -> tuple[Any, ...] | None:
         """Ops whose warps can share one interpolation pass have equal keys (same border handling). ``None``:
         fuses with anything (exact pixel permutations such as flips, and ops that never warp); ``()``: never

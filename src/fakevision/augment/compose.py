@@ -3,8 +3,10 @@ and ``ClassConditional`` (a pipeline per class label). Containers are transforms
 params nest: ``{"applied": True, "ops": [<params of op 0>, ...]}``.
 
 Why fuse: two warps interpolate twice (softer image, twice the work); multiplying the matrices first gives one
-bilinear pass, and the annotations move by the same product. A consequence worth knowing: a keypoint that leaves
-the frame in the middle of a fused run and comes back is still visible (only the final position counts).
+bilinear pass, and the annotations move by the same product. A keypoint that leaves the frame in the middle of a
+fused run and comes back gets visibility 0, as it would op by op: the fused warp checks it against the frame after
+every op of the run (``Transform.waypoints``), still with one interpolation. Pixels, masks and boxes, though, keep
+what comes back (there is one resampling, nothing is cut in between): that is the point of fusing.
 
 Data-dependent parameters (e.g. ``ScaleToObjectSize``) are drawn from the container's *input* sample, since every
 op's params are drawn before anything is applied (that is what makes the whole params dict replayable).
@@ -40,6 +42,19 @@ def _geometry_chain(ops: Sequence[Transform], params: Sequence[Params], h: int, 
     return m, hw
 
 
+def _chain_waypoints(ops: Sequence[Transform], params: Sequence[Params], h: int, w: int
+                     ) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    out: list[tuple[np.ndarray, tuple[int, int]]] = []
+    m, hw = np.eye(3), (h, w)
+    for op, p in zip(ops, params):
+        steps = op.waypoints(p, hw[0], hw[1])
+        if not steps:
+            return []
+        out += [(sm @ m, shw) for sm, shw in steps]
+        m, hw = out[-1]
+    return out
+
+
 class Compose(Transform):
     """Apply ``ops`` in order; runs of consecutive geometric ops (same border handling) become one warp.
 
@@ -71,6 +86,11 @@ class Compose(Transform):
             return np.eye(3), (height, width)
         return _geometry_chain(self.ops, params["ops"], height, width)
 
+    def waypoints(self, params: Params, height: int, width: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        if not params.get("applied", True):
+            return [(np.eye(3), (height, width))]
+        return _chain_waypoints(self.ops, params["ops"], height, width)
+
     def warp_key(self) -> tuple[Any, ...] | None:
         return combined_key(self.ops)
 
@@ -92,9 +112,11 @@ class Compose(Transform):
             m, hw = g
             key: tuple[Any, ...] | None = None
             applied: list[int] = []
+            interpolation: str | None = None
+            steps = ops[i].waypoints(ps[i], sample.height, sample.width)
 
             def joins(k: int) -> bool:
-                nonlocal key
+                nonlocal key, interpolation
                 if not params_applied(ps[k]):
                     return True
                 kk = ops[k].warp_key()
@@ -104,6 +126,8 @@ class Compose(Transform):
                     return False
                 key = kk if kk is not None else key
                 applied.append(k)
+                if getattr(ops[k], "interpolation", None) == "linear":  # a crop/resize op: window fast path allowed
+                    interpolation = "linear"
                 return True
 
             joins(i)
@@ -112,13 +136,15 @@ class Compose(Transform):
                 gj = ops[j].geometry(ps[j], hw[0], hw[1])
                 if gj is None or not joins(j):
                     break
+                steps += [(sm @ m, shw) for sm, shw in ops[j].waypoints(ps[j], hw[0], hw[1])]
                 m, hw = gj[0] @ m, gj[1]
                 j += 1
             if len(applied) == 1:  # nothing to fuse: the op warps itself, with its own settings
                 sample = ops[applied[0]].apply(sample, ps[applied[0]])
             elif applied:
-                border, fill = key if key else ("constant", 0.0)  # only flips: no border is ever sampled
-                sample = warp_sample(sample, m, hw, border=border, fill=fill)
+                border, fill = key[:2] if key else ("constant", 0.0)  # only flips: no border is ever sampled
+                sample = warp_sample(sample, m, hw, border=border, fill=fill, interpolation=interpolation,
+                                     waypoints=steps[:-1])
             i = j
         return sample
 
@@ -159,6 +185,11 @@ class OneOf(Transform):
         if not params.get("applied", True):
             return np.eye(3), (height, width)
         return self.ops[params["choice"]].geometry(params["params"], height, width)
+
+    def waypoints(self, params: Params, height: int, width: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        if not params.get("applied", True):
+            return [(np.eye(3), (height, width))]
+        return self.ops[params["choice"]].waypoints(params["params"], height, width)
 
     def warp_key(self) -> tuple[Any, ...] | None:
         return combined_key(self.ops)
@@ -203,6 +234,11 @@ class SomeOf(Transform):
             return np.eye(3), (height, width)
         return self.inner.geometry({"ops": params["ops"]}, height, width)
 
+    def waypoints(self, params: Params, height: int, width: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        if not params.get("applied", True):
+            return [(np.eye(3), (height, width))]
+        return self.inner.waypoints({"ops": params["ops"]}, height, width)
+
     def warp_key(self) -> tuple[Any, ...] | None:
         return self.inner.warp_key()
 
@@ -241,6 +277,10 @@ class ClassConditional(Transform):
             return np.eye(3), (height, width)
         op = self._pick(params["label"])
         return (np.eye(3), (height, width)) if op is None else op.geometry(params["params"], height, width)
+
+    def waypoints(self, params: Params, height: int, width: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        op = self._pick(params.get("label")) if params.get("applied", True) else None
+        return [(np.eye(3), (height, width))] if op is None else op.waypoints(params["params"], height, width)
 
     def apply_applied(self, sample: Sample, params: Params) -> Sample:
         op = self._pick(params["label"])

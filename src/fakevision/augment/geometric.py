@@ -39,9 +39,16 @@ def rotation_linear(angle_deg: float) -> np.ndarray:
 
 
 class GeometricTransform(Transform):
-    """Base of ops that are a matrix: subclasses implement ``matrix(params, height, width)``."""
+    """Base of ops that are a matrix: subclasses implement ``matrix(params, height, width)``, and
+    ``output_size(params, height, width)`` when they change the image size.
+
+    ``interpolation`` (None for the rotation/zoom family; the crop/resize ops set it) lets a warp that is an
+    axis-aligned window onto the canvas be cut out and ``cv2.resize``d (``functional.geometry.warp_array``); only
+    "linear" ops fuse with the matrix ops (one ``warpAffine`` pass), other interpolations warp by themselves.
+    """
 
     kind = "geometric"
+    interpolation: str | None = None
 
     def __init__(self, p: float = 1.0, border: Border = "constant", fill: float = 0.0) -> None:
         super().__init__(p)
@@ -53,17 +60,22 @@ class GeometricTransform(Transform):
     def matrix(self, params: Params, height: int, width: int) -> np.ndarray:
         raise NotImplementedError
 
+    def output_size(self, params: Params, height: int, width: int) -> tuple[int, int]:
+        return height, width
+
     def geometry(self, params: Params, height: int, width: int) -> tuple[np.ndarray, tuple[int, int]] | None:
         if not params.get("applied", True):
             return np.eye(3), (height, width)
-        return self.matrix(params, height, width), (height, width)
+        return self.matrix(params, height, width), self.output_size(params, height, width)
 
     def warp_key(self) -> tuple[Any, ...] | None:
-        return (self.border, self.fill)
+        if self.interpolation in (None, "linear"):
+            return (self.border, self.fill)
+        return (self.border, self.fill, self.interpolation)
 
     def apply_applied(self, sample: Sample, params: Params) -> Sample:
         m, out_hw = self.geometry(params, sample.height, sample.width)  # type: ignore[misc]
-        return warp_sample(sample, m, out_hw, border=self.border, fill=self.fill)
+        return warp_sample(sample, m, out_hw, border=self.border, fill=self.fill, interpolation=self.interpolation)
 
 
 class HorizontalFlip(GeometricTransform):
@@ -237,8 +249,3 @@ class ScaleToObjectSize(GeometricTransform):
             return about_centre(np.eye(2) * params["scale"], height, width)
         oh, ow = self.output_size(params, height, width)
         return np.diag([ow / width, oh / height, 1.0])  # the image maps exactly onto the new canvas
-
-    def geometry(self, params: Params, height: int, width: int) -> tuple[np.ndarray, tuple[int, int]] | None:
-        if not params.get("applied", True):
-            return np.eye(3), (height, width)
-        return self.matrix(params, height, width), self.output_size(params, height, width)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import cv2
 import numpy as np
 
 from fakevision.augment.base import Params, Spec, Transform, as_spec, draw_spec
@@ -118,3 +119,153 @@ class PiecewiseAffine(DenseTransform):
         rows, cols = params["rows"], params["cols"]
         src = grid_points(rows, cols, height, width) + np.asarray(params["offsets"], np.float64).reshape(-1, 2)
         return _grid_warp(rows, cols, height, width).map(src)
+
+
+def elastic_field(seed: int, height: int, width: int, alpha: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The displacement field of ``ElasticTransform`` (pixels, two ``H x W`` float32 arrays): Simard's elastic
+    distortion as Albumentations writes it, ``alpha x GaussianBlur(uniform(-1, 1), sigma)`` per axis, drawn from
+    NumPy's PCG64 stream of ``seed`` (the same bytes on every platform and OpenCV version).
+
+    Drawn at ``1/k`` of the resolution with ``k = max(1, floor(sigma / 2))`` (so the blur is never wider than a
+    few pixels there), blurred with ``sigma / k``, scaled by ``k`` and resized up: blurring white noise by ``s``
+    leaves a standard deviation proportional to ``1 / s`` per pixel of noise, so the coarse field is ``k`` times
+    stronger and the division keeps the statistics of the full-resolution recipe, for a fraction of its cost (the
+    field is smooth over ``sigma``: nothing finer than a few coarse pixels survives the blur anyway).
+
+    >>> dx, dy = elastic_field(0, 64, 64, alpha=40.0, sigma=6.0)
+    >>> dx.shape, dx.dtype.name, bool(0.3 < float(dx.std()) < 3.0)
+    ((64, 64), 'float32', True)
+    """
+    k = max(1, int(sigma // 2))
+    ch, cw = -(-height // k) + 1, -(-width // k) + 1  # a coarse grid that covers the frame
+    noise = np.random.default_rng(seed).uniform(-1.0, 1.0, (2, ch, cw)).astype(np.float32)
+    s = sigma / k
+    radius = max(1, int(np.ceil(3.0 * s)))
+    out = []
+    for f in noise:
+        f = cv2.GaussianBlur(f, (2 * radius + 1, 2 * radius + 1), s, borderType=cv2.BORDER_REFLECT_101)
+        f *= alpha / k
+        if k > 1:  # coarse sample (i, j) sits at full-resolution pixel centre (k j, k i)
+            m = np.array([[1.0 / k, 0.0, 0.0], [0.0, 1.0 / k, 0.0]], np.float32)
+            f = cv2.warpAffine(f, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        out.append(np.ascontiguousarray(f[:height, :width], dtype=np.float32))
+    return out[0], out[1]
+
+
+class ElasticTransform(DenseTransform):
+    """Elastic distortion (Simard et al. 2003, as Albumentations/torchvision users know it): every pixel shows
+    the point displaced by a smooth random field, ``alpha x GaussianBlur(uniform(-1, 1), sigma)`` per axis, in
+    pixels (``elastic_field``; e.g. ``alpha=120, sigma=6`` is the common Albumentations setting). The field comes
+    from a seed drawn into the params, so the warp replays from provenance. Keypoints go through the exact inverse
+    of the map (Newton per point, ``functional.dense``): the landmark stays on its pixel, where a library that
+    moves points by the displacement at the point itself (``identity - displacement``) is off by the field's change
+    over the displacement, and Kornia's elastic op leaves them where they were.
+
+    >>> from fakevision.core import Annotations, Sample
+    >>> s = Sample(np.zeros((48, 48, 3), np.uint8), Annotations(categories=["a"], boxes=[[8, 8, 40, 40]],
+    ...                                                         keypoints=np.full((1, 3, 2), 24.0)))
+    >>> t = ElasticTransform(alpha=80.0, sigma=6.0)
+    >>> p = t.sample_params(np.random.default_rng(0), s)
+    >>> out = t.apply(s, p)
+    >>> m = t.dense_map(p, 48, 48)                                    # the very map the pixels moved by ...
+    >>> bool(np.abs(m.backward_points(out.annotations.keypoints) - 24.0).max() < 1e-3)   # ... shows them there
+    True
+    """
+
+    def __init__(self, alpha: Spec = (30.0, 90.0), sigma: Spec = 6.0, p: float = 1.0, border: Border = "reflect",
+                 fill: float = 0.0) -> None:
+        super().__init__(p, border, fill)
+        self.alpha = as_spec(alpha, "alpha", 0, 1e4)
+        self.sigma = as_spec(sigma, "sigma", 0.5, 1e3)
+
+    def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
+        return {"alpha": draw_spec(rng, self.alpha), "sigma": draw_spec(rng, self.sigma),
+                "seed": int(rng.integers(0, 2**63 - 1))}
+
+    def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
+        dx, dy = elastic_field(params["seed"], height, width, params["alpha"], params["sigma"])
+        return DenseMap.from_displacement(dx, dy)
+
+
+def grid_knots(steps: list[float], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(output knots, source knots) of one axis of ``GridDistortion``: ``len(steps)`` equal cells of the output,
+    cell i showing a source cell ``steps[i]`` times as long (the steps are normalised to sum to their count, so the
+    frame maps onto the frame).
+
+    >>> [k.tolist() for k in grid_knots([0.5, 1.5], 10)]
+    [[0.0, 5.0, 10.0], [0.0, 2.5, 10.0]]
+    """
+    s = np.asarray(steps, np.float64)
+    s = s * len(s) / s.sum()
+    out = np.linspace(0.0, size, len(s) + 1)
+    src = np.concatenate([[0.0], np.cumsum(s) * size / len(s)])
+    src[-1] = size
+    return out, src
+
+
+class GridDistortion(DenseTransform):
+    """Grid distortion (as in Albumentations): the image is cut into ``num_steps`` equal columns and rows; each
+    column shows a source column ``1 + d`` times as wide, ``d`` drawn uniformly in ``distort_limit`` (likewise rows),
+    the widths normalised so the frame maps onto the frame. Each axis is a piecewise-linear, increasing map, so its
+    inverse is exact and cheap: keypoints and box outlines move through it exactly (no Newton needed).
+
+    >>> t = GridDistortion(num_steps=4, distort_limit=0.3)
+    >>> from fakevision.core import Sample
+    >>> p = t.sample_params(np.random.default_rng(0), Sample(np.zeros((32, 32, 3), np.uint8)))
+    >>> len(p["x_steps"]), len(p["y_steps"])
+    (4, 4)
+    """
+
+    def __init__(self, num_steps: int = 5, distort_limit: Spec = (-0.3, 0.3), p: float = 1.0,
+                 border: Border = "reflect", fill: float = 0.0) -> None:
+        super().__init__(p, border, fill)
+        if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= 100:
+            raise ValueError(f"GridDistortion: num_steps must be an integer in 1..100, got {num_steps!r}")
+        self.num_steps = int(num_steps)
+        spec = as_spec(distort_limit, "distort_limit", -0.95, 10)
+        self.distort_limit = (-float(spec), float(spec)) if isinstance(spec, float) else spec
+
+    def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
+        n = self.num_steps
+        return {"x_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)],  # type: ignore[arg-type]
+                "y_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)]}  # type: ignore[arg-type]
+
+    def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
+        xo, xs = grid_knots(params["x_steps"], width)
+        yo, ys = grid_knots(params["y_steps"], height)
+        mx = np.interp(np.arange(width) + 0.5, xo, xs) - 0.5  # pixel-centre convention
+        my = np.interp(np.arange(height) + 0.5, yo, ys) - 0.5
+        xy = np.empty((height, width, 2), np.float32)
+        xy[..., 0] = mx[None, :]
+        xy[..., 1] = my[:, None]
+
+        def forward(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.stack([_pl(p[:, 0], xs, xo), _pl(p[:, 1], ys, yo)], -1), np.ones(len(p), bool)
+
+        def backward(q: np.ndarray) -> np.ndarray:
+            return np.stack([_pl(q[:, 0], xo, xs), _pl(q[:, 1], yo, ys)], -1)
+
+        def jacobian() -> np.ndarray:
+            jac = np.zeros((height, width, 2, 2))
+            jac[..., 0, 0] = _slope(np.arange(width) + 0.5, xo, xs)[None, :]
+            jac[..., 1, 1] = _slope(np.arange(height) + 0.5, yo, ys)[:, None]
+            return jac
+
+        knots = np.stack(np.meshgrid(xo, yo), -1).reshape(-1, 2)  # where the cells' corners meet
+        return DenseMap(xy, (height, width), forward=forward, backward=backward, jacobian=jacobian, knots=knots)
+
+
+def _pl(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """The piecewise-linear map through knots (xp, fp), continued linearly beyond the ends (``np.interp`` would
+    clamp: a point outside the frame must stay outside)."""
+    y = np.interp(x, xp, fp)
+    lo, hi = x < xp[0], x > xp[-1]
+    y[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
+    y[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    return y
+
+
+def _slope(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    i = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, len(xp) - 2)
+    return (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])

@@ -49,7 +49,8 @@ class GaussianBlur(PhotometricTransform):
 class GaussianNoise(PhotometricTransform):
     """Additive Gaussian sensor noise with ``variance`` on the 0-255 scale (seed: 40, 70, 100; sigma = sqrt(var)).
 
-    The noise seed is drawn into the params, so ``apply`` stays pure and the same params give the same bytes.
+    The noise seed is drawn into the params, so ``apply`` stays pure and the same params give the same bytes, on
+    any OpenCV version (``functional.pixels.gaussian_noise``: NumPy's stream through a normal quantile table).
 
     >>> from fakevision.core import Sample
     >>> s = Sample(np.full((64, 64, 1), 128, np.uint8))

@@ -8,6 +8,11 @@
   defocus, low contrast, a soft shadow, noise at the seed's variances (40/70/100), JPEG. The iris mask moves
   with the scale and tilt (one fused warp).
 - ``face``: for landmark data: flip (landmark names swapped), a mild affine, lighting, blur, noise, JPEG.
+- ``detection``: the letterbox of detector training: the longer side scaled to 512, padded to 512 x 512 with grey
+  (114, as YOLO pads), a flip and a mild affine, all one warp (boxes, masks, keypoints and the camera follow), then
+  lighting and a little noise.
+- ``classification``: ImageNet-style training views: a random resized crop to 224 x 224 (area 8-100 %, aspect
+  3/4-4/3), a flip, lighting.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 
 from fakevision.augment.base import Choices, Transform
 from fakevision.augment.compose import Compose, OneOf
+from fakevision.augment.crops import LongestMaxSize, PadIfNeeded, RandomResizedCrop
 from fakevision.augment.geometric import Affine, HorizontalFlip, Rotate, ScaleToObjectSize
 from fakevision.augment.photometric import (
     Brightness,
@@ -66,7 +72,32 @@ def face() -> Transform:
     ])
 
 
-PRESETS: dict[str, Callable[[], Transform]] = {"camera": camera, "iris-phone": iris_phone, "face": face}
+def detection() -> Transform:
+    return Compose([
+        LongestMaxSize(max_size=512),
+        PadIfNeeded(min_height=512, min_width=512, fill=114.0),
+        HorizontalFlip(p=0.5),
+        Affine(scale=(0.8, 1.2), angle=(-5.0, 5.0), x=(-0.1, 0.1), y=(-0.1, 0.1), fill=114.0),
+        Brightness(delta=(-0.15, 0.15), p=0.5),
+        Contrast(factor=(0.7, 1.3), p=0.5),
+        GaussianNoise(variance=(5.0, 40.0), p=0.2),
+    ])
+
+
+def classification() -> Transform:
+    return Compose([
+        RandomResizedCrop(height=224, width=224),
+        HorizontalFlip(p=0.5),
+        Brightness(delta=(-0.2, 0.2), p=0.5),
+        Contrast(factor=(0.6, 1.4), p=0.5),
+        Gamma(gamma=(0.8, 1.25), p=0.3),
+    ])
+
+
+PRESETS: dict[str, Callable[[], Transform]] = {
+    "camera": camera, "iris-phone": iris_phone, "face": face, "detection": detection,
+    "classification": classification,
+}
 
 
 def get_preset(name: str) -> Transform:

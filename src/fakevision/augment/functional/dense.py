@@ -37,7 +37,12 @@ Per annotation kind (``remap_sample``):
   by the Newton inverse: the moved outline is smooth at the warp's scale, so between samples it bulges by a tiny
   fraction of a pixel at most;
 - instances whose box had an area before and has none after (they left the frame) are dropped with their masks,
-  keypoints and attributes, as in the matrix warps. ``extras`` are passed through unchanged.
+  keypoints and attributes, as in the matrix warps;
+- camera (``extras["camera"]`` of renders): no pinhole camera sees a non-rigidly warped image, so the camera becomes
+  that of the least-squares affine fit of the warp (``geometry.warp_camera``), and ``pinhole_error_px`` grows by the
+  fit's largest miss over the output (max of ``|M B(q) - q|`` over pixel centres ``q``; between centres that
+  difference is bilinear, so this is its maximum over the frame): reprojecting depth with the new camera is off by
+  at most that many output pixels wherever the point lands in the frame (``dense_camera``).
 
 **The piecewise-affine warp** (``PiecewiseAffineWarp``, ``piecewise_affine``): from source points to target points,
 Delaunay-triangulated on the *target* points plus points on the frame border (so every output pixel lies in a
@@ -73,7 +78,14 @@ from typing import overload
 import cv2
 import numpy as np
 
-from fakevision.augment.functional.geometry import BORDERS, _turned, rotation_part, tight_boxes
+from fakevision.augment.functional.geometry import (
+    BORDERS,
+    _affine_fit,
+    _turned,
+    rotation_part,
+    tight_boxes,
+    warp_camera,
+)
 from fakevision.core.sample import Annotations, Sample
 
 #: A point is a control point when it is within this distance (px) of one: it is then copied to its target.
@@ -100,6 +112,8 @@ class DenseMap:
     backward Jacobian per output pixel, ``(H, W, 2, 2)`` (d source / d output); without it, central differences of
     the map. ``outline`` (optional) gives, for boxes (N x 4), the corner-convention source points whose images
     bound the image of each box (``(N, M, 2)``); without it, the edges sampled every ``OUTLINE_SPACING`` px.
+    ``knots`` (optional, K x 2 corner-convention output points): where an exact ``backward`` has its kinks (triangle
+    corners, grid lines), so that bounds taken over the map (``dense_camera``) look there too.
 
     >>> d = DenseMap.from_displacement(np.full((4, 6), 1.5, np.float32), np.zeros((4, 6), np.float32))
     >>> xy, found = d.forward_points(np.array([[3.0, 2.0]]))   # the output shows x + 1.5: points move by -1.5
@@ -109,7 +123,7 @@ class DenseMap:
 
     def __init__(self, xy: np.ndarray, src_hw: tuple[int, int], *, forward: ForwardFn | None = None,
                  backward: BackwardFn | None = None, jacobian: JacobianFn | None = None,
-                 outline: OutlineFn | None = None) -> None:
+                 outline: OutlineFn | None = None, knots: np.ndarray | None = None) -> None:
         xy = np.asarray(xy)
         if xy.ndim != 3 or xy.shape[2] != 2 or xy.shape[0] == 0 or xy.shape[1] == 0:
             raise ValueError(f"a dense map must be out_h x out_w x 2, got shape {xy.shape}")
@@ -119,6 +133,7 @@ class DenseMap:
         self._backward = backward
         self._jacobian = jacobian
         self._outline = outline
+        self.knots = np.zeros((0, 2)) if knots is None else np.asarray(knots, np.float64).reshape(-1, 2)
         self._xy64: np.ndarray | None = None
 
     # -- constructors -------------------------------------------------------------------------------------------
@@ -405,8 +420,30 @@ def remap_annotations(a: Annotations, dmap: DenseMap) -> Annotations:
     return Annotations(
         label=a.label, attributes=a.attributes, categories=categories, boxes=boxes, masks=masks,
         keypoints=kp, visibility=vis, keypoint_schema=a.keypoint_schema, instance_attributes=inst_attrs,
-        label_map=label_map, label_names=a.label_names, depth=depth, extras=a.extras, normals=normals,
+        label_map=label_map, label_names=a.label_names, depth=depth, extras=dense_camera(a.extras, dmap),
+        normals=normals,
     )
+
+
+def dense_camera(extras: dict, dmap: DenseMap) -> dict:
+    """``extras`` with the render camera moved by the affine fit of the map (see the module docstring)."""
+    cam = extras.get("camera") if isinstance(extras, dict) else None
+    if not isinstance(cam, dict) or "K" not in cam:
+        return extras
+    h, w = dmap.out_hw
+    q = identity_grid(h, w).reshape(-1, 2).astype(np.float64) + 0.5
+    src = dmap.xy64.reshape(-1, 2) + 0.5
+    m = _affine_fit(src, q)  # forward: source -> output
+    # where |M B(q) - q| peaks: pixel centres (bilinear in between), the frame's edge (the border cells continue
+    # linearly), and the map's own kinks (``DenseMap.knots``: triangle corners, grid lines)
+    xs, ys = np.concatenate([[0.0], np.arange(w) + 0.5, [w]]), np.concatenate([[0.0], np.arange(h) + 0.5, [h]])
+    edge = np.concatenate([np.stack(np.broadcast_arrays(xs[:, None], np.array([0.0, h])), -1).reshape(-1, 2),
+                           np.stack(np.broadcast_arrays(np.array([0.0, w]), ys[:, None]), -1).reshape(-1, 2)])
+    extra = np.concatenate([edge, dmap.knots]) if len(dmap.knots) else edge
+    q = np.concatenate([q, extra])
+    src = np.concatenate([src, dmap.backward_points(extra)])
+    err = float(np.sqrt(np.max(np.sum((src @ m[:2, :2].T + m[:2, 2] - q) ** 2, axis=1))))
+    return warp_camera(extras, m, (h, w), pinhole_error=err)
 
 
 def remap_sample(sample: Sample, dmap: DenseMap, *, border: str = "constant", fill: float = 0.0) -> Sample:
@@ -587,7 +624,7 @@ class PiecewiseAffineWarp:
 
     def _dense_map(self, xy: np.ndarray, s: np.ndarray) -> DenseMap:
         return DenseMap(xy, self.src_hw, forward=lambda p: self._forward(s, p), backward=lambda p: self._backward(s, p),
-                        jacobian=lambda: self._jacobian(s), outline=lambda b: self._outline(s, b))
+                        jacobian=lambda: self._jacobian(s), outline=lambda b: self._outline(s, b), knots=self.points)
 
     def maps(self, srcs: np.ndarray) -> list[DenseMap]:
         """``map`` for k source point sets at once (k x P x 2): one sparse product for all of them."""

@@ -35,26 +35,45 @@ def gaussian_blur(image: np.ndarray, sigma: float, radius: int | None = None) ->
                                            borderType=cv2.BORDER_REFLECT_101), image)
 
 
+_QUANTILES: np.ndarray | None = None
+
+
+def normal_quantiles() -> np.ndarray:
+    """The 65,536 standard normal quantiles at ``(i + 0.5) / 65536`` (float64, computed once with SciPy's
+    ``ndtri``): a 16-bit uniform draw looked up here is a normal draw, cut off at +-4.33 sigma (a tail of 1.5e-5)."""
+    global _QUANTILES
+    if _QUANTILES is None:
+        from scipy.special import ndtri
+
+        _QUANTILES = ndtri((np.arange(65536) + 0.5) / 65536)
+    return _QUANTILES
+
+
 def gaussian_noise(image: np.ndarray, sigma255: float, seed: int, per_channel: bool = True) -> np.ndarray:
     """Add zero-mean Gaussian noise of standard deviation ``sigma255`` on the 0-255 scale (seeded, pure).
 
-    The normal draws come from OpenCV's generator (``cv2.randn``, about 3x faster than NumPy's here), seeded
-    with ``seed`` right before use; OpenCV's generator is per thread, so this is deterministic and pure. The
-    bytes are pinned by the OpenCV version (as the image codecs already are).
+    The draws are 16-bit uniforms from NumPy's PCG64 stream of ``seed`` (``Generator.bytes``, little-endian),
+    turned into normal values by the quantile table (``normal_quantiles``): the bytes depend on NumPy's stream and
+    SciPy's table, not on the OpenCV version (the first version drew with ``cv2.randn``, whose generator OpenCV may
+    change). For uint8 images the table holds the quantiles times sigma *rounded*, added with saturation: since the
+    image is whole numbers, ``round(x + n) = x + round(n)``, the same bytes as adding the real-valued noise and
+    rounding, at the speed of a table lookup (as fast as ``cv2.randn`` here, ~2x faster than NumPy's normals).
     """
     h, w, c = image.shape
     nc = c if per_channel else 1
-    scale = sigma255 if not is_float(image) else sigma255 / 255.0
-    noise = np.empty((h, w, nc) if nc > 1 else (h, w), np.float32)
-    cv2.setRNGSeed(int(seed) % (2**31 - 1))
-    cv2.randn(noise, (0.0,) * nc, (float(scale),) * nc)
-    if nc == 1:
-        noise = noise[:, :, None]
-        if c > 1:
-            noise = cv2.merge([noise[:, :, 0]] * c)
+    rng = np.random.default_rng(int(seed))
+    u = np.frombuffer(rng.bytes(h * w * nc * 2), dtype="<u2").reshape(h, w, nc)
     if is_float(image):
+        table = (normal_quantiles() * (sigma255 / 255.0)).astype(np.float32)
+        noise = np.take(table, u)
+        if nc == 1 and c > 1:
+            noise = np.repeat(noise, c, axis=2)
         return np.clip(image + noise, 0.0, 1.0).astype(np.float32)
-    # cv2.add rounds and saturates to 0..255 in one pass
+    table = np.clip(np.rint(normal_quantiles() * sigma255), -255, 255).astype(np.int16)
+    noise = np.take(table, u)
+    if nc == 1 and c > 1:
+        noise = np.repeat(noise, c, axis=2)
+    # cv2.add saturates to 0..255 in one pass (integer arithmetic: no rounding left to depend on)
     return _keep_channels(cv2.add(image, noise, dtype=cv2.CV_8U), image)
 
 
