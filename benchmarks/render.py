@@ -6,6 +6,7 @@ Run (from the repository root)::
     python benchmarks/render.py --frames 40 --workers 1     # quick look
 
     python benchmarks/render.py --modes source --renderer pybullet raycast --repeats 3   # the renderers side by side
+    python benchmarks/render.py --modes eye --renderer pybullet raycast --workers 1 --frames 40 --repeats 3  # eyes
 
 Rows (per ``--renderer``, default the pybullet TinyRenderer backend; ``raycast`` ray casts the primitives in closed
 form; scenes of 3-6 objects on a textured ground, 4 views per scene):
@@ -21,6 +22,12 @@ form; scenes of 3-6 objects on a textured ground, 4 views per scene):
   sampling and resting amortised over 4 views, ground truth (with surface normals once ``Annotations`` has the
   field), ``degrade: camera``; once per ``--placement`` (``analytic``: closed-form rest poses, the default;
   ``physics``: pybullet settling).
+* ``eye``: the ``render_eye`` source's ``make`` at ``--eye-size`` (320x240 by default), ``degrade: none``, with the
+  row's ``renderer`` drawing the eye's mesh bodies (pybullet: TinyRenderer plus normals from the depth; raycast:
+  the numpy rasteriser with normals from the meshes); the frames are eyes. Timed in the steady state of a long run:
+  the same eyes are made once before the clock starts, so the bounded texture banks both backends cache for the
+  life of a process are filled (making a texture costs up to ~50 ms, once per process). With both renderers the
+  table ends with their ratio, measured in the same run.
 
 Each run is timed as wall time over all frames (best of ``--repeats``), so load from other processes on a shared
 machine shows up as lower numbers; the per-core column divides by the workers. A Cycles-class renderer (what
@@ -57,6 +64,9 @@ def _work(args: tuple[str, int, int, int, bool, int, str, str, str]) -> float:
     return time.process_time() - c0
 
 
+EYE_SIZE = (320, 240)
+
+
 def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: int, ground: str = "mesh",
             placement: str = "analytic", renderer: str = "pybullet") -> None:
     _setup_threads()
@@ -66,8 +76,15 @@ def _frames(mode: str, first: int, count: int, size: int, shadows: bool, seed: i
     from fakevision.core.source import make_sample
     from fakevision.render import get_backend, render_view, sample_camera, sample_scene
     from fakevision.render.sampler import SceneOptions
-    from fakevision.render.source import RenderConfig, build
+    from fakevision.render.source import RenderConfig, RenderEyeConfig, build, build_eye
 
+    if mode == "eye":
+        W, H = EYE_SIZE
+        eyes = build_eye(RenderEyeConfig(type="render_eye", count=first + count, width=W, height=H, degrade="none",
+                                         renderer=renderer))
+        for i in range(first, first + count):
+            make_sample(eyes, i, seed)
+        return
     if mode == "source":
         src = build(RenderConfig(type="render", count=first + count, width=size, height=size, shadows=shadows,
                                  ground=ground, placement=placement, renderer=renderer))  # type: ignore[arg-type]
@@ -98,6 +115,8 @@ def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats:
     best, cpu = float("inf"), 0.0
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_setup_threads) as pool:
+        if mode == "eye":  # the steady state: the very eyes once, so every texture they use is made and cached
+            pool.map(_work, chunks)
         pool.map(_work, [(mode, 10_000 + w * 8, 8, size, shadows, 1, ground, placement, renderer)
                          for w in range(workers)])  # warm up
         for _ in range(repeats):
@@ -110,12 +129,16 @@ def run(mode: str, frames: int, size: int, workers: int, shadows: bool, repeats:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global EYE_SIZE
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--modes", nargs="+", default=["render", "render+GT", "render+GT+normals", "source"])
+    ap.add_argument("--modes", nargs="+", default=["render", "render+GT", "render+GT+normals", "source", "eye"],
+                    choices=["render", "render+GT", "render+GT+normals", "source", "eye"])
+    ap.add_argument("--eye-size", type=int, nargs=2, default=list(EYE_SIZE), metavar=("W", "H"),
+                    help="image size of the eye rows")
     ap.add_argument("--no-shadow-rows", action="store_true", help="skip the shadows-off rows")
     ap.add_argument("--ground", nargs="+", default=["mesh", "analytic"], choices=["mesh", "analytic"],
                     help="ground modes to time (RenderConfig.ground)")
@@ -131,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in a.renderer:
         if name not in BACKENDS:
             ap.error(f"unknown renderer {name!r}; known: {', '.join(sorted(BACKENDS))}")
+    EYE_SIZE = tuple(a.eye_size)  # forked workers inherit it
 
     print(f"# render benchmark: {a.size}x{a.size}, {a.frames} frames per run, best of {a.repeats}; "
           f"python {platform.python_version()}, pybullet {getattr(pybullet, '__version__', '3.x')}, "
@@ -138,16 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {'what':<36} | {'shadows':<7} | {'workers':>7} | {'frames/s':>9} | {'per core':>9} | "
           f"{'CPU ms/frame':>12} | {'frames/CPU-s':>12} |")
     print(f"|{'-' * 38}|{'-' * 9}|{'-' * 9}|{'-' * 11}|{'-' * 11}|{'-' * 14}|{'-' * 14}|")
-    rows = [(m, g, pl, r) for m in a.modes for g in a.ground for pl in (a.placement if m == "source" else ["physics"])
+    rows = [(m, g, pl, r) for m in a.modes if m != "eye" for g in a.ground
+            for pl in (a.placement if m == "source" else ["physics"])
             for r in a.renderer if r == "pybullet" or g == "analytic"]  # others draw the closed-form ground only
+    rows += [("eye", "-", "-", r) for r in a.renderer if "eye" in a.modes]
+    eye_rate: dict[tuple[str, int], tuple[float, float]] = {}
     for mode, ground, placement, renderer in rows:
-        for shadows in ([True] if a.no_shadow_rows else [True, False]):
+        for shadows in ([True] if a.no_shadow_rows or mode == "eye" else [True, False]):
             for w in a.workers:
                 t, cpu = run(mode, a.frames, a.size, w, shadows, a.repeats, ground, placement, renderer)
                 n = (a.frames // w) * w
                 fps = n / t
-                what = f"{renderer} {mode} {ground}" + (f" {placement}" if mode == "source" else "")
-                print(f"| {what:<36} | {'on' if shadows else 'off':<7} | {w:>7} | {fps:>9.1f} | "
+                if mode == "eye":
+                    what = f"{renderer} eye {EYE_SIZE[0]}x{EYE_SIZE[1]}"
+                    eye_rate[renderer, w] = (fps, n / cpu)
+                else:
+                    what = f"{renderer} {mode} {ground}" + (f" {placement}" if mode == "source" else "")
+                shade = "-" if mode == "eye" else "on" if shadows else "off"
+                print(f"| {what:<36} | {shade:<7} | {w:>7} | {fps:>9.1f} | "
                       f"{fps / w:>9.1f} | {1000 * cpu / n:>12.1f} | {n / cpu:>12.1f} |", flush=True)
     for name, spf, threads in (("bpy Cycles 16 spp (quoted)", CYCLES_S_PER_FRAME, 2),
                                ("mitsuba3 scalar 16 spp (quoted)", MITSUBA_S_PER_FRAME, 1)):
@@ -155,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{1000 * spf * threads:>12.0f} | {1 / spf / threads:>12.2f} |")
     print("frames/s and per core: wall clock (shows contention from other processes); CPU ms/frame and "
           "frames/CPU-s: process CPU time summed over workers (what one free core would give).")
+    for w in a.workers:
+        if ("raycast", w) in eye_rate and ("pybullet", w) in eye_rate:
+            (f_rc, c_rc), (f_pb, c_pb) = eye_rate["raycast", w], eye_rate["pybullet", w]
+            print(f"eyes, {w} worker(s): raycast / pybullet = {f_rc / f_pb:.2f}x (wall), {c_rc / c_pb:.2f}x (CPU)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min) {os.getloadavg()[1]:.1f} (5 min)")
     return 0
 

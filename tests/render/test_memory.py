@@ -32,14 +32,15 @@ def test_object_scenes_do_not_grow_memory() -> None:
     assert _rss_mb() - before < 10  # was ~35 MB for 25 scenes
 
 
-def test_eyes_do_not_grow_memory() -> None:
+@pytest.mark.parametrize("renderer", ["pybullet", "raycast"])
+def test_eyes_do_not_grow_memory(renderer: str) -> None:
     rng = np.random.default_rng(0)
     base = sample_eye(rng)
     cam = eye_camera(rng, 96, 72, spec=base)
-    render_eye(base, cam)
+    render_eye(base, cam, renderer=renderer)
     before = _rss_mb()
     for i in range(25):  # same lid shape and texture layouts, everything else varies
         spec = dataclasses.replace(base, gaze=(0.01 * i, -0.005 * i), pupil_radius=base.pupil_radius * (1 + 0.01 * i),
                                    skin_colour=(0.5 + 0.01 * i, 0.5, 0.45), iris_brightness=0.7 + 0.01 * i)
-        render_eye(spec, cam)
+        render_eye(spec, cam, renderer=renderer)
     assert _rss_mb() - before < 12  # was ~150 MB for 25 eyes

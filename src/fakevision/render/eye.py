@@ -406,19 +406,37 @@ def eye_normals(buf: RenderBuffers, camera: Camera) -> np.ndarray:
     return out
 
 
-def render_eye(spec: EyeSpec, camera: Camera, *, renderer: str = "pybullet", provenance: Provenance | None = None,
+def _buffer_normals(buf: RenderBuffers, camera: Camera) -> np.ndarray:
+    """The backend's own per-pixel normals when its buffers carry them (the raycast backend's: the interpolated
+    vertex normals, exact and cheap), else ``eye_normals`` from the depth."""
+    normals = getattr(buf, "normals", None)
+    return eye_normals(buf, camera) if normals is None else normals
+
+
+def eye_renderer(name: str = "auto") -> str:
+    """The backend that draws eyes for ``name``: ``auto`` is ``raycast`` (a numpy rasteriser: the same masks,
+    keypoints and, to a grey level, pixels as pybullet's TinyRenderer, normals from the meshes, about a fifth of
+    the CPU time; see ``source.RenderEyeSource`` for the measurements); any other name is itself.
+
+    >>> eye_renderer(), eye_renderer("pybullet")
+    ('raycast', 'pybullet')
+    """
+    return "raycast" if name == "auto" else name
+
+
+def render_eye(spec: EyeSpec, camera: Camera, *, renderer: str = "auto", provenance: Provenance | None = None,
                min_pixels: int = 1) -> Sample:
     """Render an eye into an annotated ``Sample`` (iris and pupil instances, label map, depth, normals,
-    keypoints): the eye's bodies drawn by any backend that draws mesh bodies, then ``eye_sample``, the eye's
-    ground-truth rule, on the buffers.
+    keypoints): the eye's bodies drawn by ``renderer`` (any backend that draws mesh bodies; ``auto``: see
+    ``eye_renderer``), then ``eye_sample``, the eye's ground-truth rule, on the buffers.
 
     >>> s = render_eye(EyeSpec(), eye_camera(np.random.default_rng(0), 160, 120))
     >>> s.annotations.categories, s.annotations.label_names[3]
     (['iris', 'pupil'], 'iris')
     """
-    backend = get_backend(renderer)
+    backend = get_backend(eye_renderer(renderer))
     if not hasattr(backend, "render_bodies"):
-        raise ValueError(f"renderer {renderer!r} cannot draw mesh bodies (the eye); use pybullet")
+        raise ValueError(f"renderer {renderer!r} cannot draw mesh bodies (the eye); use raycast or pybullet")
     buf = backend.render_bodies(eye_bodies(spec), camera, spec.light)
     return eye_sample(spec, camera, buf, provenance=provenance, min_pixels=min_pixels)
 
@@ -487,7 +505,7 @@ def eye_sample(spec: EyeSpec, camera: Camera, buf: RenderBuffers, *, provenance:
         label_map=label_map,
         label_names=dict(LABELS),
         depth=buf.depth,
-        normals=eye_normals(buf, camera),
+        normals=_buffer_normals(buf, camera),
         extras={"camera": camera.to_json(), "normals_frame": "camera"},
     )
     prov = provenance or Provenance("render_eye", "render_eye", params={"eye": spec.to_json(),

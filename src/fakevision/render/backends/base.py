@@ -59,7 +59,7 @@ def _lazy(module: str) -> Callable[[], RenderBackend]:
 # name -> factory returning the process's shared instance of that backend (imported lazily).
 BACKENDS: dict[str, Callable[[], RenderBackend]] = {
     "pybullet": _lazy("pybullet"),  # TinyRenderer; also the physics
-    "raycast": _lazy("raycast"),  # closed-form ray casting of the primitive shapes (numpy only)
+    "raycast": _lazy("raycast"),  # numpy only: closed-form ray casting of the primitives; rasterised mesh bodies
     "pyrender": _lazy("pyrender_egl"),  # optional extra: OpenGL PBR via pyrender + EGL
 }
 

@@ -41,6 +41,10 @@ is dominated by the full-image ground (depth, warp) and by shading the covered p
 Scenes with user meshes cannot be ray cast in closed form: ``render`` raises ``ValueError`` saying to use the
 pybullet renderer. ``RaycastBuffers.normals`` gives the exact camera-frame normals of the view (an extra the
 pybullet buffers do not have; ``render_normals`` returns them directly).
+
+Lists of textured triangle meshes (``MeshBody``: the procedural eye) are drawn by ``render_bodies``, an exact,
+vectorised z-buffer rasteriser with TinyRenderer's texturing and light model (``fakevision.render.backends.raster``),
+with the interpolated vertex normals as ``RaycastBuffers.normals``.
 """
 
 from __future__ import annotations
@@ -51,10 +55,11 @@ import cv2
 import numpy as np
 
 from fakevision.render import analytic
+from fakevision.render.backends import raster
 from fakevision.render.backends.base import RenderBuffers
 from fakevision.render.camera import Camera
 from fakevision.render.groundtruth import sphere_box
-from fakevision.render.scene import Scene
+from fakevision.render.scene import Light, MeshBody, Scene
 from fakevision.render.textures import bake_grey
 
 #: Side of the object pattern textures (the pybullet path loads 128² patterns for objects).
@@ -337,6 +342,15 @@ class RaycastBackend:
     def render_normals(self, scene: Scene, camera: Camera, ground: str = "analytic") -> np.ndarray:
         """H x W x 3 float32 exact surface normals in the camera frame (see ``RaycastBuffers``)."""
         return self.render(scene, camera, ground).normals
+
+    def render_bodies(self, bodies: list[MeshBody], camera: Camera, light: Light) -> RaycastBuffers:
+        """Static textured mesh bodies (``instance`` = index into ``bodies``), e.g. the procedural eye, rasterised
+        exactly at the pixel centres with TinyRenderer's texturing and light (``raster.render_bodies``); the
+        buffers' ``normals`` are the interpolated vertex normals (camera frame, unit, 0 where nothing is drawn)."""
+        out = raster.render_bodies(bodies, camera, light)
+        buf = RaycastBuffers(out.rgb, out.instance, out.depth)
+        buf._normals = out.normals
+        return buf
 
 
 class _Frame:
