@@ -253,6 +253,33 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
+def boxes_from_keypoints(kp: np.ndarray, vis: np.ndarray, width: float | None = None,
+                         height: float | None = None) -> np.ndarray:
+    """xyxy boxes around the labelled keypoints of each instance (zeros where none are labelled), clipped to the
+    frame when ``width``/``height`` are given.
+
+    Why half a pixel of margin: a point marks a pixel *centre*, and the box convention is pixel coverage, so the box
+    of a point at (x, y) is the box of the one-pixel mask around it, [x - 0.5, y - 0.5, x + 0.5, y + 0.5]. A box
+    drawn through the extreme points themselves (no margin) puts those points half a pixel outside it in formats
+    that store keypoints as pixel indices (COCO: the writer's ``x - 0.5``), which is what the gan_faces box did.
+
+    >>> boxes_from_keypoints(np.array([[[2.5, 1.5], [4.5, 2.5]]]), np.array([[2, 2]])).tolist()
+    [[2.0, 1.0, 5.0, 3.0]]
+    >>> m = np.zeros((1, 5, 6), bool); m[0, 1:3, 2:5] = True; boxes_from_masks(m).tolist()  # the same pixels
+    [[2.0, 1.0, 5.0, 3.0]]
+    """
+    out = np.zeros((kp.shape[0], 4))
+    for i in range(kp.shape[0]):
+        pts = kp[i][vis[i] > 0]
+        if len(pts):
+            out[i] = [pts[:, 0].min() - 0.5, pts[:, 1].min() - 0.5, pts[:, 0].max() + 0.5, pts[:, 1].max() + 0.5]
+    if width is not None:
+        out[:, 0::2] = out[:, 0::2].clip(0.0, float(width))
+    if height is not None:
+        out[:, 1::2] = out[:, 1::2].clip(0.0, float(height))
+    return out
+
+
 @dataclass
 class Sample:
     """One image with its annotations and provenance.

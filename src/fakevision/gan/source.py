@@ -33,7 +33,7 @@ import torch
 from pydantic import Field
 
 from fakevision.core.errors import InputError
-from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations
+from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations, boxes_from_keypoints
 from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
 from fakevision.gan.model import FaceGAN
 
@@ -89,9 +89,8 @@ class GanFacesSource:
         s = float(self.cfg.size)
         inside = (pts[:, 0] >= 0) & (pts[:, 0] <= s) & (pts[:, 1] >= 0) & (pts[:, 1] <= s)
         vis = np.where(inside, VISIBLE, OCCLUDED).astype(np.uint8)
-        box = [max(pts[:, 0].min(), 0.0), max(pts[:, 1].min(), 0.0), min(pts[:, 0].max(), s),
-               min(pts[:, 1].max(), s)]
-        ann = Annotations(categories=["face"], boxes=[box], keypoints=pts[None], visibility=vis[None],
+        box = boxes_from_keypoints(pts[None], np.ones((1, len(pts))), s, s)  # the pixels the landmarks mark
+        ann = Annotations(categories=["face"], boxes=box, keypoints=pts[None], visibility=vis[None],
                           keypoint_schema="ibug68", attributes={"generator": "began"})
         params = {"z": [round(float(v), 7) for v in z[0]], "truncation": t, "weights": self.weights_label,
                   "generator": "fast" if self.fast else "full"}
