@@ -375,20 +375,31 @@ def faces_prepare(
     dlib_model: Annotated[Path | None, typer.Option("--dlib-model", help="shape_predictor_68_face_landmarks.dat "
                                                                          "(default: face-recognition-models').")]
     = None,
+    pad: Annotated[float, typer.Option("--pad", min=0.0, max=1.0, help="Detect on the image with a replicated "
+                                                                       "border of this fraction of its side "
+                                                                       "(0.25 for tight aligned crops).")] = 0.0,
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="Images per resumable chunk (OUT.parts/).")] = 1000,
+    holdout: Annotated[float, typer.Option("--holdout", min=0.0, max=0.99, help="Fraction held out of training "
+                                                                                "(files, or people with "
+                                                                                "--split-by).")] = 0.0,
+    split_by: Annotated[str | None, typer.Option("--split-by", help="labels.csv column of identities: hold out "
+                                                                    "whole people (and one photo of some "
+                                                                    "training people, split 2).")] = None,
 ) -> None:
     """Detect the face in every image, crop it square to SIZE, add 68 landmarks, and write one bundle
-    (+ OUT.report.json listing images without a face)."""
-    from fakevision.gan.faceprep import prepare_faces, write_face_bundle
+    (+ OUT.report.json listing each skipped image and why). Resumes an interrupted run chunk by chunk; carries
+    labels.csv's integer columns; rerun the same command to continue."""
+    from fakevision.gan.faceprep import prepare_bundle
 
-    res = prepare_faces(input, size, detect, landmarks, skip_unreadable, dlib_model)
-    write_face_bundle(res, out)
+    res = prepare_bundle(input, out, size, detect, landmarks, skip_unreadable, dlib_model, pad=pad, chunk=chunk,
+                         holdout=holdout, split_by=split_by, log=lambda m: err_console.print(m, highlight=False, soft_wrap=True))
     rep = res.report()
-    for key in ("no_face", "unreadable", "no_landmarks"):
+    for key in ("no_face", "unreadable", "no_landmarks", "landmarks_failed"):
         if rep[key]:
             shown = ", ".join(rep[f"{key}_files"][:5]) + (", ..." if rep[key] > 5 else "")
             err_console.print(f"skipped {rep[key]} ({key.replace('_', ' ')}): {shown}", highlight=False)
-    typer.echo(" ".join(f"{k}={rep[k]}" for k in ("images", "faces", "no_face", "unreadable", "landmarks",
-                                                  "detector")) + f" out={out}")
+    typer.echo(" ".join(f"{k}={rep[k]}" for k in ("images", "faces", "no_face", "landmarks_failed", "unreadable",
+                                                  "held_out", "landmarks", "detector")) + f" out={out}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

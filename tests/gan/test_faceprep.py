@@ -253,3 +253,46 @@ def test_cli_prepare_writes_a_bundle_train_can_read(shared_data, tmp_path):
         left, top, side = b["crop_boxes"][i]
         gt.append((parse_pts(src, 68) + PTS_OFFSET + PAD - [left, top]) * 64 / side)
     assert nme(b["landmarks"], np.stack(gt)) < 0.08
+
+
+def test_prepare_bundle_resumes_by_chunk_and_carries_labels_and_identity_split(shared_data, tmp_path, monkeypatch):
+    """An interrupted at-scale run resumes at the next chunk and gives the bundle an unbroken run gives; the
+    folder's labels.csv rides along per face, and whole people are held out."""
+    from fakevision.gan import faceprep
+    from fakevision.gan.data import load_bundle
+
+    d = _folder(shared_data, tmp_path, 8, with_pts=False)
+    names = sorted(p.name for p in d.iterdir())
+    (d / "labels.csv").write_text("path,identity,age\n" + "".join(f"{n},{i // 2},{20 + i}\n"
+                                                                 for i, n in enumerate(names)))
+    kw = dict(size=32, method="haar", landmarks="none", chunk=3, holdout=0.5, split_by="identity")
+    whole = faceprep.prepare_bundle(d, tmp_path / "whole.safetensors", **kw)
+    real, calls, killed = faceprep.prepare_faces, [], []
+
+    def dies_on_second_chunk(*a, **k):
+        calls.append(k["start"])
+        if len(calls) == 2 and not killed:
+            killed.append(True)
+            raise RuntimeError("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(faceprep, "prepare_faces", dies_on_second_chunk)
+    with pytest.raises(RuntimeError, match="killed"):
+        faceprep.prepare_bundle(d, tmp_path / "b.safetensors", **kw)
+    assert len(list((tmp_path / "b.safetensors.parts").glob("part_*.npz"))) == 1
+    calls.clear()
+    faceprep.prepare_bundle(d, tmp_path / "b.safetensors", **kw)
+    assert calls == [3, 6]  # the first chunk was not redone
+    assert not (tmp_path / "b.safetensors.parts").exists()
+    a, b = load_bundle(tmp_path / "whole.safetensors"), load_bundle(tmp_path / "b.safetensors")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    ident = b["label_identity"]
+    assert b["label_age"].tolist() == [20 + names.index(Path(f).name) for f in whole.files]
+    for person in set(ident.tolist()):  # a person is held out whole (1) or trained on (0, or 2 for one photo)
+        codes = set(b["faces_split"][ident == person].tolist())
+        assert codes in ({1}, {0}, {0, 2}, {2})
+    with pytest.raises(InputError, match="other settings"):
+        (tmp_path / "b.safetensors.parts").mkdir()
+        (tmp_path / "b.safetensors.parts" / "settings.json").write_text("{}")
+        (tmp_path / "b.safetensors.parts" / "part_00000000.npz").write_bytes(b"")
+        faceprep.prepare_bundle(d, tmp_path / "b.safetensors", **kw)
