@@ -296,6 +296,27 @@ def train_began(data: DataOpt, out: OutOpt, size: SizeOpt = 64, steps: StepsOpt 
     _gan_result(run(data, out, size=size, steps=steps, seconds=seconds, resume=not fresh, device=device))
 
 
+@train_app.command("appearance")
+@_friendly
+def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bundle with landmarks (fakevision "
+                                                                      "faces prepare).")],
+                     out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None, seconds: SecondsOpt = None,
+                     device: DeviceOpt = "cpu",
+                     n_gen: Annotated[int, typer.Option("--n-gen", min=4, help="Generator width.")] = 32,
+                     batch: Annotated[int, typer.Option("--batch", min=2)] = 16,
+                     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+                     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1) -> None:
+    """Train the shape-appearance generator: BEGAN on the bundle's training faces warped onto the mean shape
+    (resumes from OUT/checkpoint.pt; writes OUT/appearance.safetensors for the appearance_faces source)."""
+    import torch
+
+    from fakevision.faces.appearance import train_appearance as run
+
+    torch.set_num_threads(threads)
+    _gan_result(run(data, out, steps=steps, seconds=seconds, size=size, device=device, seed=seed, n_gen=n_gen,
+                    n_enc=32, batch=batch))
+
+
 @train_app.command("inverse")
 @_friendly
 def train_inverse(generator: Annotated[Path, typer.Option("--generator", help="generator.safetensors")],

@@ -204,9 +204,10 @@ def test_hybrid_inversion_reconstructs_held_out_faces_better_than_e_alone() -> N
 
 
 def coco_keypoints_inside_boxes(out_dir) -> int:
-    """Check every keypoint annotation of a written COCO file: each labelled point lies inside its own ``bbox``
-    both as pycocotools/mmpose read them (keypoints and boxes in one frame) and as detectron2 does (keypoints
-    + 0.5); returns the number of annotations checked."""
+    """Check every keypoint annotation of a written COCO file: each visible point (v = 2; points outside the frame
+    are v = 1 and the box is clipped to the frame) lies inside its own ``bbox`` both as pycocotools/mmpose read them
+    (keypoints and boxes in one frame) and as detectron2 does (keypoints + 0.5); returns the number of annotations
+    checked."""
     import json
 
     d = json.loads((out_dir / "coco" / "annotations.json").read_text())
@@ -215,7 +216,7 @@ def coco_keypoints_inside_boxes(out_dir) -> int:
         if not a.get("num_keypoints"):
             continue
         k = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
-        k = k[k[:, 2] > 0]
+        k = k[k[:, 2] == 2]
         x, y, w, h = a["bbox"]
         for shift in (0.0, 0.5):
             px, py = k[:, 0] + shift, k[:, 1] + shift

@@ -1,0 +1,335 @@
+"""The shape-appearance generator: a GAN that learns face *appearance* on one shape, and a shape model that says
+where the landmarks go. A new face = G(z) (a face on the mean shape) warped onto a sampled shape s; its landmarks
+are s, exactly.
+
+Why: a GAN that must learn faces in every pose at once, from a few thousand photos and a CPU, draws blurry faces
+whose landmarks nobody can place (the latent-mapping GAN's L(z) agrees with dlib at NME ~0.2). Every training face
+warped onto the mean shape (``normalise_faces``, the exact piecewise-affine warp of
+``augment.functional.dense``) leaves only appearance to learn — eyes, nose and mouth always at the same pixels — a
+far easier distribution; the geometry comes from ``faces.shape``, whose samples are shapes real faces have.
+
+The generator is BEGAN (``gan.began``, the seed's trainer) trained through ``fakevision.train.loop`` as
+``AppearanceTask``; ``AppearanceGAN`` holds G, the frame's mean shape and the shape model (its reference set: the
+training faces' framing), in one safetensors file with its training config in the metadata.
+
+>>> import torch
+>>> gan = AppearanceGAN.load()
+>>> faces, landmarks = gan.generate(torch.rand(2, gan.z_dim) * 2 - 1, np.random.default_rng(0))
+>>> faces.shape, landmarks.shape
+((2, 64, 64, 3), (2, 68, 2))
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fakevision.core.errors import InputError
+from fakevision.faces.shape import N_POINTS, ShapeModel
+from fakevision.gan.began import BEGANConfig, BEGANTrainer, build_generator
+from fakevision.gan.data import to_uint8
+
+APPEARANCE_FILE = Path(__file__).resolve().parent / "data" / "appearance64.safetensors"
+_SHAPE_KEYS = ("mean", "components", "sd", "coeffs", "placements", "pose_range")
+
+
+def mean_shape_in_frame(model: ShapeModel, size: int) -> np.ndarray:
+    """The model's mean shape placed where the reference faces' shapes sit on average (median centre and size,
+    no roll), in pixels of a ``size`` frame: the shape every training face is warped onto. The model's mirror
+    images make the centre's x 0.5, so the frame is mirror-symmetric and flipping a normalised face is allowed.
+
+    >>> s = mean_shape_in_frame(ShapeModel.load(), 64)
+    >>> s.shape, bool(20 < s[:, 0].mean() < 44)
+    ((68, 2), True)
+    """
+    pl = np.median(model.placements, 0)
+    pl[3] = 0.0
+    return model.place(model.mean, pl) * size
+
+
+def normalise_faces(faces: np.ndarray, landmarks: np.ndarray, target: np.ndarray,
+                    chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Warp every face (N x S x S x 3 uint8) so its 68 landmarks (N x 68 x 2, pixels) land on ``target`` (68 x 2):
+    one ``PiecewiseAffineWarp`` built on the target, one sparse product per chunk of faces, one remap per face.
+    Returns (warped faces, N bools: the warp folds between landmarks — a turned face whose hidden side would be
+    smeared across the target's; training leaves those out).
+
+    >>> import numpy as np
+    >>> t = mean_shape_in_frame(ShapeModel.load(), 32)
+    >>> out, folded = normalise_faces(np.full((2, 32, 32, 3), 90, np.uint8), np.stack([t, t + 0.5]), t)
+    >>> out.shape, int(out[0, 16, 16, 0]), folded.tolist()
+    ((2, 32, 32, 3), 90, [False, False])
+    """
+    from fakevision.augment.functional.dense import PiecewiseAffineWarp, remap_array
+
+    faces = np.asarray(faces)
+    n, s = len(faces), faces.shape[1]
+    warp = PiecewiseAffineWarp(np.asarray(target, np.float64), (s, s))
+    out = np.empty_like(faces)
+    folded = np.zeros(n, bool)
+    inner = (warp.triangles < warp.num_control).all(1)  # triangles of landmarks only (frame ones fold harmlessly)
+    for lo in range(0, n, chunk):
+        srcs = np.asarray(landmarks[lo:lo + chunk], np.float64)
+        for j, dmap in enumerate(warp.maps(srcs)):
+            out[lo + j] = remap_array(faces[lo + j], dmap, nearest=False, border="replicate")
+            folded[lo + j] = bool(warp.folded(srcs[j])[inner].any())
+    return out, folded
+
+
+class PCADecoder(torch.nn.Module):
+    """A linear appearance model as a generator: image = mean + z @ basis, z ~ U(-1, 1)^K, each row of ``basis`` a
+    principal component of the shape-normalised faces scaled so that z's uniform draw has the component's variance
+    (sd x sqrt(3)). The classic active-appearance texture model: fitted in seconds, sharp where faces agree (eyes,
+    brows, mouth on the mean shape), smooth elsewhere; a new face is no training face (a random mix of all modes)."""
+
+    def __init__(self, size: int, z_dim: int) -> None:
+        super().__init__()
+        self.size = size
+        self.register_buffer("mean", torch.zeros(3 * size * size))
+        self.register_buffer("basis", torch.zeros(z_dim, 3 * size * size))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.mean + z.float() @ self.basis).view(-1, 3, self.size, self.size)
+
+
+def fit_pca_appearance(normalised: np.ndarray, modes: int = 64, mirror: bool = True, seed: int = 0) -> PCADecoder:
+    """Fit a ``PCADecoder`` with ``modes`` components to shape-normalised faces (N x S x S x 3 uint8), with their
+    mirror images when ``mirror`` (the mean-shape frame is left-right symmetric). Randomised SVD (torch)."""
+    from fakevision.gan.data import to_unit_range
+
+    x = to_unit_range(normalised)
+    if mirror:
+        x = torch.cat([x, x.flip(3)])
+    flat = x.reshape(len(x), -1)
+    mean = flat.mean(0)
+    torch.manual_seed(seed)
+    _, sv, v = torch.svd_lowrank(flat - mean, q=min(modes + 16, len(flat) - 1), niter=4)
+    sd = sv[:modes] / np.sqrt(len(flat) - 1)
+    dec = PCADecoder(normalised.shape[1], modes)
+    dec.mean.copy_(mean)
+    dec.basis.copy_((v[:, :modes] * (sd * np.sqrt(3.0))).T)
+    return dec
+
+
+def _build_decoder(cfg: BEGANConfig, decoder: str) -> torch.nn.Module:
+    return PCADecoder(cfg.size, cfg.z_dim) if decoder == "pca" else build_generator(cfg)
+
+
+class AppearanceGAN:
+    """G (appearance on the mean shape), the frame's ``mean_shape`` (68 x 2, pixels of G's side) and the shape
+    model whose samples are the new faces' landmarks."""
+
+    def __init__(self, G: torch.nn.Module, cfg: BEGANConfig, shape_model: ShapeModel, mean_shape: np.ndarray,
+                 info: dict[str, Any] | None = None) -> None:
+        self.G, self.cfg, self.shape_model = G.eval(), cfg, shape_model
+        self.mean_shape = np.asarray(mean_shape, np.float64)
+        self.info = info or {}
+        self.decoder = "pca" if isinstance(G, PCADecoder) else "began"
+
+    @property
+    def z_dim(self) -> int:
+        return self.cfg.z_dim
+
+    @property
+    def size(self) -> int:
+        return self.cfg.size
+
+    @torch.no_grad()
+    def appearance(self, z: torch.Tensor) -> np.ndarray:
+        """G(z): N x S x S x 3 uint8 faces on the mean shape."""
+        return to_uint8(self.G(z.float()))
+
+    def folds(self, shapes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Per shape (N x 68 x 2, pixels of a ``size`` frame), whether warping the mean shape onto it folds: some
+        triangle of the mean shape's triangulation (landmarks + frame points) turns over, which shows as a crease
+        or a torn cheek. Such shapes are not used (``sample_shapes`` draws again)."""
+        from scipy.spatial import Delaunay
+
+        size = size or self.size
+        if not hasattr(self, "_tri"):
+            from fakevision.augment.functional.dense import frame_points
+
+            pts = np.concatenate([self.mean_shape / self.size, frame_points(1, 1, 2)])
+            self._tri = (Delaunay(pts).simplices, frame_points(1, 1, 2))
+        tri, frame = self._tri
+        q = np.concatenate([np.asarray(shapes, np.float64) / size,
+                            np.broadcast_to(frame, (len(shapes), *frame.shape))], 1)
+        ref = np.concatenate([self.mean_shape / self.size, frame])
+
+        def area2(c: np.ndarray) -> np.ndarray:
+            e1, e2 = c[..., 1, :] - c[..., 0, :], c[..., 2, :] - c[..., 0, :]
+            return e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+
+        return (area2(q[:, tri]) * np.sign(area2(ref[tri])) <= 0).any(1)
+
+    def sample_shapes(self, n: int, rng: np.random.Generator, size: int | None = None,
+                      method: str = "kde", max_tries: int = 20) -> np.ndarray:
+        """n landmark sets (pixels of a ``size`` frame, default G's side) from the shape model, each one the mean
+        shape can be warped onto without folding (``folds``)."""
+        size = size or self.size
+        out = np.zeros((n, 68, 2))
+        todo = np.arange(n)
+        for _ in range(max_tries):
+            if not len(todo):
+                break
+            cand = self.shape_model.sample(len(todo), rng, size=size, method=method)
+            ok = ~self.folds(cand, size)
+            out[todo[ok]] = cand[ok]
+            last, todo = cand[~ok], todo[~ok]
+        if len(todo):  # rare: keep the last draws rather than loop forever
+            out[todo] = last
+        return out
+
+    def warp_onto(self, appearance: np.ndarray, shapes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Warp mean-shape faces (N x S x S x 3) onto ``shapes`` (N x 68 x 2, pixels of a ``size`` frame)."""
+        from fakevision.augment.functional.dense import PiecewiseAffineWarp, remap_array
+
+        size = size or self.size
+        src = self.mean_shape
+        out = np.empty((len(appearance), size, size, 3), np.uint8)
+        for i, (img, dst) in enumerate(zip(appearance, shapes)):
+            warp = PiecewiseAffineWarp(np.asarray(dst, np.float64), (size, size), src_hw=img.shape[:2])
+            out[i] = remap_array(img, warp.map(src), nearest=False, border="replicate")
+        return out
+
+    def generate(self, z: torch.Tensor, rng: np.random.Generator, size: int | None = None,
+                 shapes: np.ndarray | None = None, method: str = "kde") -> tuple[np.ndarray, np.ndarray]:
+        """(N x size x size x 3 uint8 faces, N x 68 x 2 landmarks in pixels): G(z) warped onto ``shapes`` (drawn
+        from the shape model with ``rng`` when not given). The landmarks are the shapes themselves."""
+        size = size or self.size
+        if shapes is None:
+            shapes = self.sample_shapes(len(z), rng, size, method)
+        shapes = np.asarray(shapes, np.float64)
+        if shapes.shape != (len(z), N_POINTS, 2):
+            raise InputError(f"shapes must be {len(z)} x {N_POINTS} x 2, got {shapes.shape}")
+        return self.warp_onto(self.appearance(z), shapes, size), shapes
+
+    # -- files ----------------------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        from fakevision.io.atomic import atomic_path
+
+        t = {f"G.{k}": v.detach().float().cpu().contiguous() for k, v in self.G.state_dict().items()}
+        for k in _SHAPE_KEYS:
+            t[f"shape.{k}"] = torch.from_numpy(np.ascontiguousarray(getattr(self.shape_model, k), np.float32))
+        t["mean_shape"] = torch.from_numpy(self.mean_shape.astype(np.float32))
+        meta = {"kind": "appearance", "decoder": self.decoder, "began": json.dumps(self.cfg.to_dict(), sort_keys=True),
+                "shape_info": json.dumps(self.shape_model.info, sort_keys=True),
+                "info": json.dumps(self.info, sort_keys=True)}
+        with atomic_path(path) as tmp:
+            save_file(t, str(tmp), metadata=meta)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> AppearanceGAN:
+        """Load a bundle (default: the shipped 64x64 one)."""
+        from fakevision.gan.model import _load
+
+        p = APPEARANCE_FILE if path is None else Path(path)
+        parts, meta = _load(p)
+        if meta.get("kind") != "appearance" or "G" not in parts or "shape" not in parts:
+            raise InputError("not a shape-appearance GAN bundle (kind=appearance)", p)
+        cfg = BEGANConfig.from_dict(json.loads(meta["began"]))
+        G = _build_decoder(cfg, meta.get("decoder", "began"))
+        try:
+            G.load_state_dict(parts["G"])
+        except RuntimeError as e:
+            raise InputError(f"G weights do not match the config in the file ({str(e)[:120]})", p) from None
+        sh = {k: parts["shape"][k].double().numpy() for k in _SHAPE_KEYS}
+        model = ShapeModel(**sh, info=json.loads(meta.get("shape_info", "{}")))
+        return cls(G, cfg, model, parts["mean_shape"][""].double().numpy(), json.loads(meta.get("info", "{}")))
+
+
+class AppearanceTask:
+    """BEGAN on shape-normalised faces as a ``fakevision.train.loop`` ``Trainable``: one G/D step per
+    ``train_step``; everything the next step depends on in ``state_dict``; sample grids of G on the mean shape
+    and warped onto fixed sampled shapes."""
+
+    def __init__(self, cfg: BEGANConfig, normalised: np.ndarray, shape_model: ShapeModel, mean_shape: np.ndarray,
+                 data_note: str = "", device: str = "cpu") -> None:
+        self.trainer = BEGANTrainer(cfg, normalised, device=device)
+        self.cfg, self.shape_model, self.mean_shape = cfg, shape_model, np.asarray(mean_shape, np.float64)
+        self.data_note = f"{data_note}:{len(normalised)}"
+        self._grid_shapes = shape_model.sample(16, np.random.default_rng(12345), size=cfg.size)
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+    def train_step(self) -> dict[str, Any]:
+        return self.trainer.train_step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.trainer.state_dict()
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        self.trainer.load_state_dict(st)
+
+    def fingerprint(self) -> str:
+        return json.dumps({"began": self.cfg.to_dict(), "data": self.data_note}, sort_keys=True)
+
+    def model(self) -> AppearanceGAN:
+        import copy
+
+        return AppearanceGAN(copy.deepcopy(self.trainer.G).cpu(), self.cfg, self.shape_model, self.mean_shape,
+                             {"steps": self.step, "data": self.data_note})
+
+    def sample_grid(self) -> np.ndarray:
+        from fakevision.gan.viz import image_grid
+
+        z = self.trainer.fixed_z[:16]
+        app = to_uint8(self.trainer.generate(z))
+        gan = self.model()
+        warped = gan.warp_onto(app, self._grid_shapes)
+        return image_grid(np.concatenate([app, warped]), 8)
+
+
+def train_appearance(data: str | Path, out: str | Path, steps: int | None = None, seconds: float | None = None,
+                     size: int = 64, device: str = "cpu", checkpoint_every: int = 250, seed: int = 0,
+                     **config: Any) -> dict[str, Any]:
+    """``fakevision train appearance --data BUNDLE --out OUT``: shape-normalise the bundle's training faces (cached
+    as ``OUT/normalised.npz``), train BEGAN on them through ``fakevision.train.loop`` (resumes from
+    ``OUT/checkpoint.pt``; sample grids in ``OUT/samples/``) and write ``OUT/appearance.safetensors``. Extra
+    keyword arguments are ``BEGANConfig`` fields (n_gen, batch, lr, ...)."""
+    import cv2
+
+    from fakevision.gan.data import load_bundle
+    from fakevision.io.atomic import atomic_path
+    from fakevision.train.loop import LoopConfig, run_training
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "normalised.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            norm, mean_shape = z["faces"], z["mean_shape"]
+            model = ShapeModel(**{k: z[f"shape_{k}"] for k in _SHAPE_KEYS}, info=json.loads(str(z["shape_info"])))
+    else:
+        b = load_bundle(data)
+        if "landmarks" not in b:
+            raise InputError("this bundle has no landmarks (make it with `fakevision faces prepare`)", data)
+        tr = b["faces_split"] == 0
+        faces, lms = b["faces"][tr], b["landmarks"][tr].astype(np.float64)
+        side = faces.shape[1]
+        if side != size:
+            faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in faces])
+            lms = lms * (size / side)
+        model = ShapeModel.load().conditioned_on(lms / size)
+        mean_shape = mean_shape_in_frame(model, size)
+        norm, folded = normalise_faces(faces, lms, mean_shape)
+        norm = norm[~folded]
+        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, faces=norm, mean_shape=mean_shape, shape_info=np.array(json.dumps(model.info)),
+                     **{f"shape_{k}": getattr(model, k) for k in _SHAPE_KEYS})
+    cfg = BEGANConfig(size=size, seed=seed, **config)
+    task = AppearanceTask(cfg, norm, model, mean_shape, data_note=Path(data).name, device=device)
+    res = run_training(task, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=checkpoint_every,
+                                        log_every=50))
+    gan = task.model()
+    gan.save(out / "appearance.safetensors")
+    return {"step": res.step, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
