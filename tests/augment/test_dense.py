@@ -265,3 +265,28 @@ def test_invert_map_finds_points_on_a_folded_map_from_the_coarse_grid() -> None:
     q, ok = invert_map(xy.astype(np.float64), np.array([[3.0, 5.0], [30.25, 11.5]]))
     assert ok.all()
     np.testing.assert_allclose(q, [[36.0, 34.0], [8.75, 27.5]], atol=1e-6)
+
+
+def test_a_shared_triangulation_gives_the_same_warp_without_delaunay() -> None:
+    """Reusing one triangulation for a target that does not fold it gives Delaunay's map where the two
+    triangulations are the same (the target is the reference shape moved slightly), control points land exactly;
+    a target that turns the triangles over is refused."""
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(8, 56, (12, 2))
+    base = PiecewiseAffineWarp(ref, (64, 64))
+    dst = ref + rng.normal(0, 0.05, ref.shape)
+    src = dst + rng.normal(0, 2.0, ref.shape)
+    fresh = PiecewiseAffineWarp(dst, (64, 64))
+    assert sorted(map(tuple, np.sort(fresh.triangles, 1))) == sorted(map(tuple, np.sort(base.triangles, 1)))
+    shared = PiecewiseAffineWarp(dst, (64, 64), triangles=base.triangles)
+    np.testing.assert_allclose(shared.map(src).xy, fresh.map(src).xy, atol=1e-4)
+    img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    s = Sample(img, Annotations(categories=["a"], boxes=[[4, 4, 60, 60]], keypoints=src[None]))
+    out = shared.warp(s, src)
+    np.testing.assert_array_equal(out.annotations.keypoints[0], dst)
+    with pytest.raises(ValueError, match="fold|outside every triangle"):
+        swapped = ref.copy()
+        swapped[:, 0] = 64 - swapped[:, 0]  # mirrored: every triangle of the reference turns over
+        PiecewiseAffineWarp(swapped, (64, 64), triangles=base.triangles)
+    with pytest.raises(ValueError, match="T x 3 integer"):
+        PiecewiseAffineWarp(ref, (64, 64), triangles=np.zeros((2, 2), int))

@@ -552,6 +552,23 @@ def _check_points(pts: np.ndarray, what: str) -> np.ndarray:
     return p
 
 
+def _check_triangles(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A given triangulation as T x 3 indices, checked: indices into ``points``, and no triangle turned over
+    against the others (flat ones, e.g. between coinciding points, are allowed: they cover no pixel)."""
+    t = np.asarray(triangles)
+    if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer) or not len(t):
+        raise ValueError(f"triangles must be T x 3 integer indices, got shape {t.shape} ({t.dtype})")
+    if t.min() < 0 or t.max() >= len(points):
+        raise ValueError(f"triangle indices must be in [0, {len(points)}) (target points, then frame points)")
+    c = points[t]
+    e1, e2 = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
+    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    big = np.abs(area) > 1e-9
+    if (area[big] > 0).any() and (area[big] < 0).any():
+        raise ValueError("the given triangles fold at these target points (some are turned over)")
+    return t.astype(np.intp)
+
+
 class PiecewiseAffineWarp:
     """The exact piecewise-affine warp onto one target point set, built once: warp many sources onto it.
 
@@ -562,6 +579,13 @@ class PiecewiseAffineWarp:
     Attributes: ``points`` (the target points with the frame points after them), ``triangles`` (T x 3 indices into
     ``points``), ``triangle_id`` (``out_h x out_w`` int32: the triangle each output pixel centre lies in).
 
+    ``triangles``: reuse a triangulation instead of Delaunay's of ``dst`` (indices into the target points followed
+    by the ``frame`` points, e.g. ``warp.triangles`` of a warp onto a mean face shape). Why: when many targets
+    share one topology — faces warped onto shapes sampled from one shape model — qhull is most of a small warp's
+    cost. It must not fold at ``dst`` (no triangle turned over or flat; ``ValueError`` otherwise); it need not be
+    Delaunay, and every pixel centre must still lie in a triangle. Frame points are then kept even where one
+    coincides with a control point (the indices must stay valid); the triangles between them are flat and skipped.
+
     >>> w = PiecewiseAffineWarp(np.array([[16.0, 16.0]]), (32, 32))       # one control point, in the middle
     >>> m = w.map(np.array([[12.0, 16.0]]))                               # output (16, 16) shows source (12, 16)
     >>> m.backward_points(np.array([[16.0, 16.0], [0.0, 0.0]])).tolist()   # the frame stays where it is
@@ -569,7 +593,7 @@ class PiecewiseAffineWarp:
     """
 
     def __init__(self, dst: np.ndarray, out_hw: tuple[int, int], src_hw: tuple[int, int] | None = None,
-                 frame: int = 2) -> None:
+                 frame: int = 2, triangles: np.ndarray | None = None) -> None:
         from scipy.sparse import csr_matrix
         from scipy.spatial import Delaunay, QhullError
 
@@ -579,18 +603,21 @@ class PiecewiseAffineWarp:
         h, w = self.out_hw
         fd = frame_points(h, w, frame)
         fs = frame_points(*self.src_hw, frame)
-        if len(fd) and len(dst):  # a frame point on a control point would duplicate it: the control point wins
-            near = (np.abs(fd[:, None, :] - dst[None, :, :]).max(-1) <= 1e-6).any(1)
+        if len(fd) and len(dst) and triangles is None:  # a frame point on a control point would duplicate it
+            near = (np.abs(fd[:, None, :] - dst[None, :, :]).max(-1) <= 1e-6).any(1)  # the control point wins
             fd, fs = fd[~near], fs[~near]
         self.num_control = len(dst)
         self.points = np.concatenate([dst, fd])
         self._frame_src = fs
-        try:
-            tri = Delaunay(self.points)
-        except (QhullError, ValueError) as e:
-            raise ValueError(f"cannot triangulate the target points (fewer than 3, or all on one line): "
-                             f"{str(e).splitlines()[0]}") from None
-        self.triangles = tri.simplices.astype(np.intp)
+        if triangles is not None:  # a triangulation shared by many targets (see the class doc): no Delaunay
+            self.triangles = _check_triangles(triangles, self.points)
+        else:
+            try:
+                tri = Delaunay(self.points)
+            except (QhullError, ValueError) as e:
+                raise ValueError(f"cannot triangulate the target points (fewer than 3, or all on one line): "
+                                 f"{str(e).splitlines()[0]}") from None
+            self.triangles = tri.simplices.astype(np.intp)
         corners = self.points[self.triangles]  # T x 3 x 2
         self._dst_rows, self._dst_good = barycentric_rows(corners)
         sid = _triangle_raster(self._dst_rows, corners, h, w)
