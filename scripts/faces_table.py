@@ -3,7 +3,7 @@
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/faces_table.py \
         --celeba /work/scratch/faces/bundles/celeba64_partial.safetensors \
-        --appearance src/fakevision/faces/data/appearance64.safetensors \
+        --appearance appearance_pca=src/fakevision/faces/data/appearance64.safetensors \
         --out results/faces_table --cache /work/scratch/faces/table_cache
 
 Rows: the latent-mapping GAN (``gan_faces``, shipped weights, truncation 0.9, fast generator), morphs at k = 3 and
@@ -74,10 +74,10 @@ def generate(name: str, n: int, args, celeba_train) -> tuple[np.ndarray, np.ndar
         t0 = time.perf_counter()  # the bank is built once per source, not per face
         out = [morph_face(bank, np.random.default_rng([2026, i]), k=k, blend="feather") for i in range(n)]
         faces, lm = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
-    elif name == "appearance_gan":
+    elif name.startswith("appearance"):
         from fakevision.faces.appearance import AppearanceGAN
 
-        gan = AppearanceGAN.load(args.appearance)
+        gan = AppearanceGAN.load(dict(v.split("=", 1) for v in args.appearance)[name])
         t0 = time.perf_counter()
         z = torch.rand(n, gan.z_dim, generator=torch.Generator().manual_seed(2026)) * 2 - 1
         faces, lm = gan.generate(z, np.random.default_rng(2026))
@@ -90,9 +90,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--celeba", required=True, help="CelebA bundle from fakevision faces prepare (identity split)")
     ap.add_argument("--faces68", default="../shared/data/faces_68pt")
-    ap.add_argument("--appearance", default=None, help="shape-appearance GAN weights (row left out without)")
+    ap.add_argument("--appearance", action="append", default=[],
+                    help="ROW=PATH: a shape-appearance generator's weights for row ROW (appearance_pca, ...)")
     ap.add_argument("--n", type=int, default=1000)
-    ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_gan")
+    ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_pca")
     ap.add_argument("--tradeoff", default="2,3,5,8", help="morph k values for the k/leak/sharpness table")
     ap.add_argument("--tradeoff-n", type=int, default=300)
     ap.add_argument("--out", default="results/faces_table")
@@ -135,7 +136,7 @@ def main() -> None:
         if row_file.is_file():
             res["rows"][name] = json.loads(row_file.read_text())
             continue
-        if name == "appearance_gan" and not a.appearance:
+        if name.startswith("appearance") and name not in dict(v.split("=", 1) for v in a.appearance):
             continue
         t0 = time.perf_counter()
         if name == "real":
@@ -206,7 +207,7 @@ def main() -> None:
 def markdown(res: dict) -> str:
     names = {"real": "real faces (helen_test, hand landmarks; CelebA held-out for identity)",
              "latent_gan": "latent-mapping GAN (gan_faces)", "morph_k3": "morph k = 3", "morph_k5": "morph k = 5",
-             "appearance_gan": "shape-appearance GAN"}
+             "appearance_pca": "shape-appearance, PCA texture", "appearance_began": "shape-appearance, BEGAN"}
     lines = ["| source | dlib NME median / mean (box: extent) | dlib's box rule | blank floor | identity flags "
              "(5 % chance) | identity variety | memorised pixels / randconv (2 % chance) | FID / KID randconv-v1 | "
              "sharpness vs real | faces/s, 1 thread |", "|---" * 10 + "|"]

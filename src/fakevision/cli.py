@@ -305,14 +305,24 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
                      n_gen: Annotated[int, typer.Option("--n-gen", min=4, help="Generator width.")] = 32,
                      batch: Annotated[int, typer.Option("--batch", min=2)] = 16,
                      seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
-                     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1) -> None:
-    """Train the shape-appearance generator: BEGAN on the bundle's training faces warped onto the mean shape
-    (resumes from OUT/checkpoint.pt; writes OUT/appearance.safetensors for the appearance_faces source)."""
+                     threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
+                     decoder: Annotated[str, typer.Option("--decoder", help="began (GAN, trained) or pca (texture "
+                                                                            "model, fitted in seconds).")] = "began",
+                     modes: Annotated[int, typer.Option("--modes", min=1, help="PCA components (--decoder pca).")]
+                     = 64) -> None:
+    """Train the shape-appearance generator on the bundle's training faces warped onto the mean shape: BEGAN
+    (resumes from OUT/checkpoint.pt) or a PCA texture model; writes OUT/appearance.safetensors for the
+    appearance_faces source."""
     import torch
 
     from fakevision.faces.appearance import train_appearance as run
 
     torch.set_num_threads(threads)
+    if decoder == "pca":
+        _gan_result(run(data, out, size=size, device=device, seed=seed, decoder="pca", modes=modes))
+        return
+    if steps is None and seconds is None:
+        raise typer.BadParameter("give --steps or --seconds")
     _gan_result(run(data, out, steps=steps, seconds=seconds, size=size, device=device, seed=seed, n_gen=n_gen,
                     n_enc=32, batch=batch))
 

@@ -190,9 +190,14 @@ class AppearanceGAN:
 
         size = size or self.size
         src = self.mean_shape
+        shapes = np.asarray(shapes, np.float64)
+        folded = self.folds(shapes, size)
+        tri = self._tri[0]
         out = np.empty((len(appearance), size, size, 3), np.uint8)
         for i, (img, dst) in enumerate(zip(appearance, shapes)):
-            warp = PiecewiseAffineWarp(np.asarray(dst, np.float64), (size, size), src_hw=img.shape[:2])
+            # the mean shape's triangulation serves every shape that does not fold it (all sampled ones): no qhull
+            warp = PiecewiseAffineWarp(dst, (size, size), src_hw=img.shape[:2],
+                                       triangles=None if folded[i] else tri)
             out[i] = remap_array(img, warp.map(src), nearest=False, border="replicate")
         return out
 
@@ -291,11 +296,14 @@ class AppearanceTask:
 
 def train_appearance(data: str | Path, out: str | Path, steps: int | None = None, seconds: float | None = None,
                      size: int = 64, device: str = "cpu", checkpoint_every: int = 250, seed: int = 0,
-                     **config: Any) -> dict[str, Any]:
+                     decoder: str = "began", modes: int = 64, **config: Any) -> dict[str, Any]:
     """``fakevision train appearance --data BUNDLE --out OUT``: shape-normalise the bundle's training faces (cached
-    as ``OUT/normalised.npz``), train BEGAN on them through ``fakevision.train.loop`` (resumes from
-    ``OUT/checkpoint.pt``; sample grids in ``OUT/samples/``) and write ``OUT/appearance.safetensors``. Extra
-    keyword arguments are ``BEGANConfig`` fields (n_gen, batch, lr, ...)."""
+    as ``OUT/normalised.npz``; faces whose warp folds between landmarks left out), then either train BEGAN on them
+    through ``fakevision.train.loop`` (``decoder="began"``; resumes from ``OUT/checkpoint.pt``; sample grids in
+    ``OUT/samples/``; extra keyword arguments are ``BEGANConfig`` fields: n_gen, batch, lr, ...) or fit the PCA
+    texture model with ``modes`` components (``decoder="pca"``, seconds); writes ``OUT/appearance.safetensors``."""
+    if decoder not in ("began", "pca"):
+        raise InputError(f"unknown appearance decoder {decoder!r} (began or pca)")
     import cv2
 
     from fakevision.gan.data import load_bundle
@@ -326,6 +334,12 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
         with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, faces=norm, mean_shape=mean_shape, shape_info=np.array(json.dumps(model.info)),
                      **{f"shape_{k}": getattr(model, k) for k in _SHAPE_KEYS})
+    if decoder == "pca":
+        dec = fit_pca_appearance(norm, modes, seed=seed)
+        gan = AppearanceGAN(dec, BEGANConfig(size=size, z_dim=modes), model, mean_shape,
+                            {"decoder": "pca", "modes": modes, "data": f"{Path(data).name}:{len(norm)}"})
+        gan.save(out / "appearance.safetensors")
+        return {"step": 0, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
     cfg = BEGANConfig(size=size, seed=seed, **config)
     task = AppearanceTask(cfg, norm, model, mean_shape, data_note=Path(data).name, device=device)
     res = run_training(task, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=checkpoint_every,
