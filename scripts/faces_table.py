@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--appearance", action="append", default=[],
                     help="ROW=PATH: a shape-appearance generator's weights for row ROW (appearance_pca, ...)")
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--identity-n", type=int, default=300,
+                    help="generated faces embedded per source (dlib's ResNet costs ~0.1 CPU-s a face)")
     ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_pca")
     ap.add_argument("--tradeoff", default="2,3,5,8", help="morph k values for the k/leak/sharpness table")
     ap.add_argument("--tradeoff-n", type=int, default=300)
@@ -108,7 +110,7 @@ def main() -> None:
     cb = load_bundle(a.celeba)
     split, ids = cb["faces_split"], cb["label_identity"]
     celeba = {"train": cb["faces"][split == 0], "held": cb["faces"][split == 1], "held_ids": ids[split == 1],
-              "photos": cb["faces"][split == 2]}
+              "photos": cb["faces"][split == 2], "train_ids": ids[split == 0]}
     f68, l68, s68 = load_faces_68pt(a.faces68, 64)
     faces68 = {"train": f68[s68 == 0], "held": f68[s68 == 1], "held_lm": l68[s68 == 1].astype(np.float64)}
     bank_cache: dict = {}
@@ -124,9 +126,9 @@ def main() -> None:
                                                    ("celeba_photos", celeba["photos"]),
                                                    ("f68_train", faces68["train"]), ("f68_held", faces68["held"]))}
     res: dict = {"n": a.n, "loadavg_at_start": load, "celeba_bundle": a.celeba,
-                 "celeba": {k: int(len(v)) for k, v in celeba.items() if k != "held_ids"},
+                 "celeba": {k: int(len(v)) for k, v in celeba.items() if not k.endswith("_ids")},
                  "identity_calibration": calibrate(emb["celeba_train"], emb["celeba_held"], celeba["held_ids"],
-                                                   emb["celeba_photos"]),
+                                                   emb["celeba_photos"], train_ids=celeba["train_ids"]),
                  "sharpness_real_celeba_held": sharpness(celeba["held"]),
                  "sharpness_real_f68_held": sharpness(faces68["held"]), "rows": {}}
     print(json.dumps(res["identity_calibration"]), flush=True)
@@ -160,10 +162,11 @@ def main() -> None:
             row["identity"] = {"held_out_people_flagged": res["identity_calibration"]["held_out_people_flagged"]}
         else:
             train, held = (faces68["train"], faces68["held"]) if ref == "faces68" else (celeba["train"], celeba["held"])
-            e = embed_cached(faces, cache)
+            e = embed_cached(faces[:a.identity_n], cache)
             et, eh = (emb["f68_train"], emb["f68_held"]) if ref == "faces68" else (emb["celeba_train"],
                                                                                    emb["celeba_held"])
             row["identity"] = {**identity_leak(e, et, eh), **identity_variety(e, eh)}
+            row["identity_n"] = int(len(e))
             for ext in (pix, rc):
                 m = memorisation_check(ext(faces), ext(train), ext(held), 0.02, ext.name).summary()
                 row[f"memorised_{ext.name}"] = m["flagged_fraction"]
@@ -226,9 +229,11 @@ def markdown(res: dict) -> str:
                      f"{sh} | {fps} |")
     c = res["identity_calibration"]
     lines += ["", f"Identity-check calibration (CelebA): photos of held-out people flagged "
-                  f"{100 * c['held_out_people_flagged']:.1f} % (n = {c['held_out_people_n']}, chance 5 %); new photos "
-                  f"of training people flagged {100 * c['training_people_new_photos_flagged']:.1f} % "
-                  f"(n = {c['training_people_new_photos_n']})."]
+                  f"{100 * c['held_out_people_flagged']:.1f} % (n = {c['held_out_people_n']}, chance 5 %); held-out "
+                  f"photos of training people flagged {100 * c.get('training_people_new_photos_flagged', 0):.1f} % "
+                  f"(n = {c.get('training_people_new_photos_n', 0)}); each training photo against the other training "
+                  f"faces (leave one out) {100 * c.get('training_photos_leave_one_out_flagged', 0):.1f} % "
+                  f"(n = {c.get('training_photos_leave_one_out_n', 0)})."]
     if res.get("morph_tradeoff"):
         lines += ["", "| morph k | identity flags | identity variety | sharpness vs real |", "|---|---|---|---|"]
         for t in res["morph_tradeoff"]:

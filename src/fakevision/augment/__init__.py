@@ -39,6 +39,7 @@ from fakevision.augment.geometric import (
     VerticalFlip,
     Zoom,
 )
+from fakevision.augment.landmark import LandmarkWarp
 from fakevision.augment.nonrigid import DenseTransform, ElasticTransform, GridDistortion, PiecewiseAffine
 from fakevision.augment.photometric import (
     Brightness,
@@ -72,6 +73,7 @@ __all__ = [
     "GridDistortion",
     "HorizontalFlip",
     "JpegCompression",
+    "LandmarkWarp",
     "LongestMaxSize",
     "MotionBlur",
     "OneOf",

@@ -22,12 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from fakevision.augment import compose, crops, geometric, nonrigid, photometric
+from fakevision.augment import compose, crops, geometric, landmark, nonrigid, photometric
 from fakevision.augment.base import Transform
 
 OPS: dict[str, type[Transform]] = {
     cls.__name__: cls
-    for mod in (geometric, crops, nonrigid, photometric, compose)
+    for mod in (geometric, crops, nonrigid, landmark, photometric, compose)
     for cls in vars(mod).values()
     if isinstance(cls, type) and issubclass(cls, Transform) and cls.__module__ == mod.__name__
     and not cls.__name__.startswith("_") and cls.__name__ not in ("GeometricTransform", "DenseTransform")

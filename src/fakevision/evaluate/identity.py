@@ -148,11 +148,13 @@ def identity_variety(fake: np.ndarray, real: np.ndarray, seed: int = 0) -> dict[
 
 
 def calibrate(train: np.ndarray, held_people: np.ndarray, held_people_ids: np.ndarray,
-              held_photos_of_train_people: np.ndarray, quantile: float = QUANTILE) -> dict[str, Any]:
+              held_photos_of_train_people: np.ndarray, quantile: float = QUANTILE,
+              train_ids: np.ndarray | None = None) -> dict[str, Any]:
     """Check the flag rule with identity labels: the held-out people are split in two by identity (even / odd
     position in sorted order) — one half sets the threshold, the other is checked as if generated (should be
     flagged near ``quantile``) — and held-out photos of training people are checked (should be flagged far more
-    often: they are the training people)."""
+    often: they are the training people). With ``train_ids``, also every training photo of a person with several
+    against the other training faces (leave one out: a new photo of a training person, many more of them)."""
     ids = np.asarray(held_people_ids)
     people = np.unique(ids)
     ref_people = set(people[::2].tolist())
@@ -160,11 +162,24 @@ def calibrate(train: np.ndarray, held_people: np.ndarray, held_people_ids: np.nd
     if ref.sum() < 5 or (~ref).sum() < 5:
         raise InputError("calibration needs at least 5 held-out faces on each side")
     new_people = identity_leak(held_people[~ref], train, held_people[ref], quantile)
-    same_people = identity_leak(held_photos_of_train_people, train, held_people[ref], quantile)
-    return {"threshold_people": int(len(set(ids[ref].tolist()))), "quantile": quantile,
-            "held_out_people_flagged": new_people["flagged_fraction"], "held_out_people_n": new_people["n_fake"],
-            "training_people_new_photos_flagged": same_people["flagged_fraction"],
-            "training_people_new_photos_n": same_people["n_fake"], "threshold": new_people["threshold"]}
+    out = {"threshold_people": int(len(set(ids[ref].tolist()))), "quantile": quantile,
+           "held_out_people_flagged": new_people["flagged_fraction"], "held_out_people_n": new_people["n_fake"],
+           "threshold": new_people["threshold"]}
+    if len(held_photos_of_train_people):
+        same_people = identity_leak(held_photos_of_train_people, train, held_people[ref], quantile)
+        out.update(training_people_new_photos_flagged=same_people["flagged_fraction"],
+                   training_people_new_photos_n=same_people["n_fake"])
+    if train_ids is not None:  # each training photo against the *other* training faces: another photo of the same
+        t = np.asarray(train, np.float64)  # person is in there (when the person has several), itself is not
+        sq = (t * t).sum(1)
+        d2 = sq[:, None] + sq[None, :] - 2 * t @ t.T
+        np.fill_diagonal(d2, np.inf)
+        tid = np.asarray(train_ids)
+        several = np.array([(tid == v).sum() >= 2 for v in tid])
+        d = np.sqrt(np.maximum(d2.min(1), 0.0))[several]
+        out.update(training_photos_leave_one_out_flagged=float((d < new_people["threshold"]).mean()),
+                   training_photos_leave_one_out_n=int(len(d)))
+    return out
 
 
 def nearest_train_distance(fake: np.ndarray, train: np.ndarray) -> np.ndarray:
