@@ -37,6 +37,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,10 @@ class ShapeModel:
     @property
     def num_modes(self) -> int:
         return len(self.sd)
+
+    @functools.cached_property
+    def _placement_sd(self) -> np.ndarray:
+        return self.placements.std(0)
 
     # -- building ----------------------------------------------------------------------------------------------
 
@@ -291,7 +296,7 @@ class ShapeModel:
             raise InputError(f"n must be >= 0, got {n}")
         b_out = np.zeros((n, self.num_modes))
         p_out = np.zeros((n, 4))
-        pl_sd = self.placements.std(0)
+        pl_sd = self._placement_sd
         lo, hi = self.pose_range
         todo = np.arange(n)
         for _ in range(max_tries):
