@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--appearance", action="append", default=[],
                     help="ROW=PATH: a shape-appearance generator's weights for row ROW (appearance_pca, ...)")
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--skip-identity", default="", help="rows without the identity check (comma-separated)")
     ap.add_argument("--identity-n", type=int, default=300,
                     help="generated faces embedded per source (dlib's ResNet costs ~0.1 CPU-s a face)")
     ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_pca")
@@ -122,9 +123,16 @@ def main() -> None:
             bank_cache["bank"] = FaceBank.from_bundle(a.celeba)
         return bank_cache["bank"]
 
-    emb = {k: embed_cached(v, cache) for k, v in (("celeba_train", celeba["train"]), ("celeba_held", celeba["held"]),
-                                                   ("celeba_photos", celeba["photos"]),
-                                                   ("f68_train", faces68["train"]), ("f68_held", faces68["held"]))}
+    sets = {"celeba_train": celeba["train"], "celeba_held": celeba["held"], "celeba_photos": celeba["photos"],
+            "f68_train": faces68["train"], "f68_held": faces68["held"]}
+
+    class _Lazy(dict):  # reference sets are embedded when first needed (dlib's ResNet: ~0.1 CPU-s a face)
+        def __missing__(self, key):
+            self[key] = embed_cached(sets[key], cache)
+            return self[key]
+
+    emb = _Lazy()
+    skip_identity = {v for v in a.skip_identity.split(",") if v}
     res: dict = {"n": a.n, "loadavg_at_start": load, "celeba_bundle": a.celeba,
                  "celeba": {k: int(len(v)) for k, v in celeba.items() if not k.endswith("_ids")},
                  "identity_calibration": calibrate(emb["celeba_train"], emb["celeba_held"], celeba["held_ids"],
@@ -162,11 +170,14 @@ def main() -> None:
             row["identity"] = {"held_out_people_flagged": res["identity_calibration"]["held_out_people_flagged"]}
         else:
             train, held = (faces68["train"], faces68["held"]) if ref == "faces68" else (celeba["train"], celeba["held"])
-            e = embed_cached(faces[:a.identity_n], cache)
-            et, eh = (emb["f68_train"], emb["f68_held"]) if ref == "faces68" else (emb["celeba_train"],
-                                                                                   emb["celeba_held"])
-            row["identity"] = {**identity_leak(e, et, eh), **identity_variety(e, eh)}
-            row["identity_n"] = int(len(e))
+            if name in skip_identity:
+                row["identity"] = {}
+            else:
+                e = embed_cached(faces[:a.identity_n], cache)
+                et, eh = (emb["f68_train"], emb["f68_held"]) if ref == "faces68" else (emb["celeba_train"],
+                                                                                       emb["celeba_held"])
+                row["identity"] = {**identity_leak(e, et, eh), **identity_variety(e, eh)}
+                row["identity_n"] = int(len(e))
             for ext in (pix, rc):
                 m = memorisation_check(ext(faces), ext(train), ext(held), 0.02, ext.name).summary()
                 row[f"memorised_{ext.name}"] = m["flagged_fraction"]
@@ -217,7 +228,9 @@ def markdown(res: dict) -> str:
     for k, r in res["rows"].items():
         idn = r["identity"]
         flags = idn.get("flagged_fraction", idn.get("held_out_people_flagged"))
-        var = f"{idn['variety_vs_real']:.2f}" if "variety_vs_real" in idn else "1 (reference)"
+        flags_s = "not measured" if flags is None else f"{100 * flags:.1f} %"
+        var = f"{idn['variety_vs_real']:.2f}" if "variety_vs_real" in idn else ("1 (reference)" if k == "real"
+                                                                                 else "not measured")
         mem = (f"{100 * r['memorised_pixels-v1']:.1f} % / {100 * r['memorised_randconv-v1']:.1f} %"
                if "memorised_pixels-v1" in r else "–")
         fid = f"{r['fid_randconv']:.2f} / {r['kid_randconv']:.4f}" if "fid_randconv" in r else "–"
@@ -225,7 +238,7 @@ def markdown(res: dict) -> str:
         fps = "–" if r["faces_per_s_one_thread"] != r["faces_per_s_one_thread"] else f"{r['faces_per_s_one_thread']:.0f}"
         lines.append(f"| {names.get(k, k)} | {r['nme_extent']['median']:.3f} / {r['nme_extent']['mean']:.3f} | "
                      f"{r['nme_dlib']['median']:.3f} / {r['nme_dlib']['mean']:.3f} | "
-                     f"{r['nme_blank_floor_extent']['median_nme']:.3f} | {100 * flags:.1f} % | {var} | {mem} | {fid} | "
+                     f"{r['nme_blank_floor_extent']['median_nme']:.3f} | {flags_s} | {var} | {mem} | {fid} | "
                      f"{sh} | {fps} |")
     c = res["identity_calibration"]
     lines += ["", f"Identity-check calibration (CelebA): photos of held-out people flagged "

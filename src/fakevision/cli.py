@@ -188,11 +188,15 @@ def evaluate_distances(
     extractor: Annotated[str, typer.Option(help="'randconv-v1' (no download) or 'inception:/path/to/pt_inception.pth'.")]
     = "randconv-v1",
     device: DeviceOpt = "cpu",
+    identity: Annotated[bool, typer.Option("--identity", help="Faces: also the identity-leak check (dlib's "
+                                                               "face-recognition embeddings; the faces extra).")]
+    = False,
 ) -> None:
-    """FID and KID of fake vs real, and the memorisation check (near-copies of training samples flagged)."""
+    """FID and KID of fake vs real, and the memorisation check (near-copies of training samples flagged); with
+    --identity, whether generated faces are training *people* (calibrated flag rate, identity variety)."""
     from fakevision.evaluate.api import evaluate_distances as run
 
-    res = run(real, fake, out, extractor=extractor, device=device)
+    res = run(real, fake, out, extractor=extractor, device=device, identity=identity)
     typer.echo(" ".join(f"{k}={v}" for k, v in sorted(res.items()) if isinstance(v, (int, float, str))))
 
 

@@ -96,6 +96,25 @@ def test_manifest_has_provenance_for_every_sample(default_out: Path) -> None:
     assert len(rows) >= 200
     assert all(r["provenance"]["recipe_hash"] for r in rows)
     sources = [r["provenance"]["source"] for r in rows]
-    assert sources.count("render") == 256 and sources.count("gan_faces") == 64
-    faces = [r["provenance"] for r in rows if r["provenance"]["source"] == "gan_faces"]
-    assert all(len(p["params"]["z"]) == 64 and p["params"]["generator"] == "fast" for p in faces)
+    assert sources.count("render") == 256 and sources.count("faces") == 64
+    faces = [r["provenance"] for r in rows if r["provenance"]["source"] == "faces"]
+    assert all(len(p["params"]["z"]) == 64 and len(p["params"]["landmarks"]) == 68 for p in faces)
+
+
+def test_default_faces_landmarks_are_the_shapes_they_were_warped_onto_and_inside_their_boxes(default_out: Path) -> None:
+    """The default faces' written landmarks are the shapes drawn for them (provenance), and in the COCO file every
+    visible landmark lies inside its face's bbox as COCO tools read both (the +0.5 px bbox bug of issue 12)."""
+    from tests.gan.test_model_source import coco_keypoints_inside_boxes
+
+    d = json.loads((default_out / "coco" / "annotations.json").read_text())
+    by_id = {im["id"]: im for im in d["images"]}
+    checked = 0
+    for a in d["annotations"]:
+        prov = by_id[a["image_id"]].get("fakevision_provenance", {})
+        if prov.get("source") != "faces":
+            continue
+        kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)[:, :2] + 0.5  # COCO pixel indices -> ours
+        np.testing.assert_allclose(kp, np.asarray(prov["params"]["landmarks"]), atol=1e-4)
+        checked += 1
+    assert checked == 64
+    assert coco_keypoints_inside_boxes(default_out) >= 64

@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from fakevision.evaluate.api import evaluate_distances
 from fakevision.evaluate.report import render_fragment
@@ -41,3 +42,25 @@ def test_evaluate_distances_writes_named_numbers(tmp_path):
     assert {"0.png", "1.png", "2.png"} <= flagged and len(flagged) <= 4
     assert data["memorisation"]["expected_chance_fraction"] == 1 / 21
     assert "near-copies flagged" in render_fragment(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_evaluate_distances_identity_flags_copies_of_training_people(tmp_path, shared_data):
+    """With identity=True, fakes that are real training faces (slightly blurred, so the pixels differ) are flagged as
+    training people; the rendered fragment shows the row."""
+    pytest.importorskip("dlib", reason="dlib not installed (pip install dlib-bin face-recognition-models)")
+    from fakevision.gan.dlib_landmarks import default_model_path
+
+    if default_model_path() is None:
+        pytest.skip("dlib's models not installed (pip install face-recognition-models)")
+    files = sorted((shared_data / "faces_68pt" / "helen_test").glob("*.jpg"))[:30]
+    faces = [cv2.resize(cv2.imread(str(f)), (64, 64), interpolation=cv2.INTER_AREA) for f in files]
+    real_csv = _folder(tmp_path / "real", 30, 0, copies_of=faces)
+    train_part = np.random.default_rng(0).permutation(30)[15:]
+    fakes = [cv2.GaussianBlur(faces[i], (3, 3), 0.8) for i in train_part[:4]]
+    fake_csv = _folder(tmp_path / "fake", 4, 1, copies_of=fakes)
+    res = evaluate_distances(real_csv, fake_csv, tmp_path / "out", kid_subsets=2, kid_subset_size=4,
+                             holdout_fraction=0.5, size=64, identity=True)
+    idn = res["identity"]
+    assert idn["extractor"] == "dlib-resnet-v1" and idn["n_fake"] == 4 and idn["flagged"] >= 3
+    assert "identity leak flagged" in render_fragment(tmp_path / "out")

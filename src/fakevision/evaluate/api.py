@@ -125,10 +125,13 @@ def evaluate_distances(
     quantile: float = 0.02,
     seed: int = 0,
     device: str = "cpu",
+    identity: bool = False,
 ) -> dict[str, Any]:
     """FID and KID (fake vs real, ``extractor`` features) and the memorisation check (fake vs a random
     ``1 - holdout_fraction`` of the real set as "training", the rest as held-out reference; ``pixels-v1``
-    features with shift tolerance). Writes ``distances.json``. ``fake_csv`` may be a recipe (``resolve_fake_set``)."""
+    features with shift tolerance). With ``identity`` (face sets; needs the ``faces`` extra), also the identity-leak
+    check on the same split (``evaluate.identity``: dlib's face-recognition embeddings, flags calibrated to 5 % by
+    chance, identity variety). Writes ``distances.json``. ``fake_csv`` may be a recipe (``resolve_fake_set``)."""
     fake_csv = resolve_fake_set(fake_csv, out_dir)
     real = _load_any(real_csv, label_column, size)
     fake = _load_any(fake_csv, None, size)
@@ -144,6 +147,12 @@ def evaluate_distances(
     summary["flagged_ids"] = [fake.ids[i] for i in summary.pop("flagged_indices")]
     res = {"real": str(real_csv), "fake": str(fake_csv), "image_size": size, "fid": fid.to_dict(),
            "kid": kid.to_dict(), "memorisation": summary}
+    if identity:
+        from fakevision.evaluate.identity import embed_faces, identity_leak, identity_variety
+
+        e_real, e_fake = embed_faces(real.images), embed_faces(fake.images)
+        e_train, e_hold = e_real[perm[n_hold:]], e_real[perm[:n_hold]]
+        res["identity"] = {**identity_leak(e_fake, e_train, e_hold), **identity_variety(e_fake, e_hold)}
     atomic_write_json(Path(out_dir) / "distances.json", res)
     return res
 

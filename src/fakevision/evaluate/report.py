@@ -77,6 +77,11 @@ def render_distances(res: dict[str, Any]) -> str:
          mem["extractor"], f"chance level {100 * mem['expected_chance_fraction']:.0f}%; median NN ratio "
                            f"fake/held-out {mem['median_ratio']:.2f}"],
     ]
+    idn = res.get("identity")
+    if idn:
+        rows.append(["identity leak flagged", f"{idn['flagged']} of {idn['n_fake']} ({100 * idn['flagged_fraction']:.1f}%)",
+                     idn["extractor"], f"chance level {100 * idn['expected_chance_fraction']:.0f}%; identity variety "
+                                       f"{idn['variety_vs_real']:.2f} of held-out real faces'"])
     return _table(["measure", "value", "extractor", "notes"], rows, "distribution distance and memorisation")
 
 
