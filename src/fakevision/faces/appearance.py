@@ -234,7 +234,7 @@ class AppearanceGAN:
     @classmethod
     def load(cls, path: str | Path | None = None) -> AppearanceGAN:
         """Load a bundle (default: the shipped 64x64 one)."""
-        from fakevision.gan.model import _load
+        from fakevision.gan.model import load_nets as _load
 
         p = APPEARANCE_FILE if path is None else Path(path)
         parts, meta = _load(p)
