@@ -21,6 +21,7 @@ from fakevision.augment import (
     HorizontalFlip,
     JpegCompression,
     LongestMaxSize,
+    LandmarkWarp,
     MotionBlur,
     PadIfNeeded,
     PiecewiseAffine,
@@ -62,6 +63,7 @@ NONRIGID = {
     # strong but one-to-one (a folding warp shows some points twice and others nowhere: no single answer)
     "ElasticTransform": lambda: ElasticTransform(alpha=(20.0, 60.0), sigma=(4.0, 8.0)),
     "GridDistortion": lambda: GridDistortion(num_steps=(5), distort_limit=(-0.4, 0.4)),
+    "LandmarkWarp": lambda: LandmarkWarp(strength=(0.3, 1.0), modes=6),
 }
 
 PHOTOMETRIC = {

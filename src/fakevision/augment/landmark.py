@@ -83,6 +83,8 @@ class LandmarkWarp(DenseTransform):
         return {"strength": strength, "src": faces.reshape(-1, 2).tolist(), "dst": new.reshape(-1, 2).tolist()}
 
     def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
+        if "src" not in params:  # no face to reshape
+            return DenseMap.identity(height, width)
         src = np.asarray(params["src"], np.float64)
         dst = np.asarray(params["dst"], np.float64)
         return PiecewiseAffineWarp(dst, (height, width)).map(src)
