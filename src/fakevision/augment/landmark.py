@@ -9,7 +9,8 @@ old landmarks land on the new shape. Every annotation moves with the pixels, as 
 landmarks are the warp's control points and land on the new shape exactly; masks, label maps and depth are
 resampled nearest; boxes come from the moved masks or outlines.
 
-Samples without a face (no ``ibug68`` keypoints, or a face with unlabelled points) pass unchanged.
+Samples without a face (no ``ibug68`` keypoints, or a face with unlabelled points) keep their pixels (the identity
+map).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ class LandmarkWarp(DenseTransform):
     @staticmethod
     def _faces(sample: Sample) -> np.ndarray:
         a = sample.annotations
-        if a.keypoints is None or a.keypoint_schema != "ibug68" or not len(a.keypoints):
+        schema = getattr(a.keypoint_schema, "name", a.keypoint_schema)
+        if a.keypoints is None or schema != "ibug68" or not len(a.keypoints):
             return np.zeros((0, 68, 2))
         keep = np.ones(len(a.keypoints), bool) if a.visibility is None else (a.visibility > 0).all(1)
         return np.asarray(a.keypoints, np.float64)[keep]
@@ -68,8 +70,8 @@ class LandmarkWarp(DenseTransform):
     def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
         faces = self._faces(sample)
         strength = draw_spec(rng, self.strength)
-        if not len(faces):
-            return {"applied": False, "strength": strength}
+        if not len(faces):  # nothing to reshape: the identity map (the camera still says how pinhole it is)
+            return {"strength": strength, "src": [], "dst": []}
         m = _shape_model()
         k = min(self.modes, m.num_modes)
         side = float(max(sample.height, sample.width))
@@ -83,7 +85,7 @@ class LandmarkWarp(DenseTransform):
         return {"strength": strength, "src": faces.reshape(-1, 2).tolist(), "dst": new.reshape(-1, 2).tolist()}
 
     def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
-        if "src" not in params:  # no face to reshape
+        if not params.get("src"):  # no face to reshape
             return DenseMap.identity(height, width)
         src = np.asarray(params["src"], np.float64)
         dst = np.asarray(params["dst"], np.float64)

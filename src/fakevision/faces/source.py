@@ -22,7 +22,7 @@ Recipe sections::
 
 >>> from fakevision.core.source import make_sample
 >>> s = make_sample(build_appearance_faces(AppearanceFacesConfig(count=2)), 0)
->>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema
+>>> s.image.shape, s.annotations.keypoints.shape, s.annotations.keypoint_schema.name
 ((64, 64, 3), (1, 68, 2), 'ibug68')
 """
 
