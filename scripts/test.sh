@@ -19,8 +19,9 @@ if ((${#missing[@]})); then
 fi
 python3 -m venv .venv
 # pyrender: the optional renderer's extra (~13 s more); faces: dlib and its 68-point model (~100 MB download);
-# ray: the Ray engine (its tests share one local Ray runtime per test process)
-.venv/bin/pip install -q -e ".[test,pyrender,faces,ray]"
+# ray: the Ray engine (its tests share one local Ray runtime per test process); s3: outputs to buckets (tested
+# against moto's S3 server on 127.0.0.1, from the test extra)
+.venv/bin/pip install -q -e ".[test,pyrender,faces,ray,s3]"
 # torch-fidelity is only the reference implementation the FID/KID tests compare against; installed without its
 # dependencies because it would otherwise pull torchvision, which does not import beside the pinned torch.
 .venv/bin/pip install -q --no-deps "torch-fidelity==0.4.0" tqdm

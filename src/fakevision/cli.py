@@ -53,7 +53,8 @@ RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Reruns of
 @_friendly
 def make(
     recipe: Annotated[str | None, typer.Argument(help="Recipe YAML file or built-in name (default: 'default').")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("fakevision-out"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder or storage URL (s3://bucket/prefix, ...).")]
+    = "fakevision-out",
     workers: WorkersOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", min=0, help="Override the recipe's root seed.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing fakevision output.")] = False,
@@ -72,7 +73,7 @@ def make(
 @_friendly
 def augment(
     input: Annotated[Path, typer.Argument(help="Data set to augment (image folder, COCO json, .pts folder, ...).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder or storage URL (s3://bucket/prefix, ...).")],
     preset: Annotated[str | None, typer.Option(
         help="Augmentation preset (iris-phone, camera, face, detection, classification).")] = None,
     recipe: Annotated[Path | None, typer.Option(help="YAML with an 'ops' list instead of a preset.")] = None,

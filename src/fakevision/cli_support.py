@@ -42,7 +42,7 @@ class EngineArgs:
                 "max_retries": self.max_retries}
 
 
-def run_with_progress(recipe: Recipe, out: Path, overwrite: bool, quiet: bool, engine: EngineArgs) -> RunResult:
+def run_with_progress(recipe: Recipe, out: str | Path, overwrite: bool, quiet: bool, engine: EngineArgs) -> RunResult:
     if quiet:
         return make(recipe, out, overwrite=overwrite, **engine.kwargs())
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), SamplesPerSecond(),
@@ -68,7 +68,7 @@ def summary(res: RunResult) -> None:
                   f"({res.samples_per_second:.1f} samples/s made){resumed}", highlight=False)
 
 
-def run_make(recipe_name: str, out: Path, seed: int | None, overwrite: bool, quiet: bool, engine: EngineArgs) -> None:
+def run_make(recipe_name: str, out: str | Path, seed: int | None, overwrite: bool, quiet: bool, engine: EngineArgs) -> None:
     recipe = Recipe.load(recipe_name).with_seed(seed)
     res = run_with_progress(recipe, out, overwrite, quiet, engine)
     summary(res)
@@ -166,7 +166,7 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
                             origin=str(ops_file or "augment"), base_dir=Path.cwd())
 
 
-def run_augment(input: Path, out: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
+def run_augment(input: Path, out: str | Path, preset: str | None, ops_file: Path | None, per_class: int | None,
                 count: int | None, input_format: str, seed: int, overwrite: bool, quiet: bool,
                 label_column: str | None = None, engine: EngineArgs | None = None) -> None:
     recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed, label_column)

@@ -46,8 +46,9 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 
 class FaultyConfig(SquaresConfig):
-    """Squares that go wrong at sample ``at``: ``raise`` (a source bug), ``sleep`` (slow: a shard to interrupt),
-    or ``die`` (the worker process SIGKILLs itself, once: ``marker`` is created first, so the retry succeeds)."""
+    """Squares that go wrong at sample ``at``: ``raise`` (a source bug), ``die`` (the worker process SIGKILLs
+    itself, once: ``marker`` is created first, so the retry succeeds) or ``die_always``; ``seconds`` of sleep per
+    sample make a run slow enough to interrupt."""
 
     type: str = "test_faulty"
     at: int = -1
@@ -67,11 +68,13 @@ class Faulty(Squares):
         import time
 
         c = self.cfg
-        if c.fault == "sleep" and c.seconds:
+        if c.seconds:
             time.sleep(c.seconds)
         if index == c.at:
             if c.fault == "raise":
                 raise ValueError(f"boom at {index}")
+            if c.fault == "die_always":
+                os.kill(os.getpid(), signal.SIGKILL)
             if c.fault == "die":
                 try:
                     fd = os.open(c.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)

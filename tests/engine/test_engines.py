@@ -92,3 +92,17 @@ def test_source_error_names_shard_and_sample_ray(tmp_path: Path, ray_address: st
     with pytest.raises(SourceError) as e:
         make(faulty(at=7), tmp_path / "o", workers=2, engine="ray")
     _check_source_error(e.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_workers_write_their_shards_to_s3(tmp_path: Path, reference: dict[str, str], s3_server, engine: str,
+                                          request: pytest.FixtureRequest) -> None:
+    from fakevision.io.storage import as_storage
+    from tests.io.test_storage import store_digest
+
+    if engine == "ray":
+        request.getfixturevalue("ray_address")
+    url = s3_server.bucket() + "/out"
+    make(Recipe.from_dict(RECIPE), url, workers=2, engine=engine)
+    assert store_digest(as_storage(url)) == reference

@@ -13,8 +13,9 @@ Ray tasks. What this module adds is only the policy:
 * **Dead workers**: a task whose worker process or node dies is retried by Ray (``max_retries``); a task that
   *raises* is not (a deterministic error would only fail again) and the error comes back unwrapped, so
   fakevision's own errors still print as one line naming the shard.
-* **Ctrl-C**: the tasks in flight are force-cancelled (their workers are killed mid-write; writes are atomic, so
-  nothing half-written is visible) before ``run`` returns; the next ``make`` resumes from the done markers.
+* **Ctrl-C**: the tasks in flight are cancelled (interrupted; if one does not stop within seconds its worker is
+  killed mid-write: writes are atomic, so nothing half-written is visible) and waited for before ``run`` returns;
+  the next ``make`` resumes from the done markers.
 * **Progress**: ``on_done`` is called as each task finishes (``ray.wait``), which feeds the progress bar.
 
 A local runtime's workers get this process's ``sys.path`` (as ``multiprocessing``'s spawned workers do), so a
@@ -37,6 +38,7 @@ from fakevision.engine.shard import run_shard
 
 INSTALL_HINT = "pip install 'fakevision[ray]'"
 OBJECT_STORE_BYTES = 75 * 1024 * 1024  # Ray's minimum; shards never travel through it
+CANCEL_GRACE_S = 10.0
 
 
 def import_ray() -> Any:
@@ -96,8 +98,9 @@ class RayBackend:
         try:
             if self.address is None:
                 with _env(PYTHONPATH=_python_path()):
-                    ray.init(num_cpus=self.workers or os.cpu_count() or 1, object_store_memory=OBJECT_STORE_BYTES,
-                             **common)
+                    # address="local": always a new runtime, never a cluster someone else started on this machine
+                    ray.init(address="local", num_cpus=self.workers or os.cpu_count() or 1,
+                             object_store_memory=OBJECT_STORE_BYTES, **common)
             else:
                 common.pop("include_dashboard")
                 ray.init(address=self.address, **common)
@@ -128,16 +131,26 @@ class RayBackend:
                         s = running.pop(ref)
                         on_done(s, self._result(ray, ref, s))
             except BaseException:
-                for ref in running:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(ref, force=True)
-                for ref in running:  # wait until the cancelled workers are gone: nothing writes after we return
-                    with contextlib.suppress(Exception):
-                        ray.get(ref, timeout=30)
+                self._cancel(ray, list(running))
                 raise
         finally:
             if started:
                 ray.shutdown()
+
+    @staticmethod
+    def _cancel(ray: Any, refs: list[Any]) -> None:
+        """Stop the tasks in flight and wait until they have stopped, so nothing writes after ``run`` returns:
+        first an interrupt (the task raises ``KeyboardInterrupt`` at its next Python line and its worker lives on),
+        then, for tasks still running after ``CANCEL_GRACE_S``, a kill of their worker processes."""
+        for ref in refs:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+        ready, stuck = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
+        for ref in stuck:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        if stuck:
+            ray.wait(stuck, num_returns=len(stuck), timeout=CANCEL_GRACE_S)
 
     def _result(self, ray: Any, ref: Any, shard: int) -> int:
         try:

@@ -1,5 +1,8 @@
 """``make``: run a recipe into an output folder — fresh, resumed after a kill, or refused.
 
+The output is a local folder or any fsspec URL (``s3://bucket/prefix``; ``fakevision.io.storage``), with the same
+rules on both.
+
 The folder's ``.state/run.json`` records the recipe hash and plan. Rerunning the same recipe into a folder whose
 run did not finish resumes it: shards marked done are kept, the rest are made again (each shard is a pure function
 of (recipe, shard), so the result is byte-identical to an uninterrupted run). Anything else already in the folder
@@ -9,7 +12,6 @@ is refused unless ``overwrite`` is set, and ``overwrite`` only ever deletes a fo
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,15 +20,18 @@ from pathlib import Path
 from fakevision.core.errors import OutputError
 from fakevision.engine.backend import DEFAULT_MAX_RETRIES, Backend, get_backend
 from fakevision.engine.recipe import Recipe
-from fakevision.engine.shard import STATE_DIR, done_marker, finalize, plan_of
-from fakevision.io.atomic import atomic_write_json, atomic_write_text, dumps_json, remove_stale_temps
+from fakevision.engine.shard import STATE_DIR, done_name, finalize, plan_of
+from fakevision.io.atomic import dumps_json
+from fakevision.io.storage import Storage, as_storage
 
 ProgressFn = Callable[[int, int], None]  # (samples done so far, total)
+RUN_STATE = f"{STATE_DIR}/run.json"
+COMPLETE = f"{STATE_DIR}/complete"
 
 
 @dataclass
 class RunResult:
-    out_dir: Path
+    out_dir: Path | str  # a local folder, or the storage URL
     total: int
     made: int  # samples made in this call (less than total after a resume)
     resumed_shards: int
@@ -37,56 +42,49 @@ class RunResult:
         return self.made / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _state(out: Path) -> dict | None:
-    p = out / STATE_DIR / "run.json"
-    if not p.is_file():
-        return None
+def _state(out: Storage) -> dict | None:
     try:
-        return json.loads(p.read_text())
+        return json.loads(out.read_bytes(RUN_STATE))
     except (OSError, ValueError):
         return None
 
 
-def is_finished(recipe: Recipe, out_dir: str | Path) -> bool:
+def is_finished(recipe: Recipe, out_dir: str | Path | Storage) -> bool:
     """True when ``out_dir`` holds a complete run of exactly this recipe (same recipe hash, seed included)."""
-    out = Path(out_dir)
+    out = as_storage(out_dir)
     state = _state(out)
-    return (state is not None and state.get("recipe_hash") == recipe.recipe_hash
-            and (out / STATE_DIR / "complete").exists())
+    return state is not None and state.get("recipe_hash") == recipe.recipe_hash and out.exists(COMPLETE)
 
 
-def _prepare(recipe: Recipe, out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
+def _prepare(recipe: Recipe, out: Storage, overwrite: bool) -> None:
+    if out.local_path is not None and out.local_path.exists() and not out.local_path.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if not out.is_empty():
         state = _state(out)
-        same_unfinished = (state is not None and state.get("recipe_hash") == recipe.recipe_hash
-                           and not (out / STATE_DIR / "complete").exists())
+        complete = state is not None and out.exists(COMPLETE)
+        same_unfinished = state is not None and state.get("recipe_hash") == recipe.recipe_hash and not complete
         if overwrite:
             if state is None:
                 raise OutputError(f"{out}: not empty and not a fakevision output; refusing to delete it with "
                                   "--overwrite (choose an empty or new folder)")
-            shutil.rmtree(out)
+            out.remove_all()
         elif not same_unfinished:
-            what = "a finished run" if state is not None and (out / STATE_DIR / "complete").exists() else "files"
+            what = "a finished run" if complete else "files"
             if state is not None and state.get("recipe_hash") != recipe.recipe_hash:
                 what = "a run of a different recipe or seed"
             raise OutputError(f"{out}: output folder already exists and holds {what}; use --overwrite to replace it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out}: cannot create output folder ({e.strerror})") from None
+    out.prepare_root()
     plan = plan_of(recipe)
-    atomic_write_json(out / STATE_DIR / "run.json", {
+    out.write_json(RUN_STATE, {
         "recipe_hash": recipe.recipe_hash, "total": plan.total, "num_shards": plan.num_shards,
         "shard_size": plan.shard_size,
     })
-    atomic_write_text(out / "recipe.json", dumps_json(recipe.canonical()) + "\n")
+    out.write_text("recipe.json", dumps_json(recipe.canonical()) + "\n")
 
 
 def make(
     recipe: Recipe,
-    out_dir: str | Path,
+    out_dir: str | Path | Storage,
     workers: int | None = 1,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
@@ -107,13 +105,14 @@ def make(
     (2, 2)
     """
     backend = engine if isinstance(engine, Backend) else get_backend(engine, workers, address, max_retries)
-    out = Path(out_dir)
+    out = as_storage(out_dir)
     _prepare(recipe, out, overwrite)
-    remove_stale_temps(out)
+    out.remove_stale_temps()
     plan = plan_of(recipe)
-    todo = [s for s in range(plan.num_shards) if not done_marker(out, s).exists()]
-    already = sum(plan.shard_range(s)[1] - plan.shard_range(s)[0] for s in range(plan.num_shards)
-                  if done_marker(out, s).exists())
+    marked = set(out.list(f"{STATE_DIR}/shards"))  # one listing, not a request per shard on object storage
+    done = {s for s in range(plan.num_shards) if done_name(s).rsplit("/", 1)[1] in marked}
+    todo = [s for s in range(plan.num_shards) if s not in done]
+    already = sum(plan.shard_range(s)[1] - plan.shard_range(s)[0] for s in done)
     done_count = already
     if progress:
         progress(done_count, plan.total)
@@ -125,7 +124,8 @@ def make(
         if progress:
             progress(done_count, plan.total)
 
-    backend.run(recipe, todo, str(out), on_done)
+    backend.run(recipe, todo, out.url(), on_done)
     finalize(recipe, out)
-    atomic_write_json(out / STATE_DIR / "complete", {"total": plan.total})
-    return RunResult(out, plan.total, plan.total - already, plan.num_shards - len(todo), time.perf_counter() - t0)
+    out.write_json(COMPLETE, {"total": plan.total})
+    return RunResult(out.local_path or out.url(), plan.total, plan.total - already, plan.num_shards - len(todo),
+                     time.perf_counter() - t0)

@@ -12,7 +12,7 @@ from fakevision.core.source import Source
 from fakevision.core.source import make_sample as stamped_sample
 from fakevision.engine.plan import Plan
 from fakevision.engine.recipe import Recipe
-from fakevision.io.atomic import atomic_write_json
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers import OutputSpec, make_writers
 from fakevision.io.writers.base import ShardInfo, Writer
 
@@ -61,25 +61,32 @@ def make_shard(recipe: Recipe, shard: int) -> list[Sample]:
     return [make_sample(recipe, n, sources) for n in range(start, stop)]
 
 
+def done_name(shard: int) -> str:
+    """The done marker of ``shard``, relative to the output root; written last, after every file of the shard."""
+    return f"{STATE_DIR}/shards/{shard:06d}.done"
+
+
 def done_marker(out_dir: Path, shard: int) -> Path:
-    return out_dir / STATE_DIR / "shards" / f"{shard:06d}.done"
+    """``done_name`` under a local folder."""
+    return Path(out_dir) / done_name(shard)
 
 
-def run_shard(recipe: Recipe, shard: int, out_dir: str | Path) -> int:
-    """Make and write shard ``shard`` under ``out_dir``, then mark it done; returns its sample count."""
-    out = Path(out_dir)
+def run_shard(recipe: Recipe, shard: int, out_dir: str | Path | Storage) -> int:
+    """Make and write shard ``shard`` under ``out_dir`` (a folder or a storage URL), then mark it done; returns its
+    sample count."""
+    out = as_storage(out_dir)
     plan = plan_of(recipe)
     start, stop = plan.shard_range(shard)
     samples = make_shard(recipe, shard)
     info = ShardInfo(index=shard, num_shards=plan.num_shards, first=start)
     for w in _built(recipe)[1]:
         w.write_shard(out, info, samples)
-    atomic_write_json(done_marker(out, shard), {"shard": shard, "first": start, "count": stop - start})
+    out.write_json(done_name(shard), {"shard": shard, "first": start, "count": stop - start})
     return stop - start
 
 
-def finalize(recipe: Recipe, out_dir: str | Path) -> None:
+def finalize(recipe: Recipe, out_dir: str | Path | Storage) -> None:
     """Merge per-shard parts into final files (every writer), once all shards are done."""
-    out = Path(out_dir)
+    out = as_storage(out_dir)
     for w in _built(recipe)[1]:
         w.finalize(out, plan_of(recipe).num_shards)

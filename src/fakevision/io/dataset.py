@@ -7,7 +7,9 @@ the sample that was written: pixels exact for PNG, boxes and keypoints exact (CO
 or corrupt file raises ``InputError`` naming it.
 
 ``format="auto"`` picks, in order: ``coco/annotations.json``, ``webdataset/shard-*.tar``, ``images/``; a path to
-a ``.json`` file is read as COCO, a path to a ``.tar`` as one WebDataset shard.
+a ``.json`` file is read as COCO, a path to a ``.tar`` as one WebDataset shard. The path may be a local folder or
+any fsspec URL an output was written to (``s3://bucket/prefix``; ``fakevision.io.storage``): files are then read
+with ranged requests, a WebDataset tar indexed once and its members fetched by offset.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from torch.utils.data import Dataset
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Annotations, Provenance, Sample
-from fakevision.io.images import decode_image, read_image
+from fakevision.io.images import decode_image
+from fakevision.io.storage import Storage, as_storage, is_url
 from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
@@ -46,31 +49,48 @@ from fakevision.io.writers.wds import INFO, WDS_DIR
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(store: Storage, rel: str) -> bytes:
     try:
-        return path.read_bytes()
+        return store.read_bytes(rel)
     except FileNotFoundError:
-        raise InputError("file not found", path) from None
+        raise InputError("file not found", store.url(rel)) from None
     except OSError as e:
-        raise InputError(f"cannot read ({e.strerror or e})", path) from None
+        raise InputError(f"cannot read ({e.strerror or e})", store.url(rel)) from None
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(store: Storage, rel: str) -> Any:
     try:
-        return json.loads(_read_bytes(path))
+        return json.loads(_read_bytes(store, rel))
     except ValueError as e:
-        raise InputError(f"not valid JSON ({e})", path) from None
+        raise InputError(f"not valid JSON ({e})", store.url(rel)) from None
 
 
-def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """The lines of a ``manifest.jsonl``; a malformed line raises ``InputError`` with its line number."""
+def _read_image(store: Storage, rel: str) -> np.ndarray:
+    return decode_image(_read_bytes(store, rel), store.url(rel), mode=None)
+
+
+def read_manifest(path: str | Path | Storage, rel: str | None = None) -> list[dict[str, Any]]:
+    """The lines of a ``manifest.jsonl`` (``path``, or ``rel`` under the storage ``path``); a malformed line raises
+    ``InputError`` with its line number."""
+    if rel is None:
+        store, rel = as_storage(_parent(str(path))), _name(str(path))
+    else:
+        store = as_storage(path)
     out = []
-    for n, line in enumerate(_read_bytes(path).decode("utf-8").splitlines(), 1):
+    for n, line in enumerate(_read_bytes(store, rel).decode("utf-8").splitlines(), 1):
         try:
             out.append(json.loads(line))
         except ValueError as e:
-            raise InputError(f"line {n} is not valid JSON ({e})", path) from None
+            raise InputError(f"line {n} is not valid JSON ({e})", store.url(rel)) from None
     return out
+
+
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if is_url(path) else str(Path(path).parent)
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else Path(path).name
 
 
 class _Coco:
@@ -78,10 +98,11 @@ class _Coco:
 
     format = "coco"
 
-    def __init__(self, json_path: Path) -> None:
-        self.path = json_path
-        self.root = json_path.parent
-        d = _read_json(json_path)
+    def __init__(self, store: Storage, json_rel: str) -> None:
+        self.store = store  # the JSON's folder: file names are relative to it
+        self.path = store.url(json_rel)
+        json_path = self.path
+        d = _read_json(store, json_rel)
         try:
             self.images = sorted(d["images"], key=lambda im: im["id"])
             self.cats = {c["id"]: c for c in d["categories"]}
@@ -103,7 +124,7 @@ class _Coco:
 
     def load(self, i: int) -> Sample:
         im = self.images[i]
-        image = read_image(self.root / im["file_name"], mode=None)
+        image = _read_image(self.store, im["file_name"])
         h, w = image.shape[:2]
         anns = self.anns.get(im["id"], [])
         try:
@@ -135,18 +156,20 @@ class _Coco:
             schema = resolve_schema(im.get("fakevision_keypoint_schema") or cat.get("fakevision_schema"),
                                     category_schema_def(cat))
         depth = None
+        st = self.store
         if "depth_file" in im:
-            p = self.root / im["depth_file"]
-            depth = (decode_png_unchanged(_read_bytes(p), p) * im.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
+            p = im["depth_file"]
+            raw = decode_png_unchanged(_read_bytes(st, p), st.url(p))
+            depth = (raw * im.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
         normals = None
         if "normals_file" in im:
-            p = self.root / im["normals_file"]
-            check_normals_encoding(im.get("normals_encoding"), p)
-            normals = decode_normals_png(_read_bytes(p), p)
+            p = im["normals_file"]
+            check_normals_encoding(im.get("normals_encoding"), st.url(p))
+            normals = decode_normals_png(_read_bytes(st, p), st.url(p))
         label_map = label_names = None
         if "label_map_file" in im:
-            p = self.root / im["label_map_file"]
-            label_map = decode_label_map(_read_bytes(p), p)
+            p = im["label_map_file"]
+            label_map = decode_label_map(_read_bytes(st, p), st.url(p))
             label_names = label_names_from_json(im.get("label_names") or {})
         inst = [a.get("attributes", {}) for a in anns] if any("attributes" in a for a in anns) else None
         ann = Annotations(
@@ -191,20 +214,23 @@ class _Wds:
 
     format = "webdataset"
 
-    def __init__(self, tars: Sequence[Path], info: dict[str, Any] | None) -> None:
-        self.items: list[tuple[Path, str, dict[str, tuple[int, int]]]] = []
+    def __init__(self, store: Storage, tars: Sequence[str], info: dict[str, Any] | None) -> None:
+        self.store = store
+        self.items: list[tuple[str, str, dict[str, tuple[int, int]]]] = []
         for tar in tars:
             members: dict[str, dict[str, tuple[int, int]]] = {}
             try:
-                with tarfile.open(tar, "r:") as tf:
+                with store.open_read(tar) as fh, tarfile.open(fileobj=fh, mode="r:") as tf:
                     for m in tf:
                         if not m.isfile():
                             continue
                         base = m.name.rsplit("/", 1)[-1]
                         key, _, ext = base.partition(".")
                         members.setdefault(m.name[: len(m.name) - len(base)] + key, {})[ext] = (m.offset_data, m.size)
+            except FileNotFoundError:
+                raise InputError("file not found", store.url(tar)) from None
             except (tarfile.TarError, OSError) as e:
-                raise InputError(f"not a readable tar ({e})", tar) from None
+                raise InputError(f"not a readable tar ({e})", store.url(tar)) from None
             self.items += [(tar, k, v) for k, v in members.items()]
         if info is not None:
             self.categories, self.classes = list(info["categories"]), list(info["labels"])
@@ -224,30 +250,33 @@ class _Wds:
         if ext not in members:
             return None
         off, size = members[ext]
-        with open(tar, "rb") as f:
-            f.seek(off)
-            data = f.read(size)
+        try:
+            with self.store.open_read(tar) as f:
+                f.seek(off)
+                data = f.read(size)
+        except OSError as e:
+            raise InputError(f"cannot read ({e})", self.store.url(tar)) from None
         if len(data) != size:
-            raise InputError(f"member {key}.{ext} is truncated", tar)
+            raise InputError(f"member {key}.{ext} is truncated", self.store.url(tar))
         return data
 
     def _record(self, i: int) -> dict[str, Any]:
         tar, key, _ = self.items[i]
         data = self._member(i, "json")
         if data is None:
-            raise InputError(f"sample {key} has no .json member", tar)
+            raise InputError(f"sample {key} has no .json member", self.store.url(tar))
         try:
             return json.loads(data)
         except ValueError as e:
-            raise InputError(f"{key}.json is not valid JSON ({e})", tar) from None
+            raise InputError(f"{key}.json is not valid JSON ({e})", self.store.url(tar)) from None
 
     def load(self, i: int) -> Sample:
         tar, key, members = self.items[i]
-        name = f"{tar}#{key}"
+        name = f"{self.store.url(tar)}#{key}"
         rec = self._record(i)
         ext = next((e for e in ("png", "jpg", "jpeg") if e in members), None)
         if ext is None:
-            raise InputError(f"sample {key} has no image member", tar)
+            raise InputError(f"sample {key} has no image member", self.store.url(tar))
         image = decode_image(self._member(i, ext) or b"", name, mode=None)
         h, w = image.shape[:2]
         masks = None
@@ -273,16 +302,15 @@ class _ImageFolder:
 
     format = "imagefolder"
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        top = root / IMAGES_DIR
-        self.files = sorted(p for p in top.glob("*/*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
-        labels = sorted({p.parent.name for p in self.files})
+    def __init__(self, store: Storage) -> None:
+        self.store = store
+        self.files = [f for f in store.glob(f"{IMAGES_DIR}/*/*") if Path(f).suffix.lower() in IMAGE_EXTS]
+        labels = sorted({f.split("/")[1] for f in self.files})
         self.classes = [c for c in labels if c != UNLABELLED]
         self.categories: list[str] = []
         self.meta: dict[str, dict[str, Any]] = {}
-        if (root / MANIFEST).is_file():
-            for rec in read_manifest(root / MANIFEST):
+        if store.is_file(MANIFEST):
+            for rec in read_manifest(store, MANIFEST):
                 path = rec.get("files", {}).get("imagefolder", {}).get("image")
                 if path is not None:
                     self.meta[path] = rec
@@ -291,49 +319,64 @@ class _ImageFolder:
         return len(self.files)
 
     def ids(self) -> list[str]:
-        return [p.stem for p in self.files]
+        return [Path(f).stem for f in self.files]
 
     def load(self, i: int) -> Sample:
-        p = self.files[i]
-        image = read_image(p, mode=None)
-        rec = self.meta.get(p.relative_to(self.root).as_posix(), {})
-        label = None if p.parent.name == UNLABELLED else p.parent.name
-        prov = rec.get("provenance") or {"source": "imagefolder", "sample_id": p.stem}
+        f = self.files[i]
+        image = _read_image(self.store, f)
+        rec = self.meta.get(f, {})
+        folder = f.split("/")[1]
+        label = None if folder == UNLABELLED else folder
+        prov = rec.get("provenance") or {"source": "imagefolder", "sample_id": Path(f).stem}
         ann = Annotations(label=rec.get("label", label), attributes=rec.get("attributes") or {})
         return Sample(image, ann, Provenance.from_dict(prov))
 
 
+def _split(path: str | Path) -> tuple[Storage, str | None]:
+    """(storage of the output root, the file inside it or None): a ``.json``/``.tar`` path is a file in its folder."""
+    text = str(path)
+    if text.endswith((".json", ".tar")):
+        store = as_storage(_parent(text))
+        if store.is_file(_name(text)):
+            return store, _name(text)
+    return as_storage(text), None
+
+
 def detect_format(path: str | Path) -> str:
     """Which output ``path`` holds: ``coco``, ``webdataset`` or ``imagefolder`` (``InputError`` if none)."""
-    p = Path(path)
-    if p.is_file():
-        if p.suffix == ".json":
+    store, file = _split(path)
+    if file is not None:
+        return "coco" if file.endswith(".json") else "webdataset"
+    try:
+        if store.is_file(ANNOTATIONS):
             return "coco"
-        if p.suffix == ".tar":
+        if store.glob(f"{WDS_DIR}/shard-*.tar"):
             return "webdataset"
-    if (p / ANNOTATIONS).is_file():
-        return "coco"
-    if any((p / WDS_DIR).glob("shard-*.tar")):
-        return "webdataset"
-    if (p / IMAGES_DIR).is_dir():
-        return "imagefolder"
-    if not p.exists():
-        raise InputError("no such file or folder", p)
-    raise InputError(f"no fakevision output found (expected {ANNOTATIONS}, {WDS_DIR}/shard-*.tar or {IMAGES_DIR}/)", p)
+        if store.glob(f"{IMAGES_DIR}/*/*"):
+            return "imagefolder"
+        missing = not store.exists()
+    except OSError as e:
+        raise InputError(f"cannot read ({e})", path) from None
+    if missing:
+        raise InputError("no such file or folder", path)
+    raise InputError(f"no fakevision output found (expected {ANNOTATIONS}, {WDS_DIR}/shard-*.tar or {IMAGES_DIR}/)",
+                     path)
 
 
-def _open(path: Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
+def _open(path: str | Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
+    store, file = _split(path)
     if fmt == "coco":
-        return _Coco(path if path.is_file() else path / ANNOTATIONS)
+        if file is not None:
+            return _Coco(store, file)
+        return _Coco(as_storage(store.url(ANNOTATIONS.rsplit("/", 1)[0])), ANNOTATIONS.rsplit("/", 1)[1])
     if fmt == "webdataset":
-        if path.is_file():
-            return _Wds([path], None)
-        info_path = path / INFO
-        info = _read_json(info_path) if info_path.is_file() else None
-        tars = [path / s["path"] for s in info["shards"]] if info else sorted((path / WDS_DIR).glob("shard-*.tar"))
-        return _Wds(tars, info)
+        if file is not None:
+            return _Wds(store, [file], None)
+        info = _read_json(store, INFO) if store.is_file(INFO) else None
+        tars = [s["path"] for s in info["shards"]] if info else store.glob(f"{WDS_DIR}/shard-*.tar")
+        return _Wds(store, tars, info)
     if fmt == "imagefolder":
-        return _ImageFolder(path)
+        return _ImageFolder(store)
     raise ValueError(f"unknown format {fmt!r} (auto, coco, webdataset, imagefolder)")
 
 
@@ -369,7 +412,7 @@ class FakevisionDataset(Dataset):
         format: str = "auto",
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path: Path | str = str(path) if is_url(path) else Path(path)
         self.format = detect_format(self.path) if format == "auto" else format
         self._backend = _open(self.path, self.format)
         self.transform = transform

@@ -3,7 +3,9 @@
 A run is cut into shards (consecutive runs of samples). For each shard the engine calls ``write_shard`` on every
 writer, then marks the shard done; after the last shard it calls ``finalize`` once. Rules every writer keeps:
 
-* ``write_shard`` writes only files that belong to that shard, each atomically (``fakevision.io.atomic``), and is
+* ``out_dir`` is a local folder, an fsspec URL (``s3://bucket/prefix``) or a ``Storage``; writers address files by
+  relative path through ``fakevision.io.storage.as_storage(out_dir)``, so every writer works on every storage.
+* ``write_shard`` writes only files that belong to that shard, each atomically (``Storage.writer``), and is
   a pure function of (shard, samples): writing the same shard twice gives the same bytes. So a resumed run can
   simply redo any shard that was not marked done.
 * ``finalize`` merges per-shard parts (e.g. COCO annotations) into the final files, deterministically, from what
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from fakevision.core.sample import Sample
+from fakevision.io.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,6 @@ class Writer(Protocol):
 
     name: str
 
-    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None: ...
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None: ...
 
-    def finalize(self, out_dir: Path, num_shards: int) -> None: ...
+    def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None: ...

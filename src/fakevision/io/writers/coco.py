@@ -39,7 +39,8 @@ from fakevision._version import __version__
 from fakevision.core.errors import OutputError
 from fakevision.core.keypoints import KeypointSchema, generic_schema
 from fakevision.core.sample import Sample
-from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json
+from fakevision.io.atomic import dumps_json
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
@@ -62,9 +63,18 @@ ANNOTATIONS = f"{COCO_DIR}/annotations.json"
 KEYPOINT_SHIFT = 0.5  # ours (pixel centre at +0.5) minus COCO's (pixel centre at integer)
 
 
+def part_name(fmt: str, shard_index: int, suffix: str = "json") -> str:
+    """Where (relative to the output root) a writer keeps the per-shard part that ``finalize`` merges.
+
+    >>> part_name("coco", 3)
+    '.parts/coco/000003.json'
+    """
+    return f".parts/{fmt}/{shard_index:06d}.{suffix}"
+
+
 def part_path(out_dir: Path, fmt: str, shard_index: int, suffix: str = "json") -> Path:
-    """Where a writer keeps the per-shard part that ``finalize`` merges."""
-    return out_dir / ".parts" / fmt / f"{shard_index:06d}.{suffix}"
+    """``part_name`` under a local folder."""
+    return Path(out_dir) / part_name(fmt, shard_index, suffix)
 
 
 def encode_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -115,37 +125,37 @@ class CocoWriter:
             files["label_map"] = f"{COCO_DIR}/labelmaps/{stem}.png"
         return files
 
-    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
-        out_dir = Path(out_dir)
-        check_unique_stems(samples, part_path(out_dir, self.name, shard.index))
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        store = as_storage(out_dir)
+        part = part_name(self.name, shard.index)
+        check_unique_stems(samples, store.url(part))
         images: list[dict[str, Any]] = []
         annotations: list[dict[str, Any]] = []
         schemas: dict[str, str | None] = {}
         defs: dict[str, dict[str, Any]] = {}
         for i, s in enumerate(samples):
             files = self.sample_files(shard, s)
-            atomic_write_bytes(out_dir / files["image"], encode_sample_image(s.image, self.ext, self.jpeg_quality))
+            store.write_bytes(files["image"], encode_sample_image(s.image, self.ext, self.jpeg_quality))
             if s.annotations.depth is not None:
-                atomic_write_bytes(out_dir / files["depth"], encode_depth_png(s.annotations.depth))
+                store.write_bytes(files["depth"], encode_depth_png(s.annotations.depth))
             if s.annotations.normals is not None:
-                atomic_write_bytes(out_dir / files["normals"], encode_normals_png(s.annotations.normals))
+                store.write_bytes(files["normals"], encode_normals_png(s.annotations.normals))
             if s.annotations.label_map is not None:
-                lm = encode_label_map(s.annotations.label_map, out_dir / files["label_map"])
-                atomic_write_bytes(out_dir / files["label_map"], lm)
+                lm = encode_label_map(s.annotations.label_map, store.url(files["label_map"]))
+                store.write_bytes(files["label_map"], lm)
             image_id = shard.first + i + 1
             images.append(self._image_entry(s, image_id, files))
             annotations += self._annotations(s, image_id, schemas)
             value = _schema_of(s)
             if value is not None and value.name not in defs:
                 defs[value.name] = _schema_def(value)
-        # The part goes last: its presence means every file of the shard is on disk.
-        part = part_path(out_dir, self.name, shard.index)
+        # The part goes last: its presence means every file of the shard is stored.
         try:
             text = dumps_json(jsonable({"images": images, "annotations": annotations, "schemas": schemas,
                                         "schema_defs": defs}))
         except ValueError as e:  # NaN or infinity in attributes / extras / params: JSON has no such numbers
-            raise OutputError(f"{part}: cannot encode the shard's annotations ({e})") from None
-        atomic_write_text(part, text)
+            raise OutputError(f"{store.url(part)}: cannot encode the shard's annotations ({e})") from None
+        store.write_text(part, text)
 
     @staticmethod
     def _image_entry(s: Sample, image_id: int, files: dict[str, str]) -> dict[str, Any]:
@@ -205,14 +215,14 @@ class CocoWriter:
             out.append(ann)
         return out
 
-    def finalize(self, out_dir: Path, num_shards: int) -> None:
-        out_dir = Path(out_dir)
+    def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
+        store = as_storage(out_dir)
         images: list[dict[str, Any]] = []
         anns: list[dict[str, Any]] = []
         schemas: dict[str, str | None] = {}
         defs: dict[str, dict[str, Any]] = {}
         for k in range(num_shards):
-            part = _read_part(part_path(out_dir, self.name, k))
+            part = _read_part(store, part_name(self.name, k))
             images += part["images"]
             anns += part["annotations"]
             defs.update(part["schema_defs"])
@@ -220,7 +230,7 @@ class CocoWriter:
                 prev = schemas.get(name)
                 if prev is not None and schema is not None and prev != schema:
                     raise OutputError(
-                        f"{out_dir / ANNOTATIONS}: category {name!r} has keypoint schemas {prev} and {schema}"
+                        f"{store.url(ANNOTATIONS)}: category {name!r} has keypoint schemas {prev} and {schema}"
                     )
                 schemas[name] = prev or schema
         cat_ids = {c: i + 1 for i, c in enumerate(sorted(schemas))}
@@ -246,7 +256,7 @@ class CocoWriter:
             "annotations": anns,
             "categories": categories,
         }
-        atomic_write_json(out_dir / ANNOTATIONS, coco)
+        store.write_json(ANNOTATIONS, coco)
 
 
 def _schema_of(s: Sample) -> KeypointSchema | None:
@@ -273,10 +283,10 @@ def category_schema_def(cat: dict[str, Any]) -> dict[str, Any] | None:
             "skeleton": [[a - 1, b - 1] for a, b in cat.get("skeleton", [])]}
 
 
-def _read_part(path: Path) -> dict[str, Any]:
+def _read_part(store: Storage, rel: str) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(store.read_bytes(rel).decode("utf-8"))
     except FileNotFoundError:
-        raise OutputError(f"{path}: shard part missing; rerun the shard before finalizing") from None
+        raise OutputError(f"{store.url(rel)}: shard part missing; rerun the shard before finalizing") from None
     except (OSError, ValueError) as e:
-        raise OutputError(f"{path}: unreadable shard part ({e})") from None
+        raise OutputError(f"{store.url(rel)}: unreadable shard part ({e})") from None

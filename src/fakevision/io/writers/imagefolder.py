@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fakevision.core.sample import Sample
-from fakevision.io.atomic import atomic_write_bytes
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.encoding import check_unique_stems, encode_sample_image, file_stem, image_ext
 
@@ -48,12 +48,12 @@ class ImageFolderWriter:
         folder = label_folder(sample.annotations.label)
         return {"image": f"{IMAGES_DIR}/{folder}/{file_stem(sample.id)}.{self.ext}"}
 
-    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
-        out_dir = Path(out_dir)
-        check_unique_stems(samples, out_dir / IMAGES_DIR)
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        store = as_storage(out_dir)
+        check_unique_stems(samples, store.url(IMAGES_DIR))
         for s in samples:
-            path = out_dir / self.sample_files(shard, s)["image"]
-            atomic_write_bytes(path, encode_sample_image(s.image, self.ext, self.jpeg_quality))
+            store.write_bytes(self.sample_files(shard, s)["image"],
+                              encode_sample_image(s.image, self.ext, self.jpeg_quality))
 
-    def finalize(self, out_dir: Path, num_shards: int) -> None:
+    def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
         """Nothing to merge: every file is final when its shard is written."""

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 from fakevision.core.errors import OutputError
 from fakevision.core.sample import Sample
-from fakevision.io.atomic import atomic_path, atomic_write_text, dumps_json
+from fakevision.io.atomic import dumps_json
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
-from fakevision.io.writers.coco import part_path
+from fakevision.io.writers.coco import part_name
 from fakevision.io.writers.encoding import jsonable, provenance_json
 
 MANIFEST = "manifest.jsonl"
@@ -91,20 +92,22 @@ class ManifestWriter:
             "files": {w.name: w.sample_files(shard, sample) for w in self.linked},
         })
 
-    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
-        path = part_path(Path(out_dir), self.name, shard.index, "jsonl")
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        store = as_storage(out_dir)
+        part = part_name(self.name, shard.index, "jsonl")
         try:
             lines = [dumps_json(self.record(shard, i, s)) + "\n" for i, s in enumerate(samples)]
         except ValueError as e:
-            raise OutputError(f"{path}: cannot encode a sample ({e})") from None
-        atomic_write_text(path, "".join(lines))
+            raise OutputError(f"{store.url(part)}: cannot encode a sample ({e})") from None
+        store.write_text(part, "".join(lines))
 
-    def finalize(self, out_dir: Path, num_shards: int) -> None:
-        out_dir = Path(out_dir)
-        with atomic_path(out_dir / MANIFEST) as tmp, open(tmp, "wb") as f:
+    def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
+        store = as_storage(out_dir)
+        with store.writer(MANIFEST) as f:
             for k in range(num_shards):
-                p = part_path(out_dir, self.name, k, "jsonl")
+                part = part_name(self.name, k, "jsonl")
                 try:
-                    f.write(p.read_bytes())
+                    f.write(store.read_bytes(part))
                 except FileNotFoundError:
-                    raise OutputError(f"{p}: shard part missing; rerun the shard before finalizing") from None
+                    raise OutputError(f"{store.url(part)}: shard part missing; rerun the shard before "
+                                      "finalizing") from None

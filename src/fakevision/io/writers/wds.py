@@ -33,9 +33,10 @@ from typing import IO, Any, Self
 
 from fakevision.core.errors import OutputError
 from fakevision.core.sample import Sample
-from fakevision.io.atomic import atomic_path, atomic_write_json, dumps_json
+from fakevision.io.atomic import dumps_json
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
-from fakevision.io.writers.coco import part_path
+from fakevision.io.writers.coco import part_name
 from fakevision.io.writers.encoding import (
     check_unique_stems,
     encode_depth_png,
@@ -134,45 +135,41 @@ class WebDatasetWriter:
             entry["labelmap.png"] = encode_label_map(a.label_map, f"{sample.id} label_map")
         return entry
 
-    def write_shard(self, out_dir: Path, shard: ShardInfo, samples: Sequence[Sample]) -> None:
-        out_dir = Path(out_dir)
-        path = out_dir / shard_name(shard.index)
-        keys = check_unique_stems(samples, path)
-        with (
-            atomic_path(path) as tmp,
-            open(tmp, "wb") as f,
-            _TarWriter(f) as tw,
-        ):
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+        store = as_storage(out_dir)
+        name = shard_name(shard.index)
+        keys = check_unique_stems(samples, store.url(name))
+        with store.writer(name) as f, _TarWriter(f) as tw:
             for s, k in zip(samples, keys, strict=True):  # streamed: one sample's bytes in memory at a time
                 try:
                     entry = self._entry(s, k)
                 except ValueError as e:  # e.g. NaN in attributes: JSON refuses it
-                    raise OutputError(f"{path}: cannot encode sample {s.id!r} ({e})") from None
+                    raise OutputError(f"{store.url(name)}: cannot encode sample {s.id!r} ({e})") from None
                 tw.write(entry)
         summary = {
-            "shard": shard_name(shard.index),
+            "shard": name,
             "num_samples": len(samples),
             "categories": sorted({c for s in samples for c in s.annotations.categories}),
             "labels": sorted({s.annotations.label for s in samples if s.annotations.label is not None}),
         }
-        atomic_write_json(part_path(out_dir, self.name, shard.index), summary)
+        store.write_json(part_name(self.name, shard.index), summary)
 
-    def finalize(self, out_dir: Path, num_shards: int) -> None:
-        out_dir = Path(out_dir)
+    def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
+        store = as_storage(out_dir)
         shards, cats, labels, total = [], set(), set(), 0
         for k in range(num_shards):
-            p = part_path(out_dir, self.name, k)
+            p = part_name(self.name, k)
             try:
-                part = json.loads(p.read_text(encoding="utf-8"))
+                part = json.loads(store.read_bytes(p).decode("utf-8"))
             except FileNotFoundError:
-                raise OutputError(f"{p}: shard part missing; rerun the shard before finalizing") from None
+                raise OutputError(f"{store.url(p)}: shard part missing; rerun the shard before finalizing") from None
             except (OSError, ValueError) as e:
-                raise OutputError(f"{p}: unreadable shard part ({e})") from None
-            if not (out_dir / part["shard"]).is_file():
-                raise OutputError(f"{out_dir / part['shard']}: shard tar missing; rerun the shard")
+                raise OutputError(f"{store.url(p)}: unreadable shard part ({e})") from None
+            if not store.is_file(part["shard"]):
+                raise OutputError(f"{store.url(part['shard'])}: shard tar missing; rerun the shard")
             shards.append({"path": part["shard"], "num_samples": part["num_samples"]})
             cats.update(part["categories"])
             labels.update(part["labels"])
             total += part["num_samples"]
         info = {"shards": shards, "num_samples": total, "categories": sorted(cats), "labels": sorted(labels)}
-        atomic_write_json(out_dir / INFO, info)
+        store.write_json(INFO, info)
