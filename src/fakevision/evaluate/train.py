@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakevision.evaluate.models import build_model
+from fakevision.train.distributed import DistContext
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images N x C x H x W float in [0, 1], soft targets N x K
 
@@ -99,6 +100,12 @@ class ClassifierTask:
         self.order = torch.zeros(0, dtype=torch.long)
         self.epoch_loss = 0.0
         self.history: list[dict[str, Any]] = []
+        self.dist = DistContext()
+
+    def set_distributed(self, rank: int, world: int) -> None:
+        """Data-parallel training (``train.distributed``): every rank draws the epoch's order and augments the
+        whole batch as one process would (so the random generators stay in step), then trains on its slice."""
+        self.dist = DistContext(rank, world)
 
     def train_step(self) -> dict[str, float]:
         k = self.step % self.steps_per_epoch
@@ -107,13 +114,15 @@ class ClassifierTask:
             self.epoch_loss = 0.0
         idx = self.order[k * self.batch_size : (k + 1) * self.batch_size]
         batches = self.aug(self.xtr[idx], self.ytr[idx], self.net, self.gen)
+        if self.dist.active:
+            batches = [(bx[self.dist.rank_slice(len(bx))], by[self.dist.rank_slice(len(by))]) for bx, by in batches]
         self.net.train()
         loss = sum(soft_cross_entropy(self.net(bx), by) for bx, by in batches)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[union-attr]
         self.opt.step()
         self.sched.step()
-        value = float(loss.detach())  # type: ignore[union-attr]
+        value = float(self.dist.all_mean(loss.detach()))  # type: ignore[union-attr]
         self.epoch_loss += value
         self.step += 1
         return {"loss": value}

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakevision.gan.data import to_unit_range
+from fakevision.train.distributed import DistContext
 from fakevision.gan.nets import AutoEncoder, ConditionalDecoder, Decoder, Encoder, default_widths, num_scales
 
 
@@ -253,6 +254,12 @@ class BEGANTrainer:
             return F.cross_entropy(pred, target)
         return F.l1_loss(pred, target)
 
+    def set_distributed(self, rank: int, world: int) -> None:
+        """Data-parallel training (``train.distributed``): every rank draws the whole batch (real images, z,
+        conditions) from the shared generator as one process would, and trains on its slice; the losses that
+        steer ``k`` are averaged over the ranks, so ``k`` stays the same everywhere."""
+        self.dist = DistContext(rank, world)
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """One simultaneous G/D (and A) update; returns detached losses (device tensors: no sync here)."""
         cfg = self.cfg
@@ -265,11 +272,17 @@ class BEGANTrainer:
             o.zero_grad(set_to_none=True)
         x, c_real = self._real_batch()
         z = self.sample_z(cfg.batch)
-        if self.A is None:
-            fake = self.G(z)
-        else:
+        y_fake = c_in = None
+        if self.A is not None:
             y_fake, c_in = self._fake_conds()
-            fake = self.G(z, c_in)
+        dist = getattr(self, "dist", None)
+        if dist is not None and dist.active:  # this rank's slice of the global batch
+            part = dist.rank_slice(cfg.batch)
+            x, z = x[part], z[part]
+            c_real = None if c_real is None else c_real[part]
+            y_fake = None if y_fake is None else y_fake[part]
+            c_in = None if c_in is None else c_in[part]
+        fake = self.G(z) if self.A is None else self.G(z, c_in)
         loss_fake = (self.D(fake) - fake).abs().mean()
         g_loss = loss_fake
         out: dict[str, torch.Tensor] = {}
@@ -294,6 +307,8 @@ class BEGANTrainer:
         for o in self.opt.values():
             o.step()
         lr_, lf_ = loss_real.detach(), loss_fake.detach()
+        if dist is not None and dist.active:
+            lr_, lf_ = dist.all_mean(lr_), dist.all_mean(lf_)
         self.k = update_k(self.k, lr_, lf_, cfg.gamma, cfg.lambda_k)
         self.step += 1
         out.update(loss_real=lr_, loss_fake=lf_, k=self.k.detach().clone(), M=convergence(lr_, lf_, cfg.gamma))

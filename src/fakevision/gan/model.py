@@ -40,11 +40,15 @@ VARGAN_FILE = WEIGHTS_DIR / "vargan_yaw64.safetensors"
 
 def save_nets(path: str | Path, nets: dict[str, nn.Module], metadata: dict[str, str]) -> None:
     """Write named nets as one safetensors file (``<net>.<param>`` keys, float32 on the CPU), atomically, with
-    string ``metadata`` (configs as JSON): the format of every weights file the GAN package ships or trains."""
+    string ``metadata`` (configs as JSON): the format of every weights file the GAN package ships or trains. Under
+    ``torchrun`` only rank 0 writes (every rank holds the same weights, see ``train.distributed``)."""
     from safetensors.torch import save_file
 
     from fakevision.io.atomic import atomic_path
+    from fakevision.train.distributed import context
 
+    if not context().is_main:
+        return
     tensors = {f"{n}.{k}": v.detach().float().cpu().contiguous() for n, m in nets.items()
                for k, v in m.state_dict().items()}
     with atomic_path(path) as tmp:

@@ -14,7 +14,9 @@ step and how to save and restore everything that step depends on — and the loo
 - the log: a row every ``log_every`` steps and at the last step, in memory and in ``OUT/train_log.jsonl``;
 - validation and selection: ``validate()`` every ``validate_every`` steps (and at the end), and with ``select``
   the weights of the best validation are kept and restored at the end (ties go to the later validation);
-- sample grids: ``sample_grid()`` written as ``OUT/samples/step_XXXXXXX.png`` at every checkpoint.
+- sample grids: ``sample_grid()`` written as ``OUT/samples/step_XXXXXXX.png`` at every checkpoint;
+- data-parallel training under ``torchrun`` (``train.distributed``): process group, averaged gradients, per-rank
+  batch slices (tasks with ``set_distributed``), rank-0 checkpoints and logs, every rank resuming from the same one.
 
 Determinism: the loop draws no random numbers; a task that keeps its generators in ``state_dict`` resumes to the
 same bits as an unbroken run (tests pin it).
@@ -177,8 +179,9 @@ def _load_weights(task: Trainable, w: Any) -> None:
 class _Run:
     """The loop's own state (what a checkpoint adds to the task's)."""
 
-    def __init__(self, task: Trainable, cfg: LoopConfig) -> None:
+    def __init__(self, task: Trainable, cfg: LoopConfig, writer: bool = True) -> None:
         self.task, self.cfg = task, cfg
+        self.writer = writer  # False on ranks other than 0: they keep the same state but write nothing
         self.out = None if cfg.out is None else Path(cfg.out)
         self.logs: list[dict[str, float]] = []
         self.validations: list[dict[str, float]] = []
@@ -193,6 +196,8 @@ class _Run:
         from fakevision.io.atomic import atomic_path, atomic_write_bytes
 
         assert self.out is not None
+        if not self.writer:
+            return
         state = {"format": _FORMAT, "fingerprint": _fingerprint(self.task), "task": self.task.state_dict(),
                  "loop": {"logs": self.logs, "validations": self.validations, "best": self.best,
                           "best_weights": self.best_weights}}
@@ -252,12 +257,37 @@ def run_training(task: Trainable, cfg: LoopConfig,
 
     With ``cfg.out`` and ``cfg.resume``, a checkpoint found there is restored first. With ``cfg.select`` and
     ``cfg.restore_best``, the task ends holding the weights of its best validation."""
-    run = _Run(task, cfg)
+    from fakevision.train.distributed import GradientSync, context
+
+    ctx = context()
+    sync: GradientSync | None = None
+    if ctx.active:
+        hook = getattr(task, "set_distributed", None)
+        if callable(hook):
+            hook(ctx.rank, ctx.world)
+        sync = GradientSync(task, ctx)
+    if not ctx.is_main:
+        on_log = None  # one console, one log: rank 0's
+    run = _Run(task, cfg, ctx.is_main)
     resumed_from = None
     if run.out is not None:
-        run.out.mkdir(parents=True, exist_ok=True)
+        if ctx.is_main:
+            run.out.mkdir(parents=True, exist_ok=True)
+        ctx.barrier()
         if cfg.resume and run.load():
             resumed_from = task.step
+        ctx.barrier()
+    if sync is not None:
+        sync.broadcast_parameters()
+    try:
+        return _loop(task, cfg, run, ctx, sync, resumed_from, on_log)
+    finally:
+        if sync is not None:
+            sync.close()
+
+
+def _loop(task: Trainable, cfg: LoopConfig, run: _Run, ctx: Any, sync: Any, resumed_from: int | None,
+          on_log: Callable[[dict[str, float]], None] | None) -> TrainResult:
     if cfg.validate_first and not run.validations:
         run.validate()
     t0 = time.perf_counter()
@@ -265,13 +295,16 @@ def run_training(task: Trainable, cfg: LoopConfig,
     last_saved = task.step if resumed_from is not None else None
     row: Mapping[str, Any] | None = None
     while cfg.steps is None or task.step < cfg.steps:
-        if cfg.seconds is not None and time.perf_counter() - t0 >= cfg.seconds:
+        # every rank must stop at the same step (a rank left behind would wait in an all-reduce forever)
+        if cfg.seconds is not None and ctx.any(time.perf_counter() - t0 >= cfg.seconds):
             stopped_by = "seconds"
             break
         before = task.step
         row = task.train_step()
         if task.step != before + 1:
             raise RuntimeError(f"{type(task).__name__}.train_step must advance step by one ({before} -> {task.step})")
+        if sync is not None:
+            sync.broadcast_buffers()
         at_end = cfg.steps is not None and task.step == cfg.steps
         if task.step % cfg.log_every == 0 or at_end:
             logged = {**_floats(row), "step": task.step}
@@ -282,6 +315,7 @@ def run_training(task: Trainable, cfg: LoopConfig,
             run.validate()
         if run.out is not None and task.step % cfg.checkpoint_every == 0 and not at_end:
             run.save()
+            ctx.barrier()
             last_saved = task.step
     if row is not None and (not run.logs or run.logs[-1]["step"] != task.step):
         logged = {**_floats(row), "step": task.step}
@@ -292,6 +326,7 @@ def run_training(task: Trainable, cfg: LoopConfig,
         run.validate()
     if run.out is not None and last_saved != task.step:
         run.save()
+        ctx.barrier()
     if run.selection and cfg.restore_best and run.best_weights is not None:
         _load_weights(task, run.best_weights)
     return TrainResult(step=task.step, logs=run.logs, validations=run.validations, best=run.best,
