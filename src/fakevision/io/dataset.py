@@ -61,7 +61,7 @@ def _read_bytes(store: Storage, rel: str) -> bytes:
 def _read_json(store: Storage, rel: str) -> Any:
     try:
         return json.loads(_read_bytes(store, rel))
-    except ValueError as e:
+    except ValueError as e:  # UnicodeDecodeError too
         raise InputError(f"not valid JSON ({e})", store.url(rel)) from None
 
 
@@ -77,7 +77,11 @@ def read_manifest(path: str | Path | Storage, rel: str | None = None) -> list[di
     else:
         store = as_storage(path)
     out = []
-    for n, line in enumerate(_read_bytes(store, rel).decode("utf-8").splitlines(), 1):
+    try:
+        text = _read_bytes(store, rel).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text ({e})", store.url(rel)) from None
+    for n, line in enumerate(text.splitlines(), 1):
         try:
             out.append(json.loads(line))
         except ValueError as e:
@@ -104,6 +108,8 @@ class _Coco:
         json_path = self.path
         d = _read_json(store, json_rel)
         try:
+            if not all(isinstance(x, dict) for k in ("images", "categories", "annotations") for x in d[k]):
+                raise InputError("malformed COCO file (an image, category or annotation is not an object)", json_path)
             self.images = sorted(d["images"], key=lambda im: im["id"])
             self.cats = {c["id"]: c for c in d["categories"]}
             self.anns: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -111,10 +117,10 @@ class _Coco:
                 if a["category_id"] not in self.cats:
                     raise InputError(f"annotation {a['id']} has unknown category_id {a['category_id']}", json_path)
                 self.anns[a["image_id"]].append(a)
-        except (KeyError, TypeError) as e:
+            self.categories = sorted(str(c["name"]) for c in self.cats.values())
+            self.classes = sorted({str(im["label"]) for im in self.images if im.get("label") is not None})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InputError(f"malformed COCO file (missing or bad {e})", json_path) from None
-        self.categories = sorted(c["name"] for c in self.cats.values())
-        self.classes = sorted({im["label"] for im in self.images if im.get("label") is not None})
 
     def __len__(self) -> int:
         return len(self.images)
@@ -124,17 +130,18 @@ class _Coco:
 
     def load(self, i: int) -> Sample:
         im = self.images[i]
-        image = _read_image(self.store, im["file_name"])
-        h, w = image.shape[:2]
-        anns = self.anns.get(im["id"], [])
         try:
+            image = _read_image(self.store, str(im["file_name"]))
+            h, w = image.shape[:2]
+            anns = self.anns.get(im["id"], [])
             return self._sample(im, anns, image, h, w)
         except InputError as e:
-            if e.path is not None:  # a file of its own (depth, normals, label map) was bad: that file is named
+            if e.path is not None:  # a file of its own (image, depth, normals, label map) was bad: it is named
                 raise
-            raise InputError(f"image {im['id']}: {e.problem}", self.path) from None
-        except (KeyError, TypeError, ValueError) as e:
-            raise InputError(f"image {im['id']}: malformed annotation ({type(e).__name__}: {e})", self.path) from None
+            raise InputError(f"image {im.get('id')}: {e.problem}", self.path) from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+            raise InputError(f"image {im.get('id')}: malformed annotation ({type(e).__name__}: {e})",
+                             self.path) from None
 
     def _sample(self, im: dict[str, Any], anns: list[dict[str, Any]], image: np.ndarray, h: int, w: int) -> Sample:
         n = len(anns)
@@ -232,12 +239,17 @@ class _Wds:
             except (tarfile.TarError, OSError) as e:
                 raise InputError(f"not a readable tar ({e})", store.url(tar)) from None
             self.items += [(tar, k, v) for k, v in members.items()]
-        if info is not None:
-            self.categories, self.classes = list(info["categories"]), list(info["labels"])
-        else:  # no finalize yet: read every record once
-            recs = [self._record(i) for i in range(len(self.items))]
-            self.categories = sorted({c for r in recs for c in r.get("categories", [])})
-            self.classes = sorted({r["label"] for r in recs if r.get("label") is not None})
+        try:
+            if info is not None:
+                self.categories = [str(c) for c in info["categories"]]
+                self.classes = [str(c) for c in info["labels"]]
+            else:  # no finalize yet: read every record once
+                recs = [self._record(i) for i in range(len(self.items))]
+                self.categories = sorted({str(c) for r in recs for c in r.get("categories", [])})
+                self.classes = sorted({str(r["label"]) for r in recs if r.get("label") is not None})
+        except (KeyError, TypeError, AttributeError) as e:
+            where = store.url(INFO) if info is not None else store.url(tars[0] if tars else "")
+            raise InputError(f"malformed WebDataset index or records ({type(e).__name__}: {e})", where) from None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -310,10 +322,14 @@ class _ImageFolder:
         self.categories: list[str] = []
         self.meta: dict[str, dict[str, Any]] = {}
         if store.is_file(MANIFEST):
-            for rec in read_manifest(store, MANIFEST):
-                path = rec.get("files", {}).get("imagefolder", {}).get("image")
-                if path is not None:
-                    self.meta[path] = rec
+            for n, rec in enumerate(read_manifest(store, MANIFEST), 1):
+                try:
+                    path = rec.get("files", {}).get("imagefolder", {}).get("image")
+                    if path is not None:
+                        self.meta[str(path)] = rec
+                except AttributeError:
+                    raise InputError(f"line {n}: not a manifest record (expected an object with 'files')",
+                                     store.url(MANIFEST)) from None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -373,7 +389,12 @@ def _open(path: str | Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
         if file is not None:
             return _Wds(store, [file], None)
         info = _read_json(store, INFO) if store.is_file(INFO) else None
-        tars = [s["path"] for s in info["shards"]] if info else store.glob(f"{WDS_DIR}/shard-*.tar")
+        try:
+            tars = [str(s["path"]) for s in info["shards"]] if info else store.glob(f"{WDS_DIR}/shard-*.tar")
+        except (KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"malformed shard list ({type(e).__name__}: {e})", store.url(INFO)) from None
+        if info is not None and not isinstance(info, dict):
+            raise InputError("malformed shard list (not an object)", store.url(INFO))
         return _Wds(store, tars, info)
     if fmt == "imagefolder":
         return _ImageFolder(store)

@@ -8,6 +8,7 @@ give the same bytes (reruns are byte-identical).
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import cv2
@@ -19,11 +20,42 @@ from fakevision.core.errors import InputError
 Image.MAX_IMAGE_PIXELS = 400_000_000
 
 
+#: deflate (PNG's compression) expands at most 1032:1, so a PNG's pixels cannot need more than this many bytes per
+#: byte of file; a header claiming more is a lie (truncated or forged) and is refused before any allocation.
+DEFLATE_MAX_RATIO = 1032
+
+
+def check_image_size(im: Image.Image, data: bytes, name: str | Path) -> None:
+    """``InputError`` when an opened (not yet decoded) image's header claims no pixels, more than
+    ``Image.MAX_IMAGE_PIXELS``, or more than a PNG's ``data`` can hold."""
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise InputError(f"image has no pixels ({w}x{h})", name)
+    if w * h > Image.MAX_IMAGE_PIXELS:
+        raise InputError(f"image header claims {w}x{h} pixels, more than the {Image.MAX_IMAGE_PIXELS:,} fakevision "
+                         "reads (corrupt, or a decompression bomb)", name)
+    if im.format == "PNG":
+        bits = {"1": 1, "L": 8, "P": 8, "RGB": 24, "RGBA": 32, "LA": 16, "I;16": 16, "I": 32}.get(im.mode, 1)
+        raw = h * (1 + (w * bits + 7) // 8)
+        if raw > DEFLATE_MAX_RATIO * len(data) + 1024:
+            raise InputError(f"truncated or corrupt PNG: its header claims {w}x{h} pixels, more than its "
+                             f"{len(data)} bytes can hold", name)
+
+
 def decode_image(data: bytes, name: str | Path, mode: str | None = "RGB") -> np.ndarray:
     """Decode encoded image bytes; ``name`` is used in error messages. ``mode`` None keeps the file's channels
-    (grey stays 1 channel), else converts ("RGB", "L")."""
+    (grey stays 1 channel), else converts ("RGB", "L"). A header claiming more pixels than ``MAX_IMAGE_PIXELS``,
+    or than a PNG's bytes can hold, is refused before anything is allocated.
+
+    >>> decode_image(encode_image(np.zeros((2, 3, 3), np.uint8)), "x.png").shape
+    (2, 3, 3)
+    """
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im_ctx = Image.open(io.BytesIO(data))
+        with im_ctx as im:
+            check_image_size(im, data, name)
             im.load()
             if mode is not None:
                 im = im.convert(mode)
@@ -32,6 +64,8 @@ def decode_image(data: bytes, name: str | Path, mode: str | None = "RGB") -> np.
             arr = np.asarray(im)
     except UnidentifiedImageError:
         raise InputError("not an image (unknown or corrupt format)", name) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InputError(f"image too large ({e})", name) from None
     except (OSError, SyntaxError, ValueError) as e:
         msg = str(e)
         if "truncated" in msg.lower() or "broken" in msg.lower():

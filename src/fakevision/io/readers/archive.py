@@ -23,6 +23,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -60,7 +61,7 @@ def is_archive(path: Path) -> bool:
     """True for a file that is a (possibly compressed) tar archive."""
     try:
         return path.is_file() and tarfile.is_tarfile(path)
-    except OSError:
+    except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError):  # a damaged compressed stream
         return False
 
 

@@ -125,18 +125,27 @@ class Reader(Sequence[Sample]):
 
     def __getitem__(self, index: int | slice) -> Sample | list[Sample]:
         if isinstance(index, slice):
-            return [self._load(j) for j in range(*index.indices(len(self)))]
+            return [self._load_named(j) for j in range(*index.indices(len(self)))]
         n = len(self)
         i = int(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"index {index} out of range for {n} samples")
-        return self._load(i)
+        return self._load_named(i)
+
+    def _load_named(self, i: int) -> Sample:
+        """``_load(i)``; a malformed annotation a reader's own checks missed still ends as ``InputError`` naming
+        the item (found by fuzzing: wrong JSON types deep in a file must not end in a traceback)."""
+        try:
+            return self._load(i)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+            raise InputError(f"malformed {self.format} annotation ({type(e).__name__}: {e})",
+                             self.root / self._ids[i]) from None
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
-            yield self._load(i)
+            yield self._load_named(i)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r}, {len(self)} samples)"

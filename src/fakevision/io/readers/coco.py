@@ -153,10 +153,15 @@ class CocoReader(Reader):
         data = self._load_json(json_path)
         self.categories: dict[int, str] = {}
         self._cat_schema: dict[int, tuple[KeypointSchema, int]] = {}
-        self._read_categories(data["categories"])
-        images = self._read_images(data["images"])
-        for a in data["annotations"]:
-            self._check_annotation(a, images, box_tolerance, include_crowd)
+        try:  # the checks below name what they know; anything else malformed is still this file's fault
+            self._read_categories(data["categories"])
+            images = self._read_images(data["images"])
+            for a in data["annotations"]:
+                if not isinstance(a, dict):
+                    raise InputError(f"annotation entry is not an object: {str(a)[:80]}", json_path)
+                self._check_annotation(a, images, box_tolerance, include_crowd)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+            raise InputError(f"malformed COCO file ({type(e).__name__}: {e})", json_path) from None
         self._images = sorted(images.items(), key=lambda kv: (kv[1]["file"], kv[0]))
         self._ids = self._image_files()
 
@@ -186,6 +191,8 @@ class CocoReader(Reader):
                 raise InputError(msg, self.json_path) from None
             if iid in images:
                 raise InputError(f"duplicate image id {iid}", self.json_path)
+            if w < 1 or h < 1:
+                raise InputError(f"image {iid}: width and height must be positive, got {w}x{h}", self.json_path)
             label, attributes = im.get("label"), im.get("attributes")
             images[iid] = {"w": w, "h": h, "file": fname, "anns": [],
                            "label": None if label is None else str(label),
@@ -225,6 +232,9 @@ class CocoReader(Reader):
         if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
             raise InputError("not a COCO file (needs 'images' and 'annotations')", p)
         data.setdefault("categories", [])
+        for key in ("images", "annotations", "categories"):
+            if not isinstance(data[key], list):
+                raise InputError(f"'{key}' must be a list, got {type(data[key]).__name__}", p)
         return data
 
     def _check_annotation(self, a: dict[str, Any], images: dict[int, dict[str, Any]], tol: float,

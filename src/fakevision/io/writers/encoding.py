@@ -59,7 +59,7 @@ from PIL import Image, UnidentifiedImageError
 from fakevision.core.errors import InputError, OutputError
 from fakevision.core.keypoints import SHIPPED, KeypointSchema, schema
 from fakevision.core.sample import Annotations, Provenance, Sample
-from fakevision.io.images import encode_image, encode_mask_png
+from fakevision.io.images import check_image_size, encode_image, encode_mask_png
 
 DEPTH_SCALE = 0.001  # metres per depth PNG unit (millimetres)
 NORMALS_ENCODING = "png16_rgb_(n+1)/2"  # see the module docstring; written beside every normals file
@@ -183,11 +183,12 @@ def decode_png_unchanged(data: bytes, name: str | Path) -> np.ndarray:
     """Decode a single-channel 8- or 16-bit PNG to a 2-D uint8/uint16 array; corrupt data raises ``InputError``."""
     try:
         with Image.open(io.BytesIO(data)) as im:
+            check_image_size(im, data, name)
             im.load()
             arr = np.asarray(im)
     except UnidentifiedImageError:
         raise InputError("not an image (unknown or corrupt format)", name) from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot decode PNG ({e})", name) from None
     if arr.ndim != 2:
         raise InputError(f"expected a single-channel PNG, got shape {arr.shape}", name)
@@ -276,10 +277,11 @@ def decode_normals_png(data: bytes, name: str | Path) -> np.ndarray:
     try:  # Pillow checks the PNG's chunks and CRCs (OpenCV would return a partial image for a truncated file)
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
+            check_image_size(im, data, name)
             im.verify()
     except UnidentifiedImageError:
         raise InputError("not an image (unknown or corrupt format)", name) from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot decode normals PNG ({e})", name) from None
     if fmt != "PNG":
         raise InputError(f"normals must be a PNG, got {fmt}", name)
