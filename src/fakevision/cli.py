@@ -169,13 +169,17 @@ def evaluate_downstream(
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per ratio.")] = 5,
     epochs: Annotated[int, typer.Option(min=1)] = 30,
     device: DeviceOpt = "cpu",
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Train the same model on real only and real + fake at several ratios over seeds: mean ± std, Δ with 95% CI."""
     from fakevision.evaluate.api import evaluate_downstream as run
 
     res = run(real, label_column, fake, out, fake_label_column=fake_label_column, n_train=n_train,
               ratios=_floats(ratios), seeds=tuple(range(seeds)), epochs=epochs, device=device,
-              log=lambda line: err_console.print(line, highlight=False))
+              log=lambda line: err_console.print(line, highlight=False),
+              make_options={"engine": engine, "address": address, "workers": workers})
     typer.echo(str(Path(out) / "protocol.md") if res else "")
 
 
@@ -192,12 +196,16 @@ def evaluate_distances(
     identity: Annotated[bool, typer.Option("--identity", help="Faces: also the identity-leak check (dlib's "
                                                                "face-recognition embeddings; the faces extra).")]
     = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """FID and KID of fake vs real, and the memorisation check (near-copies of training samples flagged); with
     --identity, whether generated faces are training *people* (calibrated flag rate, identity variety)."""
     from fakevision.evaluate.api import evaluate_distances as run
 
-    res = run(real, fake, out, extractor=extractor, device=device, identity=identity)
+    res = run(real, fake, out, extractor=extractor, device=device, identity=identity,
+              make_options={"engine": engine, "address": address, "workers": workers})
     typer.echo(" ".join(f"{k}={v}" for k, v in sorted(res.items()) if isinstance(v, (int, float, str))))
 
 

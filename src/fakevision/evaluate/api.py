@@ -33,12 +33,14 @@ from fakevision.io.atomic import atomic_write_json
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
-def resolve_fake_set(fake: str | Path, out_dir: str | Path, workers: int = 1,
-                     log: Callable[[str], None] = lambda s: None) -> Path:
+def resolve_fake_set(fake: str | Path, out_dir: str | Path, workers: int | None = 1,
+                     log: Callable[[str], None] = lambda s: None, engine: str = "local",
+                     address: str | None = None) -> Path:
     """Where the fake set's files are. A ``labels.csv`` or a fakevision output folder is used as it is; a recipe
     (a ``.yaml``/``.yml`` file, or a built-in recipe name that is not an existing path) is run first with the
-    engine into ``out_dir/fake-data``: an interrupted run resumes, a finished run of the same recipe is reused, and
-    a folder holding anything else is refused (never overwritten)."""
+    engine into ``out_dir/fake-data`` (``engine``/``address``/``workers`` as for ``make``: local processes or Ray): an
+    interrupted run resumes, a finished run of the same recipe is reused, and a folder holding anything else is
+    refused (never overwritten)."""
     from fakevision.engine.recipe import Recipe, builtin_recipes
     from fakevision.engine.run import is_finished, make
 
@@ -59,7 +61,7 @@ def resolve_fake_set(fake: str | Path, out_dir: str | Path, workers: int = 1,
         log(f"fake set: reusing the finished run of {fake} in {target}")
         return target
     log(f"fake set: making {fake} into {target}")
-    res = make(recipe, target, workers=workers)
+    res = make(recipe, target, workers=workers, engine=engine, address=address)
     log(f"fake set: {res.total} samples in {target}")
     return target
 
@@ -81,14 +83,16 @@ def evaluate_downstream(
     grey: bool = True,
     device: str = "cpu",
     log: Callable[[str], None] = lambda s: None,
+    make_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the downstream protocol; ``n_train``/``n_val`` real images per class (the rest is test).
+    """Run the downstream protocol; ``n_train``/``n_val`` real images per class (the rest is test). A fake set
+    given as a recipe is made with ``make_options`` (``engine``, ``address``, ``workers``; see ``resolve_fake_set``).
 
     Writes ``protocol.json``, ``protocol.md`` and ``protocol.png`` under ``out_dir`` and returns the result.
     """
     from fakevision.evaluate.data import load_parents
 
-    fake_csv = resolve_fake_set(fake_csv, out_dir, log=log)
+    fake_csv = resolve_fake_set(fake_csv, out_dir, log=log, **(make_options or {}))
     real = load_labelled_csv(real_csv, label_column, size=size, grey=grey)
     fake = load_labelled_csv(fake_csv, fake_label_column, size=size, grey=grey)
     split = stratified_split(real.labels, n_train, n_val, seed=split_seed)
@@ -126,13 +130,15 @@ def evaluate_distances(
     seed: int = 0,
     device: str = "cpu",
     identity: bool = False,
+    make_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """FID and KID (fake vs real, ``extractor`` features) and the memorisation check (fake vs a random
     ``1 - holdout_fraction`` of the real set as "training", the rest as held-out reference; ``pixels-v1``
     features with shift tolerance). With ``identity`` (face sets; needs the ``faces`` extra), also the identity-leak
     check on the same split (``evaluate.identity``: dlib's face-recognition embeddings, flags calibrated to 5 % by
-    chance, identity variety). Writes ``distances.json``. ``fake_csv`` may be a recipe (``resolve_fake_set``)."""
-    fake_csv = resolve_fake_set(fake_csv, out_dir)
+    chance, identity variety). Writes ``distances.json``. ``fake_csv`` may be a recipe (``resolve_fake_set``, made
+    with ``make_options``)."""
+    fake_csv = resolve_fake_set(fake_csv, out_dir, **(make_options or {}))
     real = _load_any(real_csv, label_column, size)
     fake = _load_any(fake_csv, None, size)
     ext = get_extractor(extractor, device=device)
