@@ -118,3 +118,25 @@ def test_interrupted_s3_run_resumes_to_the_same_bytes(tmp_path: Path, s3_server)
     res = make(r, url)
     assert res.resumed_shards == 2 and res.made == 2
     assert store_digest(store) == tree_digest(tmp_path / "local")
+
+
+@pytest.mark.slow
+def test_cli_make_writes_to_a_bucket(tmp_path: Path, s3_server) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    url = s3_server.bucket() + "/cli"
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-c", "import tests.engine.helpers, fakevision.cli as c; c.main()", "make", str(recipe),
+           "--out", url, "-q"]
+    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote 8 samples to {url}" in r.stderr
+    make(Recipe.from_dict(RECIPE), tmp_path / "local")
+    assert store_digest(as_storage(url)) == tree_digest(tmp_path / "local")
+    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)  # a finished run: refused
+    assert r.returncode == 2 and "already exists and holds a finished run" in r.stderr and "Traceback" not in r.stderr
