@@ -99,7 +99,7 @@ def augment(
 @app.command()
 @_friendly
 def inspect(
-    out: Annotated[Path, typer.Argument(help="An output folder made by fakevision.")],
+    out: Annotated[str, typer.Argument(help="An output folder (or storage URL, s3://...) made by fakevision.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Counts per class and source, annotation statistics, and validation of an output folder."""

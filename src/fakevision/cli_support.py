@@ -85,7 +85,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def run_inspect(out: Path, as_json: bool) -> bool:
+def run_inspect(out: str | Path, as_json: bool) -> bool:
     """Print the inspection of an output folder; returns False when validation found problems."""
     from fakevision.io.inspect import inspect_output
 

@@ -95,6 +95,11 @@ def test_make_to_s3_is_byte_identical_to_local_and_reads_back(tmp_path: Path, s3
             assert sorted(a) == sorted(b) and a["id"] == b["id"]
             assert all((a[k] == b[k]).all() for k in ("image", "boxes") if k in a), fmt
     assert FakevisionDataset(url).format == "coco"
+    from fakevision.io.inspect import inspect_output
+
+    info = inspect_output(url)  # validation of a bucket output: COCO loads, every manifest file is there
+    assert info["num_samples"] == 8 and info["problem_counts"] == {} and info["path"] == url
+    assert info["formats"] == ["coco", "webdataset", "imagefolder", "manifest"]
     assert FakevisionDataset(url + "/webdataset/shard-000001.tar").ids() == FakevisionDataset(
         tmp_path / "local/webdataset/shard-000001.tar").ids()
     with pytest.raises(OutputError, match="already exists and holds a finished run"):

@@ -1,4 +1,5 @@
-"""``inspect_output``: what is in an output folder and what looks wrong, for ``fakevision inspect DIR``.
+"""``inspect_output``: what is in an output folder (or storage URL) and what looks wrong, for ``fakevision inspect
+DIR``.
 
 Counts come from ``manifest.jsonl`` when present (cheap, and it knows every sample's source); annotation
 statistics and checks come from reading every sample back through ``FakevisionDataset``, i.e. from the files a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import numpy as np
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample, boxes_from_masks
 from fakevision.io.dataset import FakevisionDataset, detect_format, read_manifest
+from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.coco import ANNOTATIONS
 from fakevision.io.writers.imagefolder import IMAGES_DIR
 from fakevision.io.writers.manifest import MANIFEST
@@ -78,41 +81,49 @@ def check_sample(s: Sample) -> list[tuple[str, str]]:
     return out
 
 
-def _missing_files(root: Path, manifest: list[dict[str, Any]], ds_keys: dict[str, set[str]]) -> list[str]:
+def _missing_files(root: Storage, manifest: list[dict[str, Any]], ds_keys: dict[str, set[str]]) -> list[str]:
+    present = root.all_files()  # one listing, not a request per file on object storage
     out = []
     for rec in manifest:
         for fmt, files in rec.get("files", {}).items():
             if "tar" in files:
-                tar = root / files["tar"]
-                if not tar.is_file():
+                if files["tar"] not in present:
                     out.append(f"{rec['id']}: {files['tar']} missing")
                 elif fmt in ds_keys and files["key"] not in ds_keys[fmt]:
                     out.append(f"{rec['id']}: key {files['key']} missing from {files['tar']}")
                 continue
-            out += [f"{rec['id']}: {p} missing" for p in files.values() if not (root / p).is_file()]
+            out += [f"{rec['id']}: {p} missing" for p in files.values() if p not in present]
     return out
 
 
-def _coco_problem(path: Path) -> str | None:
+def _coco_problem(where: Storage | str | Path) -> str | None:
+    """Why pycocotools cannot load the COCO file (``where``: an output's storage, or the JSON's path), or None."""
     from pycocotools.coco import COCO
 
+    if isinstance(where, Storage):
+        root, rel = where, ANNOTATIONS
+    else:
+        root, rel = as_storage(Path(where).parent), Path(where).name
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress lines
-            coco = COCO(str(path))
+            coco = COCO()
+            coco.dataset = json.loads(root.read_bytes(rel))
+            coco.createIndex()
             coco.getAnnIds()
     except Exception as e:
-        return f"{path}: pycocotools cannot load it ({type(e).__name__}: {e})"
+        return f"{root.url(rel)}: pycocotools cannot load it ({type(e).__name__}: {e})"
     return None
 
 
-def formats_present(out_dir: str | Path) -> list[str]:
-    """Which outputs ``out_dir`` holds, among coco, webdataset, imagefolder and manifest."""
-    root = Path(out_dir)
+def formats_present(out_dir: str | Path | Storage) -> list[str]:
+    """Which outputs ``out_dir`` (a folder or a storage URL) holds, among coco, webdataset, imagefolder and
+    manifest."""
+    root = as_storage(out_dir)
     found = {
-        "coco": (root / ANNOTATIONS).is_file(),
-        "webdataset": any((root / WDS_DIR).glob("shard-*.tar")),
-        "imagefolder": (root / IMAGES_DIR).is_dir(),
-        "manifest": (root / MANIFEST).is_file(),
+        "coco": root.is_file(ANNOTATIONS),
+        "webdataset": bool(root.glob(f"{WDS_DIR}/shard-*.tar")),
+        "imagefolder": bool(root.glob(f"{IMAGES_DIR}/*/*")),
+        "manifest": root.is_file(MANIFEST),
     }
     return [k for k, v in found.items() if v]
 
@@ -136,9 +147,9 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
     >>> r["num_samples"], r["per_class"], r["per_category"], r["problem_counts"]
     (1, {'cat': 1}, {'cube': 1}, {})
     """
-    root = Path(out_dir)
-    ds = FakevisionDataset(root, format=detect_format(root))
-    manifest = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else None
+    root = as_storage(out_dir)
+    ds = FakevisionDataset(root.url(), format=detect_format(root.url()))
+    manifest = read_manifest(root, MANIFEST) if root.is_file(MANIFEST) else None
     per_class: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
     per_category: Counter[str] = Counter()
@@ -166,8 +177,8 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
             values, counts = np.unique(a.visibility, return_counts=True)
             vis.update({f"v{int(v)}": int(c) for v, c in zip(values, counts, strict=True)})
         problems += check_sample(s)
-    if (root / ANNOTATIONS).is_file():
-        bad = _coco_problem(root / ANNOTATIONS)
+    if root.is_file(ANNOTATIONS):
+        bad = _coco_problem(root)
         if bad is not None:
             problems.append(("coco_invalid", bad))
     if manifest is not None:
@@ -178,7 +189,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
         if len(manifest) != len(ds):
             problems.append(("missing_file", f"manifest lists {len(manifest)} samples, {ds.format} has {len(ds)}"))
     return {
-        "path": root.as_posix(),
+        "path": root.local_path.as_posix() if root.local_path is not None else root.url(),
         "formats": formats_present(root),
         "format": ds.format,
         "num_samples": len(manifest) if manifest is not None else len(ds),

@@ -109,6 +109,10 @@ class Storage:
         """Sorted relative paths of the files matching ``pattern`` (``*`` within one path component)."""
         raise NotImplementedError
 
+    def all_files(self) -> set[str]:
+        """Relative paths of every file under the root (one listing; for existence checks of many files)."""
+        raise NotImplementedError
+
     @contextlib.contextmanager
     def writer(self, rel: str) -> Iterator[IO[bytes]]:
         """A binary file to write ``rel`` through; it appears whole when the block exits without error, and not
@@ -174,6 +178,9 @@ class LocalStorage(Storage):
 
     def glob(self, pattern: str) -> list[str]:
         return _by_parts(p.relative_to(self.path).as_posix() for p in self.path.glob(pattern) if p.is_file())
+
+    def all_files(self) -> set[str]:
+        return {p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()}
 
     @contextlib.contextmanager
     def writer(self, rel: str) -> Iterator[IO[bytes]]:
@@ -277,6 +284,15 @@ class FsspecStorage(Storage):
         found = self._call("list", pattern, lambda: self.fs.glob(self._p(pattern), detail=True))
         n = len(self.base.lstrip("/")) + 1
         return _by_parts(f.lstrip("/")[n:] for f, info in found.items() if info.get("type") == "file")
+
+    def all_files(self) -> set[str]:
+        self.fs.invalidate_cache(self.base)
+        try:
+            found = self._call("list", "", self.fs.find, self.base)
+        except FileNotFoundError:
+            return set()
+        n = len(self.base.lstrip("/")) + 1
+        return {f.lstrip("/")[n:] for f in found}
 
     @contextlib.contextmanager
     def writer(self, rel: str) -> Iterator[IO[bytes]]:
