@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from fakevision.core.errors import FakevisionError
 from fakevision.engine import Recipe, make
 from fakevision.engine.shard import plan_of
 
@@ -103,14 +104,25 @@ def run_once(recipe: Recipe, root: Path, label: str, engine: str, workers: int, 
     shutil.rmtree(out, ignore_errors=True)
     marks: list[tuple[float, int]] = []
     load = os.getloadavg()[0]
-    res = make(recipe, out, workers=workers, engine=engine, address=address,
-               progress=lambda done, total: marks.append((time.perf_counter(), done)))
+    try:
+        res = make(recipe, out, workers=workers, engine=engine, address=address,
+                   progress=lambda done, total: marks.append((time.perf_counter(), done)))
+    except FakevisionError as e:  # e.g. a local Ray runtime that did not start in time on a loaded machine
+        shutil.rmtree(out, ignore_errors=True)
+        nan = float("nan")
+        return {"label": label, "seconds": nan, "sps": nan, "steady": nan, "load": load, "error": str(e)}
     t_first, n_first = next(((t, n) for t, n in marks if n > 0), marks[-1])
     t_last, n_last = marks[-1]
     steady = (n_last - n_first) / (t_last - t_first) if t_last > t_first else float("nan")
     shutil.rmtree(out, ignore_errors=True)
     return {"label": label, "seconds": res.seconds, "sps": res.total / res.seconds, "steady": steady,
             "load": (load + os.getloadavg()[0]) / 2}
+
+
+def _show(r: int, row: dict) -> None:
+    err = f"  FAILED: {row['error']}" if "error" in row else ""
+    print(f"round {r + 1}  {row['label']:12s} {row['seconds']:7.1f} s  {row['sps']:6.1f} samples/s  "
+          f"steady {row['steady']:6.1f}  load {row['load']:.1f}{err}", flush=True)
 
 
 def main() -> None:
@@ -139,8 +151,7 @@ def main() -> None:
             for label, engine, workers, address in order:
                 row = run_once(recipe, tmp, label, engine, workers, address)
                 rows.append(row)
-                print(f"round {r + 1}  {label:12s} {row['seconds']:7.1f} s  {row['sps']:6.1f} samples/s  "
-                      f"steady {row['steady']:6.1f}  load {row['load']:.1f}", flush=True)
+                _show(r, row)
     finally:
         warm.stop()
     if not args.no_cluster:
@@ -151,15 +162,14 @@ def main() -> None:
                                                         ("local w2", "local", 2, None)):
                     row = run_once(recipe, tmp, label, engine, workers, address)
                     rows.append(row)
-                    print(f"round {r + 1}  {label:12s} {row['seconds']:7.1f} s  {row['sps']:6.1f} samples/s  "
-                          f"steady {row['steady']:6.1f}  load {row['load']:.1f}", flush=True)
+                    _show(r, row)
         finally:
             cluster.stop()
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(ray_tmp, ignore_errors=True)
 
     def med(label: str, key: str) -> float:
-        vals = [x[key] for x in rows if x["label"] == label]
+        vals = [x[key] for x in rows if x["label"] == label and "error" not in x]
         return statistics.median(vals) if vals else float("nan")
 
     print("\nmedians over rounds")

@@ -104,7 +104,7 @@ class RayBackend:
             else:
                 common.pop("include_dashboard")
                 ray.init(address=self.address, **common)
-        except (ConnectionError, RuntimeError, ValueError) as e:
+        except Exception as e:  # Ray raises bare Exception too (e.g. "node timed out during startup" under load)
             where = "a local Ray runtime" if self.address is None else f"the Ray cluster at {self.address!r}"
             raise EngineError(f"cannot start or join {where}: {str(e).splitlines()[0] if str(e) else e}") from None
         return True
