@@ -106,3 +106,21 @@ def test_workers_write_their_shards_to_s3(tmp_path: Path, reference: dict[str, s
     url = s3_server.bucket() + "/out"
     make(Recipe.from_dict(RECIPE), url, workers=2, engine=engine)
     assert store_digest(as_storage(url)) == reference
+
+
+def test_a_ray_runtime_that_does_not_start_is_one_line() -> None:
+    from fakevision.engine.ray_backend import RayBackend
+
+    class Unstartable:  # what Ray does on a machine too loaded for its node to come up in time
+        @staticmethod
+        def is_initialized() -> bool:
+            return False
+
+        @staticmethod
+        def init(**_: object) -> None:
+            raise Exception("The current node timed out during startup. This could happen because ...")  # noqa: TRY002
+
+    with pytest.raises(EngineError, match=r"^cannot start or join a local Ray runtime: The current node timed out"):
+        RayBackend()._connect(Unstartable())
+    with pytest.raises(EngineError, match=r"^cannot start or join the Ray cluster at 'ray://h:10001': The current"):
+        RayBackend(address="ray://h:10001")._connect(Unstartable())
