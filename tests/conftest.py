@@ -87,8 +87,15 @@ def ray_address(request: pytest.FixtureRequest) -> Iterator[str]:
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = path
     try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=75 * 1024 * 1024, log_to_driver=False,
-                 logging_level="ERROR")
+        for attempt in range(3):  # Ray gives its node a fixed 30 s to register, which a loaded machine can miss
+            try:
+                ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=75 * 1024 * 1024,
+                         log_to_driver=False, logging_level="ERROR")
+                break
+            except Exception:
+                ray.shutdown()
+                if attempt == 2:
+                    raise
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH", None)

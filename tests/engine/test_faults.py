@@ -80,7 +80,9 @@ def _sigint_then_resume(tmp_path: Path, extra: list[str]) -> None:
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground process group
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert err.strip() == "interrupted; rerun the same command to resume", err
+    # the last line is ours (a runtime on a loaded machine may log its own warnings before it), and no traceback
+    assert err.strip().splitlines()[-1] == "interrupted; rerun the same command to resume", err
+    assert "Traceback" not in err, err
     assert not (out / ".state" / "complete").exists()
     frozen = tree_digest(out)
     time.sleep(1.0)

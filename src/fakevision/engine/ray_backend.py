@@ -13,9 +13,9 @@ Ray tasks. What this module adds is only the policy:
 * **Dead workers**: a task whose worker process or node dies is retried by Ray (``max_retries``); a task that
   *raises* is not (a deterministic error would only fail again) and the error comes back unwrapped, so
   fakevision's own errors still print as one line naming the shard.
-* **Ctrl-C**: the tasks in flight are cancelled (interrupted; if one does not stop within seconds its worker is
-  killed mid-write: writes are atomic, so nothing half-written is visible) and waited for before ``run`` returns;
-  the next ``make`` resumes from the done markers.
+* **Ctrl-C**: no new shard starts and the shards in flight finish (seconds) before ``run`` returns, so nothing
+  writes afterwards; a second Ctrl-C kills them at once (writes are atomic: nothing half-written is visible). The
+  next ``make`` resumes from the done markers.
 * **Progress**: ``on_done`` is called as each task finishes (``ray.wait``), which feeds the progress bar.
 
 A local runtime's workers get this process's ``sys.path`` (as ``multiprocessing``'s spawned workers do), so a
@@ -38,7 +38,7 @@ from fakevision.engine.shard import run_shard
 
 INSTALL_HINT = "pip install 'fakevision[ray]'"
 OBJECT_STORE_BYTES = 75 * 1024 * 1024  # Ray's minimum; shards never travel through it
-CANCEL_GRACE_S = 10.0
+KILL_WAIT_S = 120.0
 
 
 def import_ray() -> Any:
@@ -131,26 +131,29 @@ class RayBackend:
                         s = running.pop(ref)
                         on_done(s, self._result(ray, ref, s))
             except BaseException:
-                self._cancel(ray, list(running))
+                self._stop(ray, list(running))
                 raise
         finally:
             if started:
                 ray.shutdown()
 
     @staticmethod
-    def _cancel(ray: Any, refs: list[Any]) -> None:
-        """Stop the tasks in flight and wait until they have stopped, so nothing writes after ``run`` returns:
-        first an interrupt (the task raises ``KeyboardInterrupt`` at its next Python line and its worker lives on),
-        then, for tasks still running after ``CANCEL_GRACE_S``, a kill of their worker processes."""
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref)
-        ready, stuck = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
-        for ref in stuck:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
-        if stuck:
-            ray.wait(stuck, num_returns=len(stuck), timeout=CANCEL_GRACE_S)
+    def _stop(ray: Any, refs: list[Any]) -> None:
+        """After Ctrl-C or a shard's error: no new shard starts, and the shards in flight are waited for (seconds:
+        one shard each), so nothing writes after ``run`` returns. A second Ctrl-C stops them at once by killing
+        their workers (writes are atomic, so nothing half-written is visible). Why not cancel right away: Ray
+        2.60's driver aborts ("Tried to complete task that was not pending") when a cancel races a task that is
+        finishing, which a busy machine hit in our tests."""
+        if not refs:
+            return
+        try:
+            ray.wait(refs, num_returns=len(refs))
+        except KeyboardInterrupt:
+            for ref in refs:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            ray.wait(refs, num_returns=len(refs), timeout=KILL_WAIT_S)
+            raise
 
     def _result(self, ray: Any, ref: Any, shard: int) -> int:
         try:
