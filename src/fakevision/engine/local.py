@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -51,6 +52,18 @@ def _init_worker(recipe: Recipe, threads: int) -> None:
 def _work(shard: int, out_dir: str) -> tuple[int, int]:
     assert _RECIPE is not None
     return shard, run_shard(_RECIPE, shard, out_dir)
+
+
+def _submit(pool: ProcessPoolExecutor, shard: int, out: str) -> Future[tuple[int, int]]:
+    """``pool.submit`` with SIGINT ignored meanwhile: a worker the pool spawns now starts with Ctrl-C ignored
+    (inherited through exec) instead of dying with a traceback mid-import; the parent handles Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        return pool.submit(_work, shard, out)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return pool.submit(_work, shard, out)
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class LocalBackend:
@@ -94,7 +107,7 @@ class LocalBackend:
                 while todo or running:
                     while todo and len(running) < self.workers:
                         s = todo.popleft()
-                        running[pool.submit(_work, s, out)] = s
+                        running[_submit(pool, s, out)] = s
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     broken = False
                     for f in sorted(done, key=lambda f: f.exception() is not None):  # successes first
