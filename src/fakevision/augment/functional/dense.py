@@ -11,8 +11,8 @@ by the backward map itself (or not at all) put landmarks pixels away from their 
 Conventions (design.md §3). A ``DenseMap`` stores B as an ``out_h x out_w x 2`` float32 array in OpenCV's
 *pixel-centre* coordinates, exactly what ``cv2.remap`` takes: ``xy[i, j] = (x - 0.5, y - 0.5)`` where ``(x, y)``
 is the corner-convention source point that output pixel centre ``(j + 0.5, i + 0.5)`` shows. Between pixel centres
-B is the bilinear interpolation of those samples (outside the output frame: the linear continuation of the border
-cells), so B is defined at every continuous point and ``remap`` samples it exactly at the centres. Points given to
+B is the bilinear interpolation of those samples (beyond them, the border cells continued), so B is defined at every
+continuous point and ``remap`` samples it exactly at the centres. Points given to
 and returned by the functions here are in the corner convention, like every annotation.
 
 Per annotation kind (``remap_sample``):
@@ -134,7 +134,6 @@ class DenseMap:
         self._jacobian = jacobian
         self._outline = outline
         self.knots = np.zeros((0, 2)) if knots is None else np.asarray(knots, np.float64).reshape(-1, 2)
-        self._xy64: np.ndarray | None = None
 
     # -- constructors -------------------------------------------------------------------------------------------
     @classmethod
@@ -149,29 +148,23 @@ class DenseMap:
         dx, dy = np.asarray(dx, np.float32), np.asarray(dy, np.float32)
         if dx.shape != dy.shape or dx.ndim != 2:
             raise ValueError(f"displacements must be two H x W arrays of one shape, got {dx.shape}, {dy.shape}")
-        xy = identity_grid(*dx.shape)
-        xy[..., 0] += dx
-        xy[..., 1] += dy
-        return cls(xy, dx.shape)
+        h, w = dx.shape
+        xs = dx + np.arange(w, dtype=np.float32)[None, :]
+        ys = dy + np.arange(h, dtype=np.float32)[:, None]
+        return cls(cv2.merge([xs, ys]), (h, w))
 
     # -- geometry -------------------------------------------------------------------------------------------------
     @property
     def out_hw(self) -> tuple[int, int]:
         return int(self.xy.shape[0]), int(self.xy.shape[1])
 
-    @property
-    def xy64(self) -> np.ndarray:
-        if self._xy64 is None:
-            self._xy64 = self.xy.astype(np.float64)
-        return self._xy64
-
     def backward_points(self, xy: np.ndarray) -> np.ndarray:
         """B at corner-convention output points: the corner-convention source points they show (the warp's own B
-        when it has one, else bilinear between pixel centres, the border cells' linear continuation outside)."""
+        when it has one, else bilinear between pixel centres, the border cells continued beyond them)."""
         if self._backward is not None:
             return self._backward(np.asarray(xy, np.float64).reshape(-1, 2)).reshape(np.shape(xy))
         q = np.asarray(xy, np.float64).reshape(-1, 2) - 0.5
-        val, _, _ = _sample_map(self.xy64, q[:, 0], q[:, 1])
+        val, _, _ = _sample_map(self.xy, q[:, 0], q[:, 1])
         return (val + 0.5).reshape(np.shape(xy))
 
     def forward_points(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +176,7 @@ class DenseMap:
         if self._forward is not None:
             out, found = self._forward(pts)
         else:
-            q, found = invert_map(self.xy64, pts - 0.5)
+            q, found = invert_map(self.xy, pts - 0.5)
             out = q + 0.5
         return out.reshape(np.shape(xy)), found.reshape(np.shape(xy)[:-1])
 
@@ -191,7 +184,7 @@ class DenseMap:
         """The backward Jacobian per output pixel, ``(H, W, 2, 2)``: ``[..., r, c] = d src_r / d out_c``."""
         if self._jacobian is not None:
             return self._jacobian()
-        m = self.xy64
+        m = self.xy
         jac = np.empty((*m.shape[:2], 2, 2))
         for c, axis in ((0, 1), (1, 0)):  # d/dx along columns, d/dy along rows
             if m.shape[axis] > 1:
@@ -236,14 +229,16 @@ def sampled_outline(boxes: np.ndarray, spacing: float) -> np.ndarray:
 
 # -- the inverse of a map, per point ------------------------------------------------------------------------------
 def _sample_map(m: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear B at pixel-centre points (u, v) of the output, and its partial derivatives d/du, d/dv (each N x 2).
-    Outside the frame the border cells continue linearly (the cell index is clamped, the fraction is not)."""
+    """Bilinear B at pixel-centre points (u, v) of the output, and its partial derivatives d/du, d/dv (each N x 2,
+    float64 whatever the map's dtype: only the four corners gathered are converted). Outside the span of the pixel
+    centres the border cells continue (the cell index is clamped, the fractions are not): exact for an affine map,
+    so a point's image just outside the frame is where that warp puts it."""
     h, w = m.shape[:2]
-    i0 = np.clip(np.floor(u), 0, max(w - 2, 0)).astype(np.intp)
-    j0 = np.clip(np.floor(v), 0, max(h - 2, 0)).astype(np.intp)
+    i0 = np.minimum(np.maximum(np.floor(u), 0), max(w - 2, 0)).astype(np.intp)  # (np.clip is slower on few points)
+    j0 = np.minimum(np.maximum(np.floor(v), 0), max(h - 2, 0)).astype(np.intp)
     i1, j1 = np.minimum(i0 + 1, w - 1), np.minimum(j0 + 1, h - 1)
     fu, fv = (u - i0)[:, None], (v - j0)[:, None]
-    a, b, c, d = m[j0, i0], m[j0, i1], m[j1, i0], m[j1, i1]
+    a, b, c, d = (np.asarray(m[j, i], np.float64) for j, i in ((j0, i0), (j0, i1), (j1, i0), (j1, i1)))
     e = a - b - c + d
     val = a + (b - a) * fu + (c - a) * fv + e * (fu * fv)
     du = (b - a) + e * fv
@@ -259,7 +254,7 @@ def _nearest_sample(m: np.ndarray, targets: np.ndarray, stride: int) -> np.ndarr
     """For each target, the pixel-centre output point (on a grid of ``stride``) whose map value is nearest."""
     h, w = m.shape[:2]
     o = stride // 2
-    sub = m[o::stride, o::stride].reshape(-1, 2)
+    sub = np.asarray(m[o::stride, o::stride], np.float64).reshape(-1, 2)
     d2 = ((targets[:, None, :] - sub[None, :, :]) ** 2).sum(-1)
     k = np.argmin(d2, axis=1)
     cols = (w - o + stride - 1) // stride
@@ -303,12 +298,16 @@ def _newton(m: np.ndarray, targets: np.ndarray, q: np.ndarray, iters: int) -> tu
 
 
 def invert_map(m: np.ndarray, targets: np.ndarray, iters: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``B(q) = target`` per point: ``m`` is an ``H x W x 2`` (float64) pixel-centre map, ``targets`` N x 2
-    pixel-centre source points. Returns the pixel-centre output points and whether each converged.
+    """Solve ``B(q) = target`` per point: ``m`` is an ``H x W x 2`` pixel-centre map, ``targets`` N x 2 pixel-centre
+    source points. Returns the pixel-centre output points and whether each converged.
 
-    Start: the nearest sample of a coarse grid of the map (about 32 x 32 samples, so a far or folded map still
-    gives a start within a few pixels); points that do not converge from there are retried from the nearest
-    sample of the full map. Where B folds (several solutions) one of them is returned.
+    Start: one fixed-point step from the point itself, ``q = 2 p - B(p)`` (exact for a shift; within a fraction of
+    a pixel for the smooth displacements of elastic and grid warps), then a few Newton steps. A point that has not
+    converged and sits more than a pixel outside the frame is left there (not found: it is outside whatever its
+    exact place; far out, the continued border cells twist and Newton converges slowly, and nobody sees the
+    point). The others are retried from the nearest sample of a coarse grid of the map (about 32 x 32 samples, so a
+    far or folded map still gives a start within a few pixels), and then from the nearest sample of the full map.
+    Where B folds (several solutions) one of them is returned.
 
     >>> m = identity_grid(8, 8).astype(np.float64); m[..., 0] += 0.25 * np.sin(m[..., 1])
     >>> q, ok = invert_map(m, np.array([[3.0, 4.0]]))
@@ -317,11 +316,14 @@ def invert_map(m: np.ndarray, targets: np.ndarray, iters: int = 40) -> tuple[np.
     """
     targets = np.asarray(targets, np.float64).reshape(-1, 2)
     h, w = m.shape[:2]
-    stride = max(1, min(h, w) // 32)
-    q, ok = _newton(m, targets, _nearest_sample(m, targets, stride), iters)
-    if not ok.all() and stride > 1:
-        bad = np.flatnonzero(~ok)
-        q2, ok2 = _newton(m, targets[bad], _nearest_sample(m, targets[bad], 1), iters)
+    val, _, _ = _sample_map(m, targets[:, 0], targets[:, 1])
+    q, ok = _newton(m, targets, 2.0 * targets - val, 8)
+    far = (q[:, 0] < -1.5) | (q[:, 0] > w + 0.5) | (q[:, 1] < -1.5) | (q[:, 1] > h + 0.5)  # > 1 px outside
+    for stride in sorted({max(1, min(h, w) // 32), 1}, reverse=True):
+        bad = np.flatnonzero(~ok & ~far)
+        if not bad.size:
+            break
+        q2, ok2 = _newton(m, targets[bad], _nearest_sample(m, targets[bad], stride), iters)
         q[bad[ok2]], ok[bad[ok2]] = q2[ok2], True
     return q, ok
 
@@ -432,10 +434,10 @@ def dense_camera(extras: dict, dmap: DenseMap) -> dict:
         return extras
     h, w = dmap.out_hw
     q = identity_grid(h, w).reshape(-1, 2).astype(np.float64) + 0.5
-    src = dmap.xy64.reshape(-1, 2) + 0.5
+    src = dmap.xy.reshape(-1, 2).astype(np.float64) + 0.5
     m = _affine_fit(src, q)  # forward: source -> output
     # where |M B(q) - q| peaks: pixel centres (bilinear in between), the frame's edge (the border cells continue
-    # linearly), and the map's own kinks (``DenseMap.knots``: triangle corners, grid lines)
+    # linearly up to it), and the map's own kinks (``DenseMap.knots``: triangle corners, grid lines)
     xs, ys = np.concatenate([[0.0], np.arange(w) + 0.5, [w]]), np.concatenate([[0.0], np.arange(h) + 0.5, [h]])
     edge = np.concatenate([np.stack(np.broadcast_arrays(xs[:, None], np.array([0.0, h])), -1).reshape(-1, 2),
                            np.stack(np.broadcast_arrays(np.array([0.0, w]), ys[:, None]), -1).reshape(-1, 2)])
