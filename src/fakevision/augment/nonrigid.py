@@ -72,7 +72,7 @@ def grid_points(rows: int, cols: int, height: int, width: int) -> np.ndarray:
     return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)  # at 512² one holds ~7 MB (weights and raster): a few image sizes, not every size seen
 def _grid_warp(rows: int, cols: int, height: int, width: int) -> PiecewiseAffineWarp:
     """The piecewise-affine warp onto a regular grid, cached: every draw of ``PiecewiseAffine`` at one image size
     shares its triangulation, raster and weights (the target), only the source points differ."""
