@@ -8,6 +8,9 @@ Run (from the repository root; AlbumentationsX/Kornia/scikit-image are benchmark
     python benchmarks/augment.py --sizes 256 --n 40 --no-kornia     # quick look
     python benchmarks/augment.py --albu208-python /path/to/venv-with-albumentations-2.0.8/bin/python
 
+    # the 2.0.8 column's environment (it must not be the one with AlbumentationsX: same import name)
+    python3 -m venv /tmp/a208 && /tmp/a208/bin/pip install albumentations==2.0.8 numpy opencv-python-headless
+
 AlbumentationsX 2.5.1 and Albumentations 2.0.8 share the import name ``albumentations``, so every library runs in
 its own worker process (``--albu-python`` / ``--albu208-python``: interpreters whose environment has that version;
 the 2.0.8 column is left out when no interpreter is given); the parent hands each worker the same work in turn.
@@ -26,9 +29,9 @@ keypoint started is how far the library put the point from where its own pixels 
 outside its output (or drops) are not counted; 0.02 px is the floor of OpenCV's 1/32 px sample positions. Each
 library's keypoint convention is converted (ours: pixel corners at integers; Albumentations and Kornia: centres).
 
-Peak memory (Linux): the resident memory the mixed pipeline adds on top of imports + data + one warm-up pass over
-the images (lazy imports such as SciPy's, caches), each library in a fresh process (peak-RSS counter reset before
-augmenting 40 images; RSS also counts OpenCV's and torch's own allocators).
+Peak memory (Linux): the resident memory the mixed pipeline adds on top of imports + data + a warm-up pass over 15
+images (lazy imports such as SciPy's, caches), each library in a fresh process (peak-RSS counter reset before
+augmenting 30 images; RSS also counts OpenCV's and torch's own allocators).
 """
 
 from __future__ import annotations
@@ -430,9 +433,13 @@ def worker_main(lib: str, batch: int, faces: int) -> None:
             else:
                 calls = req["n"] if lib != "kornia" else max(1, req["n"] // batch)
                 t0 = time.perf_counter()
+                done = 0
                 for i in range(calls):
                     fn(i)
-                out = {"seconds": time.perf_counter() - t0, "images": calls * (batch if lib == "kornia" else 1)}
+                    done += 1
+                    if time.perf_counter() - t0 > req["budget"]:  # a very slow op: fewer images, same rate
+                        break
+                out = {"seconds": time.perf_counter() - t0, "images": done * (batch if lib == "kornia" else 1)}
         elif cmd == "kperr":
             out = w.kperr(req["op"], req["n"], req.get("dump", ""))
         elif cmd == "same":
@@ -478,8 +485,8 @@ def memory_child(lib: str, size: int, faces: int, batch: int) -> None:
     w = Worker(lib, batch, faces)
     w.prepare(size)
     fn = w.make("mixed")
-    calls = 40 if lib != "kornia" else 2
-    for i in range(calls):  # warm-up: lazy imports and caches are not what an augmented image costs
+    calls = 30 if lib != "kornia" else 2
+    for i in range(calls // 2):  # warm-up: lazy imports and caches are not what an augmented image costs
         fn(i)  # type: ignore[misc]
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
@@ -508,6 +515,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64, help="images per repeat (cycled over --faces faces)")
     ap.add_argument("--faces", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=10.0, help="seconds per library per repeat at most (slow ops "
+                    "then time fewer images)")
     ap.add_argument("--batch", type=int, default=32, help="Kornia batch size")
     ap.add_argument("--no-kornia", action="store_true")
     ap.add_argument("--albu-python", default=sys.executable, help="interpreter with AlbumentationsX 2.5.1")
@@ -554,7 +563,7 @@ def main() -> None:
             best: dict[str, float | None] = {lib: np.inf for lib in workers}
             for _ in range(args.repeats):
                 for lib, w in workers.items():
-                    r = w.ask(cmd="time", op=name, n=args.n)
+                    r = w.ask(cmd="time", op=name, n=args.n, budget=args.budget)
                     if r is None:
                         best[lib] = None
                     elif best[lib] is not None:
@@ -596,7 +605,7 @@ def main() -> None:
                 print("\n".join(same), flush=True)
         if not args.no_memory:
             mem = {lib: peak_rss("albu" if lib.startswith("albu") else lib, libs[lib], size, args) for lib in workers}
-            print(f"\npeak memory of the mixed pipeline (RSS added after a warm-up pass, fresh process each, 40 images; "
+            print(f"\npeak memory of the mixed pipeline (RSS added after a warm-up pass, fresh process each, 30 images; "
                   f"Kornia: 2 batches of {args.batch}): " + ", ".join(f"{k} {v:.1f} MiB" for k, v in mem.items()))
     for w in workers.values():
         w.close()

@@ -136,21 +136,25 @@ def elastic_field(seed: int, height: int, width: int, alpha: float, sigma: float
     >>> dx.shape, dx.dtype.name, bool(0.3 < float(dx.std()) < 3.0)
     ((64, 64), 'float32', True)
     """
+    field = _elastic_xy(seed, height, width, alpha, sigma)
+    return np.ascontiguousarray(field[..., 0]), np.ascontiguousarray(field[..., 1])
+
+
+def _elastic_xy(seed: int, height: int, width: int, alpha: float, sigma: float) -> np.ndarray:
+    """``elastic_field`` as one ``H x W x 2`` float32 array (the layout of a map: one full-size array, no more)."""
     k = max(1, int(sigma // 2))
     ch, cw = -(-height // k) + 1, -(-width // k) + 1  # a coarse grid that covers the frame
     noise = np.random.default_rng(seed).uniform(-1.0, 1.0, (2, ch, cw)).astype(np.float32)
     s = sigma / k
     radius = max(1, int(np.ceil(3.0 * s)))
-    out = []
-    for f in noise:
-        f = cv2.GaussianBlur(f, (2 * radius + 1, 2 * radius + 1), s, borderType=cv2.BORDER_REFLECT_101)
-        f *= alpha / k
-        if k > 1:  # coarse sample (i, j) sits at full-resolution pixel centre (k j, k i)
-            m = np.array([[1.0 / k, 0.0, 0.0], [0.0, 1.0 / k, 0.0]], np.float32)
-            f = cv2.warpAffine(f, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-        out.append(np.ascontiguousarray(f[:height, :width], dtype=np.float32))
-    return out[0], out[1]
+    coarse = cv2.merge([cv2.GaussianBlur(f, (2 * radius + 1, 2 * radius + 1), s, borderType=cv2.BORDER_REFLECT_101)
+                        for f in noise])
+    coarse *= alpha / k
+    if k == 1:
+        return np.ascontiguousarray(coarse[:height, :width])
+    m = np.array([[1.0 / k, 0.0, 0.0], [0.0, 1.0 / k, 0.0]], np.float32)  # coarse (i, j) at full-res centre (kj, ki)
+    return cv2.warpAffine(coarse, m, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 class ElasticTransform(DenseTransform):
@@ -184,8 +188,10 @@ class ElasticTransform(DenseTransform):
                 "seed": int(rng.integers(0, 2**63 - 1))}
 
     def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
-        dx, dy = elastic_field(params["seed"], height, width, params["alpha"], params["sigma"])
-        return DenseMap.from_displacement(dx, dy)
+        xy = _elastic_xy(params["seed"], height, width, params["alpha"], params["sigma"])
+        xy[..., 0] += np.arange(width, dtype=np.float32)[None, :]  # displacement -> map, in place
+        xy[..., 1] += np.arange(height, dtype=np.float32)[:, None]
+        return DenseMap(xy, (height, width))
 
 
 def grid_knots(steps: list[float], size: int) -> tuple[np.ndarray, np.ndarray]:

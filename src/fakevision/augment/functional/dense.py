@@ -12,8 +12,8 @@ Conventions (design.md §3). A ``DenseMap`` stores B as an ``out_h x out_w x 2``
 *pixel-centre* coordinates, exactly what ``cv2.remap`` takes: ``xy[i, j] = (x - 0.5, y - 0.5)`` where ``(x, y)``
 is the corner-convention source point that output pixel centre ``(j + 0.5, i + 0.5)`` shows. Between pixel centres
 B is the bilinear interpolation of those samples (beyond them, the border cells continued), so B is defined at every
-continuous point and ``remap`` samples it exactly at the centres. Points given to
-and returned by the functions here are in the corner convention, like every annotation.
+continuous point and ``remap`` samples it exactly at the centres. Points given to and returned by the functions
+here are in the corner convention, like every annotation.
 
 Per annotation kind (``remap_sample``):
 
@@ -26,10 +26,11 @@ Per annotation kind (``remap_sample``):
   ``rotation_part(J_B)^T``. ``J_B`` comes from the map by central differences (one-sided at the frame), or exactly
   per triangle for the piecewise-affine warp;
 - keypoints: moved by the inverse of B, solved per point: an exact forward map when the warp has one (the
-  piecewise-affine warp does), else Newton's method on the bilinear B, started from the nearest sample of a coarse
-  grid of the map, to a residual below 1e-4 px. A point whose image lands outside the output frame, or whose
-  inverse does not exist (a warp that folds away from it, Newton not converging), gets visibility 0; every point is
-  kept, so schemas keep their length. Point *names* never swap (a dense warp moves each point by itself);
+  piecewise-affine and grid warps have one), else Newton's method on the bilinear B to a residual below 1e-4 px
+  (``invert_map``: started from ``2p - B(p)``, restarted from the nearest sample of a coarse grid of the map where
+  that fails). A point whose image lands outside the output frame, or whose inverse does not exist (a warp that
+  folds away from it, Newton not converging), gets visibility 0; every point is kept, so schemas keep their length.
+  Point *names* never swap (a dense warp moves each point by itself);
 - boxes: where the instance has a mask, the tight box of the moved mask (exact). Without masks: the box around the
   moved outline of the old box, clipped to the frame. For the piecewise-affine warp that is exact: the image of a
   straight edge is a polyline whose vertices are the edge's corners and its crossings with source triangle edges,
@@ -40,8 +41,8 @@ Per annotation kind (``remap_sample``):
   keypoints and attributes, as in the matrix warps;
 - camera (``extras["camera"]`` of renders): no pinhole camera sees a non-rigidly warped image, so the camera becomes
   that of the least-squares affine fit of the warp (``geometry.warp_camera``), and ``pinhole_error_px`` grows by the
-  fit's largest miss over the output (max of ``|M B(q) - q|`` over pixel centres ``q``; between centres that
-  difference is bilinear, so this is its maximum over the frame): reprojecting depth with the new camera is off by
+  fit's largest miss over the output (max of ``|M B(q) - q|`` over pixel centres ``q``, the frame's edge and the
+  map's kinks, where that difference peaks): reprojecting depth with the new camera is off by
   at most that many output pixels wherever the point lands in the frame (``dense_camera``).
 
 **The piecewise-affine warp** (``PiecewiseAffineWarp``, ``piecewise_affine``): from source points to target points,
@@ -530,18 +531,24 @@ def _triangle_raster(rows: np.ndarray, corners: np.ndarray, h: int, w: int) -> n
     y1 = np.minimum(h - 1, np.floor(corners[:, :, 1].max(1) - 0.5 + 1e-7)).astype(np.intp)
     nx, ny = np.maximum(x1 - x0 + 1, 0), np.maximum(y1 - y0 + 1, 0)
     count = nx * ny
-    # every (triangle, pixel of its box) pair at once: the triangle of each pair, and the pixel's place in the box
-    tid = np.repeat(np.arange(len(corners)), count)
-    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    ix = x0[tid] + k % nx[tid]
-    iy = y0[tid] + k // nx[tid]
-    r = rows[tid]
-    px, py = ix + 0.5, iy + 0.5
-    b0 = r[:, 0, 0] * px + r[:, 0, 1] * py + r[:, 0, 2]
-    b1 = r[:, 1, 0] * px + r[:, 1, 1] * py + r[:, 1, 2]
-    eps = 1e-9
-    inside = (b0 >= -eps) & (b1 >= -eps) & (b0 + b1 <= 1.0 + eps)
-    sid[iy[inside], ix[inside]] = tid[inside]
+    # every (triangle, pixel of its box) pair at once, in chunks of ~64k pairs (bounded memory on large images):
+    # the triangle of each pair, and the pixel's place in the box
+    ends = np.cumsum(count)
+    start = 0
+    while start < len(corners):
+        stop = max(start + 1, int(np.searchsorted(ends, (ends[start - 1] if start else 0) + 65536, "right")))
+        part = np.arange(start, stop)
+        tid = np.repeat(part, count[part])
+        k = np.arange(len(tid)) - np.repeat(np.cumsum(count[part]) - count[part], count[part])
+        ix = x0[tid] + k % nx[tid]
+        iy = y0[tid] + k // nx[tid]
+        px, py = ix + 0.5, iy + 0.5
+        b0 = rows[tid, 0, 0] * px + rows[tid, 0, 1] * py + rows[tid, 0, 2]
+        b1 = rows[tid, 1, 0] * px + rows[tid, 1, 1] * py + rows[tid, 1, 2]
+        eps = 1e-9
+        inside = (b0 >= -eps) & (b1 >= -eps) & (b0 + b1 <= 1.0 + eps)
+        sid[iy[inside], ix[inside]] = tid[inside]
+        start = stop
     return sid
 
 
@@ -627,13 +634,14 @@ class PiecewiseAffineWarp:
             r, c = np.argwhere(sid < 0)[0]
             raise ValueError(f"output pixel (row {r}, col {c}) lies outside every triangle: with frame=0 the target "
                              "points must surround the whole image")
-        yy, xx = np.mgrid[0:h, 0:w]
-        centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], -1)
+        self.triangle_id = sid
         sid = sid.ravel()
-        self.triangle_id = sid.reshape(h, w).astype(np.int32)
-        r = self._dst_rows[sid]
-        bary = np.einsum("nij,nj->ni", r[:, :, :2], centres) + r[:, :, 2]
         n = h * w
+        px = np.tile(np.arange(w, dtype=np.float64) + 0.5, h)
+        py = np.repeat(np.arange(h, dtype=np.float64) + 0.5, w)
+        bary = np.empty((n, 3), np.float32)  # float32 weights: the map is float32 anyway, and half the memory
+        for k in range(3):
+            bary[:, k] = self._dst_rows[sid, k, 0] * px + self._dst_rows[sid, k, 1] * py + self._dst_rows[sid, k, 2]
         self._weights = csr_matrix((bary.ravel(), self.triangles[sid].ravel(), np.arange(0, 3 * n + 1, 3)),
                                    shape=(n, len(self.points)))
         self._edges_cache: np.ndarray | None = None
@@ -648,7 +656,7 @@ class PiecewiseAffineWarp:
         """The backward map showing source points ``src`` (P x 2, the same order as the targets) at the targets,
         with its exact forward map, exact per-triangle Jacobian and exact box outlines attached."""
         s = self._all_src(src)
-        xy = (self._weights @ (s - 0.5)).astype(np.float32)
+        xy = self._weights @ (s - 0.5).astype(np.float32)  # float32 throughout (the map's own precision)
         return self._dense_map(xy.reshape(*self.out_hw, 2), s)
 
     def _dense_map(self, xy: np.ndarray, s: np.ndarray) -> DenseMap:
@@ -661,7 +669,7 @@ class PiecewiseAffineWarp:
         alls = [self._all_src(s) for s in srcs]
         if not alls:
             return []
-        xy = self._weights @ (np.concatenate(alls, 1) - 0.5)  # pixels x 2k
+        xy = self._weights @ (np.concatenate(alls, 1) - 0.5).astype(np.float32)  # pixels x 2k
         out = []
         for k, s in enumerate(alls):
             m = np.ascontiguousarray(xy[:, 2 * k : 2 * k + 2], dtype=np.float32).reshape(*self.out_hw, 2)

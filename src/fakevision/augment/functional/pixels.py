@@ -40,13 +40,31 @@ _QUANTILES: np.ndarray | None = None
 
 def normal_quantiles() -> np.ndarray:
     """The 65,536 standard normal quantiles at ``(i + 0.5) / 65536`` (float64, computed once with SciPy's
-    ``ndtri``): a 16-bit uniform draw looked up here is a normal draw, cut off at +-4.33 sigma (a tail of 1.5e-5)."""
+    ``ndtri``; read-only): a 16-bit uniform draw looked up here is a normal draw, cut off at +-4.33 sigma (a tail
+    of 1.5e-5)."""
     global _QUANTILES
     if _QUANTILES is None:
         from scipy.special import ndtri
 
-        _QUANTILES = ndtri((np.arange(65536) + 0.5) / 65536)
+        q = ndtri((np.arange(65536) + 0.5) / 65536)
+        q.flags.writeable = False
+        _QUANTILES = q
     return _QUANTILES
+
+
+def _lookup_stream(rng: np.random.Generator, table: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """``table`` looked up at 16-bit little-endian uniforms from ``rng.bytes``, a block of rows at a time (a lookup
+    turns its indices into 8-byte integers: done at once, that is 4x the noise in temporaries). Blocks of an even
+    number of rows take a multiple of 4 bytes each, and ``Generator.bytes`` hands out whole 32-bit draws, so the
+    blocks continue one stream: the same values as one call for the whole image."""
+    h, w, nc = shape
+    out = np.empty(shape, table.dtype)
+    rows = max(2, (1 << 17) // max(1, w * nc) // 2 * 2)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        u = np.frombuffer(rng.bytes((r1 - r0) * w * nc * 2), dtype="<u2").reshape(r1 - r0, w, nc)
+        np.take(table, u, out=out[r0:r1])
+    return out
 
 
 def gaussian_noise(image: np.ndarray, sigma255: float, seed: int, per_channel: bool = True) -> np.ndarray:
@@ -61,16 +79,18 @@ def gaussian_noise(image: np.ndarray, sigma255: float, seed: int, per_channel: b
     """
     h, w, c = image.shape
     nc = c if per_channel else 1
-    rng = np.random.default_rng(int(seed))
-    u = np.frombuffer(rng.bytes(h * w * nc * 2), dtype="<u2").reshape(h, w, nc)
     if is_float(image):
         table = (normal_quantiles() * (sigma255 / 255.0)).astype(np.float32)
-        noise = np.take(table, u)
+    else:
+        table = np.multiply(normal_quantiles(), sigma255)  # one temporary, rounded and clipped in place
+        np.rint(table, out=table)
+        np.clip(table, -255, 255, out=table)
+        table = table.astype(np.int16)
+    noise = _lookup_stream(np.random.default_rng(int(seed)), table, (h, w, nc))
+    if is_float(image):
         if nc == 1 and c > 1:
             noise = np.repeat(noise, c, axis=2)
         return np.clip(image + noise, 0.0, 1.0).astype(np.float32)
-    table = np.clip(np.rint(normal_quantiles() * sigma255), -255, 255).astype(np.int16)
-    noise = np.take(table, u)
     if nc == 1 and c > 1:
         noise = np.repeat(noise, c, axis=2)
     # cv2.add saturates to 0..255 in one pass (integer arithmetic: no rounding left to depend on)
