@@ -191,15 +191,16 @@ def test_fused_visibility_equals_op_by_op_visibility(seed: int) -> None:
 
 
 def test_noise_bytes_come_from_numpy_alone() -> None:
-    """GaussianNoise is NumPy's PCG64 stream through the normal quantile table, rounded and added with saturation:
-    reimplemented here without OpenCV, the bytes are equal (so no OpenCV version can change them)."""
+    """GaussianNoise is the raw PCG64 stream (16-bit words) through the normal quantile table, rounded and added
+    with saturation: reimplemented here without OpenCV, the bytes are equal (so no OpenCV version can change them)."""
     from scipy.special import ndtri
 
     s = random_sample(1, 30, 40)
     t = GaussianNoise(variance=70.0)
     p = t.sample_params(np.random.default_rng(5), s)
     got = t.apply(s, p).image
-    u = np.frombuffer(np.random.default_rng(p["seed"]).bytes(30 * 40 * 3 * 2), "<u2").reshape(30, 40, 3)
+    raw = np.random.PCG64(p["seed"]).random_raw(30 * 40 * 3 // 4)
+    u = np.frombuffer(raw.astype("<u8").tobytes(), "<u2").reshape(30, 40, 3)
     table = np.clip(np.rint(ndtri((np.arange(65536) + 0.5) / 65536) * np.sqrt(70.0)), -255, 255)
     want = np.clip(s.image.astype(np.int32) + table[u].astype(np.int32), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(got, want)
