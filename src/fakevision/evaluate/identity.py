@@ -93,21 +93,50 @@ def embed_faces(images: np.ndarray, landmarks: np.ndarray | None = None, upscale
     return out
 
 
-def embed_cached(images: np.ndarray, cache_dir: str | Path | None) -> np.ndarray:
+def embed_cached(images: np.ndarray, cache_dir: str | Path | None, chunk: int = 500,
+                 progress: Any = None) -> np.ndarray:
     """``embed_faces`` with the result kept in ``cache_dir`` under a hash of the pixels (reference sets such as the
-    training faces are embedded once for every source they are compared with)."""
+    training faces are embedded once for every source they are compared with). Resumable: a set larger than
+    ``chunk`` faces is embedded a chunk at a time, each chunk written (atomically) as it finishes, so a stopped run
+    (tens of thousands of training faces take CPU-hours) continues where it was; ``progress(done, total)`` is
+    called after each chunk. The parts are joined into one file at the end.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     e = embed_cached(np.zeros((0, 64, 64, 3), np.uint8), d)
+    >>> e.shape
+    (0, 128)
+    """
     if cache_dir is None:
-        return embed_faces(images)
+        return embed_faces(images) if len(images) else np.zeros((0, 128))
     from fakevision.io.atomic import atomic_path
 
     imgs = np.ascontiguousarray(images)
     key = hashlib.sha256(imgs.tobytes() + str(imgs.shape).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / f"dlib_embed_{key}.npy"
+    cache = Path(cache_dir)
+    path = cache / f"dlib_embed_{key}.npy"
     if path.is_file():
         return np.load(path)
-    emb = embed_faces(imgs)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, emb)
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def save(p: Path, a: np.ndarray) -> None:
+        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, a)
+
+    parts = []
+    for lo in range(0, len(imgs), chunk):
+        part = cache / f"dlib_embed_{key}.part{lo // chunk:05d}_{chunk}.npy"
+        if part.is_file():
+            parts.append(np.load(part))
+        else:
+            parts.append(embed_faces(imgs[lo:lo + chunk]))
+            save(part, parts[-1])
+        if progress is not None:
+            progress(min(lo + chunk, len(imgs)), len(imgs))
+    emb = np.concatenate(parts) if parts else np.zeros((0, 128))
+    save(path, emb)
+    for p in cache.glob(f"dlib_embed_{key}.part*_{chunk}.npy"):
+        p.unlink()
     return emb
 
 
@@ -149,7 +178,7 @@ def identity_variety(fake: np.ndarray, real: np.ndarray, seed: int = 0) -> dict[
 
 def calibrate(train: np.ndarray, held_people: np.ndarray, held_people_ids: np.ndarray,
               held_photos_of_train_people: np.ndarray, quantile: float = QUANTILE,
-              train_ids: np.ndarray | None = None) -> dict[str, Any]:
+              train_ids: np.ndarray | None = None, chunk: int = 2048) -> dict[str, Any]:
     """Check the flag rule with identity labels: the held-out people are split in two by identity (even / odd
     position in sorted order) — one half sets the threshold, the other is checked as if generated (should be
     flagged near ``quantile``) — and held-out photos of training people are checked (should be flagged far more
@@ -171,12 +200,16 @@ def calibrate(train: np.ndarray, held_people: np.ndarray, held_people_ids: np.nd
                    training_people_new_photos_n=same_people["n_fake"])
     if train_ids is not None:  # each training photo against the *other* training faces: another photo of the same
         t = np.asarray(train, np.float64)  # person is in there (when the person has several), itself is not
-        sq = (t * t).sum(1)
-        d2 = sq[:, None] + sq[None, :] - 2 * t @ t.T
-        np.fill_diagonal(d2, np.inf)
         tid = np.asarray(train_ids)
-        several = np.array([(tid == v).sum() >= 2 for v in tid])
-        d = np.sqrt(np.maximum(d2.min(1), 0.0))[several]
+        _, inv, counts = np.unique(tid, return_inverse=True, return_counts=True)
+        several = counts[inv] >= 2
+        sq = (t * t).sum(1)
+        nearest = np.empty(len(t))
+        for lo in range(0, len(t), chunk):  # a block of rows at a time: 34k training faces would be 9 GB at once
+            d2 = sq[lo:lo + chunk, None] + sq[None, :] - 2 * t[lo:lo + chunk] @ t.T
+            d2[np.arange(len(d2)), np.arange(lo, lo + len(d2))] = np.inf
+            nearest[lo:lo + chunk] = np.sqrt(np.maximum(d2.min(1), 0.0))
+        d = nearest[several]
         out.update(training_photos_leave_one_out_flagged=float((d < new_people["threshold"]).mean()),
                    training_photos_leave_one_out_n=int(len(d)))
     return out
