@@ -41,7 +41,7 @@ class RecipeModel(BaseModel):
     seed: int = Field(0, ge=0)
     shard_size: int = Field(32, ge=1, le=100_000)
     sources: list[dict[str, Any]] = Field(min_length=1)
-    outputs: list[str | OutputModel] = Field(default_factory=lambda: [OutputModel(format="coco")], min_length=1)
+    outputs: list[str | OutputModel] = Field(default_factory=lambda: list[str | OutputModel]([OutputModel(format="coco")]), min_length=1)
 
 
 @dataclass

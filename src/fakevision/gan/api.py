@@ -69,14 +69,14 @@ def load_faces(data: Data, size: int, with_labels: bool = False) -> dict[str, np
     files = sorted(f for f in p.rglob("*") if f.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"})
     if not files:
         raise InputError("no images found", p)
-    out = []
+    crops = []
     for f in files:
         img = read_image(f)
         h, w = img.shape[:2]
         s = min(h, w)
         img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        out.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
-    return {"faces": np.stack(out)}
+        crops.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
+    return {"faces": np.stack(crops)}
 
 
 def _run_gan(cfg: BEGANConfig, images: np.ndarray, conds: np.ndarray | None, out: Path, steps: int | None,

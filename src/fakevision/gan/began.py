@@ -34,7 +34,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -126,8 +126,10 @@ class BEGANConfig:
         return cls(**d)
 
 
-def update_k(k: torch.Tensor | float, loss_real: torch.Tensor | float, loss_fake: torch.Tensor | float,
-             gamma: float, lambda_k: float) -> torch.Tensor | float:
+_T = TypeVar("_T", torch.Tensor, float)  # the BEGAN formulas run on tensors (training) and floats (examples)
+
+
+def update_k(k: _T, loss_real: _T, loss_fake: _T, gamma: float, lambda_k: float) -> _T:
     """k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1).
 
     >>> round(update_k(0.5, 0.2, 0.05, gamma=0.5, lambda_k=0.1), 6)
@@ -135,14 +137,12 @@ def update_k(k: torch.Tensor | float, loss_real: torch.Tensor | float, loss_fake
     >>> update_k(0.0, 0.1, 0.9, gamma=0.5, lambda_k=1.0)
     0.0
     """
-    new = k + lambda_k * (gamma * loss_real - loss_fake)
-    if isinstance(new, torch.Tensor):
-        return new.clamp(0.0, 1.0)
-    return min(max(float(new), 0.0), 1.0)
+    if isinstance(k, torch.Tensor):
+        return (k + lambda_k * (gamma * loss_real - loss_fake)).clamp(0.0, 1.0)
+    return min(max(float(k + lambda_k * (gamma * loss_real - loss_fake)), 0.0), 1.0)
 
 
-def convergence(loss_real: torch.Tensor | float, loss_fake: torch.Tensor | float,
-                gamma: float) -> torch.Tensor | float:
+def convergence(loss_real: _T, loss_fake: _T, gamma: float) -> _T:
     """BEGAN's convergence measure M = L(x) + |gamma * L(x) - L(G(z))| (lower is better).
 
     >>> round(convergence(0.2, 0.05, 0.5), 6)
@@ -191,7 +191,7 @@ class BEGANTrainer:
             self.A = Encoder(cfg.size, cfg.cond_width, cfg.aux_widths).to(self.device)
         if self.device.type == "cuda":
             for m in self.nets().values():
-                m.to(memory_format=torch.channels_last)
+                m.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (Module.to takes it; stubs lag)
         betas = (cfg.beta1, cfg.beta2)
         self.opt = {name: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=betas) for name, m in self.nets().items()}
         self.x = to_unit_range(images).to(self.device)
@@ -272,7 +272,8 @@ class BEGANTrainer:
             o.zero_grad(set_to_none=True)
         x, c_real = self._real_batch()
         z = self.sample_z(cfg.batch)
-        y_fake = c_in = None
+        y_fake: torch.Tensor | None = None
+        c_in: torch.Tensor | None = None
         if self.A is not None:
             y_fake, c_in = self._fake_conds()
         dist = getattr(self, "dist", None)
@@ -287,6 +288,7 @@ class BEGANTrainer:
         g_loss = loss_fake
         out: dict[str, torch.Tensor] = {}
         if self.A is not None:
+            assert y_fake is not None
             aux_g = self._aux_loss(self.A(fake), y_fake)
             g_loss = loss_fake + cfg.lambda_aux * aux_g
             out["aux_fake"] = aux_g.detach()
@@ -298,7 +300,7 @@ class BEGANTrainer:
         loss_real = (self.D(x) - x).abs().mean()
         loss_real.backward()
         if self.A is not None:
-            assert c_real is not None
+            assert c_real is not None and y_fake is not None
             for p in self.A.parameters():
                 p.grad = None  # A learns from its own loss below, not from G's
             aux_real = self._aux_loss(self.A(x), c_real)

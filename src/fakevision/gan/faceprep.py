@@ -37,6 +37,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 from fakevision.core.errors import InputError
 from fakevision.gan.data import FACE_SPLITS
@@ -88,7 +89,7 @@ class CropTransform:
         return np.asarray(points, np.float64) / self.scale + [self.left, self.top]
 
 
-def _largest_first(boxes: np.ndarray) -> np.ndarray:
+def _largest_first(boxes: ArrayLike) -> np.ndarray:
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return boxes[np.argsort(-area, kind="stable")]
@@ -100,7 +101,7 @@ _CASCADE: Any = None
 def _haar() -> Any:
     global _CASCADE
     if _CASCADE is None:
-        path = Path(cv2.data.haarcascades) / HAAR_CASCADE
+        path = Path(cv2.data.haarcascades) / HAAR_CASCADE  # type: ignore[attr-defined]  # (cv2's stubs omit it)
         c = cv2.CascadeClassifier(str(path))
         if c.empty():
             raise InputError("OpenCV's Haar cascade could not be loaded", path)
@@ -389,6 +390,7 @@ def prepare_faces(source: Any, size: int = 64, method: str = "haar", landmarks: 
         if use == "ground-truth":
             pts = t.apply(gt)
         elif use == "dlib":
+            assert judge is not None  # loaded above whenever use == 'dlib'
             if method == "dlib":  # dlib's own pipeline: the predictor starts from its detector's box
                 pts = t.apply(judge.predict(padded, found[j] + p) - p)
             else:

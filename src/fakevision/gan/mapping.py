@@ -210,20 +210,21 @@ def refine_codes(G: nn.Module, images: np.ndarray, z0: torch.Tensor, steps: int,
     if judge is not None:
         judge = judge.to(device).eval()
     use_geo = judge is not None and lambda_geometry > 0
+    geo = judge if use_geo else None
     out = []
     with frozen(G, judge):
         for i in range(0, len(images), batch):
             x = to_unit_range(images[i:i + batch]).to(device)
             with torch.no_grad():
-                target = (judge(x) if use_geo else None)
+                target = geo(x) if geo is not None else None
             z = z0[i:i + batch].to(device).float().clamp(-1, 1).requires_grad_(True)
             opt = torch.optim.Adam([z], lr=lr)
             with torch.enable_grad():
                 for _ in range(steps):
                     g = G(z)
                     loss = (g - x).abs().mean(dim=(1, 2, 3)).sum()
-                    if use_geo:
-                        loss = loss + lambda_geometry * (judge(g) - target).abs().mean(dim=1).sum()
+                    if geo is not None and target is not None:
+                        loss = loss + lambda_geometry * (geo(g) - target).abs().mean(dim=1).sum()
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -106,7 +106,8 @@ class FaceGAN:
         if fast and self.F is None:
             raise InputError("this FaceGAN bundle has no fast generator (F)")
         z = z.float()
-        faces = to_uint8((self.F if fast else self.G)(z))
+        net = self.F if fast and self.F is not None else self.G
+        faces = to_uint8(net(z))
         lm = self.L(z).double().numpy() * self.size
         return faces, lm
 

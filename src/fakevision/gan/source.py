@@ -33,6 +33,7 @@ import torch
 from pydantic import Field
 
 from fakevision.core.errors import InputError
+from fakevision.core.keypoints import get_schema
 from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations, boxes_from_keypoints
 from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
 from fakevision.gan.model import FaceGAN
@@ -91,7 +92,7 @@ class GanFacesSource:
         vis = np.where(inside, VISIBLE, OCCLUDED).astype(np.uint8)
         box = boxes_from_keypoints(pts[None], np.ones((1, len(pts))), s, s)  # the pixels the landmarks mark
         ann = Annotations(categories=["face"], boxes=box, keypoints=pts[None], visibility=vis[None],
-                          keypoint_schema="ibug68", attributes={"generator": "began"})
+                          keypoint_schema=get_schema("ibug68"), attributes={"generator": "began"})
         params = {"z": [round(float(v), 7) for v in z[0]], "truncation": t, "weights": self.weights_label,
                   "generator": "fast" if self.fast else "full"}
         return Made(image, ann, params)

@@ -30,7 +30,7 @@ def intrinsics(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 1.0), roll: float = 0.0) -> np.ndarray:
     """World->camera 4x4 (OpenCV axes) for a camera at ``eye`` looking at ``target``; ``roll`` in radians turns the
     image clockwise about the optical axis.
 

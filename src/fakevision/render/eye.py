@@ -339,7 +339,10 @@ def eye_bodies(spec: EyeSpec) -> list[MeshBody]:
                      round(spec.lid_thickness / R, 4))
     disc = annulus_mesh(0.0, 1.0, 0.0, 1.0)
     tilt = _quat_z(spec.tilt)
-    on_axis = (lambda z: tuple(float(v) for v in Rg @ [0.0, 0.0, z]))
+    def on_axis(z: float) -> tuple[float, float, float]:
+        x, y, zz = (float(v) for v in Rg @ [0.0, 0.0, z])
+        return x, y, zz
+
     parts = (
         ("skin", skin, f"eye-skin-{kv}-{app}", lambda: skin_texture(kv, app),
          _tint(spec, spec.skin_colour, "skin"), (R, R, R), (0.0, 0.0, 0.0), tilt),

@@ -32,7 +32,10 @@ def box_mesh(half: np.ndarray) -> Mesh:
     >>> len(v), len(idx) // 3, np.abs(np.array(v)).max(axis=0).tolist()
     (24, 12, [1.0, 2.0, 3.0])
     """
-    verts, idx, uvs, nrms = [], [], [], []
+    verts: list[list[float]] = []
+    idx: list[int] = []
+    uvs: list[list[float]] = []
+    nrms: list[list[float]] = []
     for axis in range(3):
         for sign in (-1.0, 1.0):
             n = np.zeros(3)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 Shape = Literal["box", "sphere", "cylinder", "mesh"]
 SHAPES: tuple[str, ...] = ("box", "sphere", "cylinder")
@@ -151,10 +152,10 @@ class MeshBody:
     any of these do (backends cache built worlds by it)."""
 
     name: str
-    vertices: np.ndarray
-    indices: np.ndarray
-    uvs: np.ndarray
-    normals: np.ndarray
+    vertices: ArrayLike
+    indices: ArrayLike
+    uvs: ArrayLike
+    normals: ArrayLike
     texture_key: str
     texture_fn: Callable[[], np.ndarray]
     fingerprint: str

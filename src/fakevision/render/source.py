@@ -53,7 +53,7 @@ class RenderConfig(SourceConfig):
     height: int = Field(256, ge=16, le=4096)
     objects: tuple[int, int] = (3, 6)
     views_per_scene: int = Field(4, ge=1)
-    shapes: list[Literal["box", "sphere", "cylinder"]] = Field(default_factory=lambda: list(SHAPES))
+    shapes: list[Literal["box", "sphere", "cylinder"]] = Field(default_factory=lambda: list(SHAPES))  # type: ignore[arg-type]
     meshes: list[RecipePath] = Field(default_factory=list, description="OBJ/STL files or folders of them")
     backgrounds: RecipePath | None = Field(None, description="folder of photos shown behind the scene")
     size: Range = (0.06, 0.2)
@@ -229,7 +229,7 @@ class RenderEyeConfig(SourceConfig):
     gaze_deg: Range = (-20.0, 20.0)
     opening: Range = (0.35, 1.0)
     colours: list[Literal["brown", "dark_brown", "hazel", "green", "blue", "grey"]] = Field(
-        default_factory=lambda: list(IRIS_PALETTE))
+        default_factory=lambda: list(IRIS_PALETTE))  # type: ignore[arg-type]  # (the palette's keys are the Literal)
     appearance: Literal["visible", "nir"] = "visible"
     min_pixels: int = Field(1, ge=1)
     degrade: Literal["camera", "iris-phone", "none"] = "camera"

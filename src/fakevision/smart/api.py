@@ -77,7 +77,9 @@ def train_smart(
 
 def write_outputs(source: SmartSource, count: int, seed: int, out: Path) -> None:
     """Samples 0..count-1 as PNGs + labels.csv + manifest.jsonl (+ grid.png of the first 8 with parents)."""
-    rows, manifest, shown = [], [], []
+    rows: list[tuple[str, str | None]] = []
+    manifest: list[str] = []
+    shown: list[Any] = []
     for i in range(count):
         s = make_sample(source, i, seed)
         rel = f"images/{s.annotations.label}/{s.id}.png"

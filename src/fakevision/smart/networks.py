@@ -47,7 +47,7 @@ class NetA(nn.Module):
         self.out = nn.Conv2d(cin, channels, 3, padding=1)
         if output == "residual":
             nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            nn.init.zeros_(self.out.bias)  # type: ignore[arg-type]  # (Conv2d's bias is set: bias=True)
 
     def forward(self, stacked: torch.Tensor) -> torch.Tensor:
         """``stacked``: N x (k*C) x H x W in [0, 1] -> N x C x H x W."""
@@ -67,7 +67,8 @@ class PerClassA(nn.Module):
         self.nets = nn.ModuleList(NetA(k, channels, output) for _ in range(num_classes))
 
     def forward(self, stacked: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        out = torch.empty(stacked.shape[0], self.nets[0].channels, *stacked.shape[2:], dtype=stacked.dtype,
+        channels = int(self.nets[0].channels)  # type: ignore[arg-type]  # (a NetA; ModuleList indexes as Module)
+        out = torch.empty(stacked.shape[0], channels, *stacked.shape[2:], dtype=stacked.dtype,
                           device=stacked.device)
         for c in torch.unique(labels).tolist():
             sel = torch.nonzero(labels == c).flatten().to(stacked.device)

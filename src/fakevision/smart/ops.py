@@ -114,7 +114,7 @@ def sharpness(x: torch.Tensor, m: torch.Tensor, max_delta: float) -> torch.Tenso
     return _blend(x, blur, 1.0 + m * max_delta)
 
 
-def posterize(x: torch.Tensor, m: torch.Tensor, min_bits: int) -> torch.Tensor:
+def posterize(x: torch.Tensor, m: torch.Tensor, min_bits: float) -> torch.Tensor:
     """Keep ``8 - |m| * (8 - min_bits)`` bits per channel."""
     bits = (8 - (m.to(x.device).abs() * (8 - min_bits)).round()).clamp(min_bits, 8).view(-1, 1, 1, 1)
     step = 2.0 ** (8 - bits)
@@ -168,7 +168,7 @@ RANDAUGMENT_OPS: dict[str, tuple[OpFn, bool, float]] = {
     "color": (color, True, 0.9),
     "contrast": (contrast, True, 0.9),
     "sharpness": (sharpness, True, 0.9),
-    "posterize": (posterize, False, 4),
+    "posterize": (posterize, False, 4.0),
     "solarize": (solarize, False, 0.0),
     "autocontrast": (autocontrast, False, 0.0),
     "equalize": (equalize, False, 0.0),
@@ -184,7 +184,7 @@ TRIVIALAUGMENT_OPS: dict[str, tuple[OpFn, bool, float]] = {
     "color": (color, True, 0.99),
     "contrast": (contrast, True, 0.99),
     "sharpness": (sharpness, True, 0.99),
-    "posterize": (posterize, False, 2),
+    "posterize": (posterize, False, 2.0),
 }
 
 

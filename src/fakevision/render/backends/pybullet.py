@@ -357,7 +357,9 @@ class PyBulletBackend:
 def _replace_pose(obj: ObjectSpec, pos: tuple, orn: tuple) -> ObjectSpec:
     import dataclasses
 
-    return dataclasses.replace(obj, position=tuple(float(v) for v in pos), orientation=tuple(float(v) for v in orn))
+    x, y, z = (float(v) for v in pos)
+    qx, qy, qz, qw = (float(v) for v in orn)
+    return dataclasses.replace(obj, position=(x, y, z), orientation=(qx, qy, qz, qw))
 
 
 def _scene_key(scene: Scene) -> str:

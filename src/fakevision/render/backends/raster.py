@@ -181,7 +181,7 @@ def _rasterise(X: np.ndarray, camera: Camera, cull: bool) -> Raster:
     for flags, none, pick in ((usable & (A < 0), -np.inf, np.maximum), (usable & (A > 0), np.inf, np.minimum)):
         first = np.where(flags, order, 3).min(0)
         last = np.where(flags, order, -1).max(0)
-        bound = None
+        bound: Any = None
         for k, ok in ((first, first < 3), (last, (last >= 0) & (last != first))):
             kk = np.minimum(k, 2)[None]
             a = np.where(ok, np.take_along_axis(alpha, kk, 0)[0], 0.0).take(rt)
@@ -356,8 +356,8 @@ def render_bodies(bodies: list[MeshBody], camera: Camera, light: Light) -> BodyI
     corners = np.take(np.concatenate(faces, axis=1), tri, axis=1)  # 3 x P vertex indices
     b = raster.bary
     UV, NW = np.concatenate(uvs, axis=1), np.concatenate(nrm_w, axis=1)
-    uv = [b[0] * UV[j].take(corners[0]) + b[1] * UV[j].take(corners[1]) + b[2] * UV[j].take(corners[2])
-          for j in range(2)]
+    uv_px = [b[0] * UV[j].take(corners[0]) + b[1] * UV[j].take(corners[1]) + b[2] * UV[j].take(corners[2])
+             for j in range(2)]
     n = np.stack([b[0] * NW[j].take(corners[0]) + b[1] * NW[j].take(corners[1]) + b[2] * NW[j].take(corners[2])
                   for j in range(3)])
     n /= np.maximum(np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]), 1e-30)
@@ -366,7 +366,7 @@ def render_bodies(bodies: list[MeshBody], camera: Camera, light: Light) -> BodyI
     sizes = np.array([img.shape[:2] for img in images], np.intp)  # (th, tw) per body
     start = np.concatenate([[0], np.cumsum(sizes[:, 0] * sizes[:, 1])[:-1]])
     th, tw = sizes[:, 0].take(body_of), sizes[:, 1].take(body_of)
-    fu, fv = uv[0], uv[1]
+    fu, fv = uv_px[0], uv_px[1]
     # TinyRenderer: texel (u * W, v * H) of the flipped image, u and v wrapped into [0, 1) (modf) ...
     col = np.minimum(((fu - np.floor(fu)) * tw).astype(np.intp), tw - 1)
     row = np.minimum(((fv - np.floor(fv)) * th).astype(np.intp), th - 1)

@@ -50,6 +50,7 @@ with the interpolated vertex normals as ``RaycastBuffers.normals``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -243,7 +244,8 @@ def _intersect(shape: str, ox, oy, oz, dx, dy, dz):
             sq = np.sqrt(b * b - a * (ox * ox + oy * oy + oz * oz - 1.0))  # NaN where the ray misses
             return -(b + sq) / a, (sq - b) / a, None
         if shape == "box":
-            t_in = t_out = None
+            t_in: Any = None
+            t_out: Any = None
             for o, d in ((ox, dx), (oy, dy), (oz, dz)):
                 t1, t2 = (-1.0 - o) / d, (1.0 - o) / d
                 lo, hi = np.minimum(t1, t2), np.maximum(t1, t2)
@@ -331,8 +333,9 @@ class RaycastBackend:
         frame = _Frame(self._data(scene), camera, False)
         out = np.zeros((len(scene.objects), frame.H, frame.W), bool)
         for i in range(len(scene.objects)):
-            if frame.windows[i] is not None:
-                x0, y0, x1, y1 = frame.windows[i]
+            window = frame.windows[i]
+            if window is not None:
+                x0, y0, x1, y1 = window
                 t, _, hit = frame.cast(i)
                 with np.errstate(invalid="ignore"):
                     m = (t > frame.near) & (t < frame.far)
@@ -397,9 +400,10 @@ class _Frame:
         near, far = self.near, self.far
         visible = []
         for i in data.order:  # a z-buffer over the objects' windows, starting from the ground's depth
-            if self.windows[i] is None:
+            window = self.windows[i]
+            if window is None:
                 continue
-            x0, y0, x1, y1 = self.windows[i]
+            x0, y0, x1, y1 = window
             t, _, hit = self.cast(i)
             zw = depth[y0:y1, x0:x1]
             with np.errstate(invalid="ignore"):  # NaN (a missed sphere) compares false
