@@ -1,6 +1,6 @@
 """Downstream protocol on a shared real set with Smart Augmentation outputs as the fake set: one command.
 
-    nice -n 19 python benchmarks/evaluate_downstream.py --dataset utkface_gender --out results/evaluate_utkface_gender
+    nice -n 19 python experiments/evaluate_downstream.py --dataset utkface_gender --out results/evaluate_utkface_gender
 
 Steps: (1) train Smart Augmentation (A + B) on the protocol's real training split and write ``--count`` A outputs
 (parents from the training split only); (2) the protocol: real-only vs real+fake at each ratio over the seeds;

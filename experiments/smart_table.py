@@ -1,7 +1,7 @@
 """Smart Augmentation vs baselines and controls on a shared real set: one command per table.
 
-    nice -n 19 python benchmarks/smart_table.py --dataset utkface_gender --epochs 40 --out results/smart_utkface_gender
-    nice -n 19 python benchmarks/smart_table.py --dataset orl_identity --epochs 60 --out results/smart_orl_identity
+    nice -n 19 python experiments/smart_table.py --dataset utkface_gender --epochs 40 --out results/smart_utkface_gender
+    nice -n 19 python experiments/smart_table.py --dataset orl_identity --epochs 60 --out results/smart_orl_identity
 
 Writes runs.jsonl (one line per finished run; a rerun skips them), table.json and table.md under --out.
 """

@@ -1,6 +1,6 @@
 """Adversarial hard samples: clean / FGSM / one-pixel accuracy of models trained without and with FGSM samples.
 
-    nice -n 19 python benchmarks/evaluate_adversarial.py --dataset utkface_gender \
+    nice -n 19 python experiments/evaluate_adversarial.py --dataset utkface_gender \
         --out results/evaluate_adversarial_utkface_gender
 """
 
