@@ -154,33 +154,92 @@ def _floats(text: str) -> list[float]:
         raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _ratios(text: str) -> list[float]:
+    from fakevision.evaluate.protocol import parse_ratio
+
+    try:
+        return [parse_ratio(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
 @eval_app.command("downstream")
 @_friendly
 def evaluate_downstream(
-    real: Annotated[Path, typer.Argument(help="labels.csv of the real set (path column + label column).")],
-    fake: Annotated[Path, typer.Argument(help="The fake set: a labels.csv, a fakevision output folder (make, "
+    real: Annotated[Path, typer.Argument(help="The real set: a labels.csv (classification), a landmark set (a folder "
+                                              "with .pts files such as faces_68pt, a COCO keypoints file, a face "
+                                              "bundle), a mask set (images/ + masks/ folder, a tar archive such as "
+                                              "the MMU iris .tar.xz, COCO with masks) or a fakevision output.")],
+    fake: Annotated[Path, typer.Argument(help="The fake set: any of the above, a fakevision output folder (make, "
                                               "augment, smart), or a recipe (YAML file or built-in name) that is "
                                               "made first into OUT/fake-data.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for protocol.json/.md/.png.")],
-    label_column: Annotated[str, typer.Option("--label-column", help="Label column of the real CSV.")],
+    task: Annotated[str, typer.Option("--task", help="classification, landmarks or segmentation.")] = "classification",
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of the real CSV "
+                                                                             "(classification).")] = None,
     fake_label_column: Annotated[str, typer.Option("--fake-label-column")] = "label",
-    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Real training images per class.")] = 4,
-    ratios: Annotated[str, typer.Option(help="fake:real ratios, comma-separated.")] = "0,0.5,1,2,4",
+    n_train: Annotated[int, typer.Option("--n-train", min=1, help="Classification: real training images per "
+                                                                  "class.")] = 4,
+    ratios: Annotated[str, typer.Option(help="fake:real ratios, comma-separated; 'inf' = fake only.")] = "0,0.5,1,2,4",
+    real_n: Annotated[int | None, typer.Option("--real-n", min=1, help="Keep N real training images per seed (the "
+                                                                       "few-labels regime).")] = None,
+    fake_n: Annotated[int | None, typer.Option("--fake-n", min=1, help="Fake images of a fake-only (inf) run "
+                                                                       "(default: all).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per ratio.")] = 5,
-    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    epochs: Annotated[int, typer.Option(min=1, help="Classification: epochs.")] = 30,
+    steps: Annotated[int | None, typer.Option(min=1, help="Landmarks/segmentation: training steps per run.")] = None,
+    size: Annotated[str | None, typer.Option(help="Image size N or WxH (default: classification 32, landmarks 64, "
+                                                  "segmentation 128x96).")] = None,
+    augment: Annotated[str | None, typer.Option(help="Landmarks/segmentation: an augmentation preset applied while "
+                                                     "training (e.g. face).")] = None,
+    head: Annotated[str | None, typer.Option(help="Landmarks: heatmap (default) or regression.")] = None,
+    category: Annotated[str | None, typer.Option(help="Segmentation: class name of a mask-pair set's masks (e.g. "
+                                                      "iris).")] = None,
+    rgb: Annotated[bool, typer.Option("--rgb", help="Train on colour images (default grey).")] = False,
     device: DeviceOpt = "cpu",
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
-    """Train the same model on real only and real + fake at several ratios over seeds: mean ± std, Δ with 95% CI."""
+    """Train the same model on real only and real + fake at several ratios over seeds: mean ± std, Δ with 95% CI.
+
+    Classification (accuracy), landmarks (NME, failure rate, AUC) or segmentation (IoU, Dice per class)."""
     from fakevision.evaluate.api import evaluate_downstream as run
 
+    if task not in ("classification", "landmarks", "segmentation"):
+        raise typer.BadParameter(f"--task must be classification, landmarks or segmentation, got {task!r}")
+    train: dict[str, Any] = {}
+    if task != "classification":
+        train = {k: v for k, v in (("steps", steps), ("augment", augment), ("head", head)) if v is not None}
     res = run(real, label_column, fake, out, fake_label_column=fake_label_column, n_train=n_train,
-              ratios=_floats(ratios), seeds=tuple(range(seeds)), epochs=epochs, device=device,
+              ratios=_ratios(ratios), seeds=tuple(range(seeds)), epochs=epochs, device=device, size=size,
+              grey=not rgb, task=task, real_n=real_n, fake_n=fake_n, category=category,
               log=lambda line: err_console.print(line, highlight=False),
-              make_options={"engine": engine, "address": address, "workers": workers})
+              make_options={"engine": engine, "address": address, "workers": workers}, **train)
     typer.echo(str(Path(out) / "protocol.md") if res else "")
+
+
+@eval_app.command("table")
+@_friendly
+def evaluate_table(
+    table: Annotated[str, typer.Argument(help="A table file (YAML) or a built-in table: landmarks, iris.")],
+    data_root: Annotated[Path, typer.Option("--data-root", help="Folder holding the data sets.")] = Path("../shared/data"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for task_table.json/.md/.png, runs.jsonl (resumable) "
+                                                         "and the fake sets made for it.")] = Path("task-table"),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Runs in parallel (processes).")] = 1,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="Torch threads per run (0: torch's default).")] = 1,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Override the table's number of seeds.")] = None,
+    rows: Annotated[str | None, typer.Option(help="Only these rows (semicolon-separated names).")] = None,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """A task table: conditions (real only, augmentation, controls, each fake source, fake only) x real training
+    set sizes, >= 5 seeds, mean ± std and Δ vs real only with 95% CIs. Reruns resume finished runs."""
+    from fakevision.evaluate.table import run_table
+
+    run_table(table, data_root, out, workers=workers, seeds=seeds, threads=threads, device=device,
+              rows=[r.strip() for r in rows.split(";") if r.strip()] if rows else None,
+              log=lambda line: err_console.print(line, highlight=False))
+    typer.echo(str(Path(out) / "task_table.md"))
 
 
 @eval_app.command("distances")

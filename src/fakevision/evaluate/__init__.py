@@ -1,7 +1,11 @@
 """Measurement: did the fake data help, how far is it from the real data, and did the generator copy?
 
-* ``protocol`` / ``api.evaluate_downstream`` -- real-only vs real+fake at several ratios, >= 5 seeds,
-  mean ± std, differences with 95% CIs, JSON + table + plot.
+* ``protocol`` / ``api.evaluate_downstream`` -- real-only vs real+fake at several ratios (and fake only), >= 5
+  seeds, optionally few real labels (``real_n``), mean ± std, differences with 95% CIs, JSON + table + plot; one
+  protocol for every ``task``: ``classification`` (accuracy), ``landmarks`` (NME, failure rate, AUC; ``landmarks``),
+  ``segmentation`` (IoU, Dice per class; ``segmentation``), each a data loader + model + loss + metric (``task``,
+  trained by ``fit`` on the project's training loop).
+* ``table`` -- task tables (conditions x real set sizes), resumable, from YAML files (built-ins: ``tables/``).
 * ``distances`` -- FID and KID over features; ``features`` -- extractors (standard Inception from a local file,
   or the no-download ``randconv-v1``); every number names its extractor.
 * ``memorisation`` -- nearest-neighbour copy detection against a held-out reference.

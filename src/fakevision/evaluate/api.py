@@ -1,6 +1,7 @@
 """Entry points behind ``fakevision evaluate``: plain functions the CLI calls with parsed arguments.
 
-* ``evaluate_downstream`` -- real-only vs real+fake at fake:real ratios over seeds (``protocol``).
+* ``evaluate_downstream`` -- real-only vs real+fake at fake:real ratios over seeds (``protocol``), for
+  classification, landmarks or segmentation (``load_task_data`` reads any data set as the task's arrays).
 * ``evaluate_distances`` -- FID, KID and the memorisation check of a fake set against a real set.
 * ``resolve_fake_set`` -- a fake set given as a recipe is made first (into ``out_dir/fake-data``), so one command
   goes from a recipe to the numbers.
@@ -66,52 +67,129 @@ def resolve_fake_set(fake: str | Path, out_dir: str | Path, workers: int | None 
     return target
 
 
+def parse_size(text: str | int | None, task: str) -> tuple[int, int]:
+    """Image size (width, height) of a task's arrays: ``"64"`` -> (64, 64), ``"128x96"`` -> (128, 96); None -> the
+    task's default (classification 32, landmarks 64, segmentation 128 x 96).
+
+    >>> parse_size("128x96", "segmentation"), parse_size(None, "landmarks")
+    ((128, 96), (64, 64))
+    """
+    if text is None or text == "":
+        return DEFAULT_SIZES[task]
+    t = str(text).lower().replace("×", "x")
+    try:
+        w, _, h = t.partition("x")
+        size = (int(w), int(h or w))
+    except ValueError:
+        raise InputError(f"size must be N or WxH, got {text!r}") from None
+    if min(size) < 8:
+        raise InputError(f"size must be at least 8 px, got {text!r}")
+    return size
+
+
+DEFAULT_SIZES = {"classification": (32, 32), "landmarks": (64, 64), "segmentation": (128, 96)}
+
+
+def load_task_data(task: str, path: str | Path, size: tuple[int, int], grey: bool = True,
+                   label_column: str | None = None, category: str | None = None, classes: list[str] | None = None,
+                   limit: int | None = None) -> Any:
+    """Any readable data set as the arrays ``task`` trains on: a labels.csv / output folder (classification,
+    ``LabelledImages``), a landmark set (``landmarks.load_landmarks``) or a mask set
+    (``segmentation.load_segmentation``)."""
+    if task == "classification":
+        if label_column is None:
+            raise InputError("classification needs --label-column (the column that holds the class)", path)
+        return load_labelled_csv(path, label_column, size=size[0], grey=grey)
+    if task == "landmarks":
+        from fakevision.evaluate.landmarks import load_landmarks
+
+        if size[0] != size[1]:
+            raise InputError(f"landmark faces are square; got size {size[0]}x{size[1]}")
+        return load_landmarks(path, size[0], grey=grey, limit=limit)
+    if task == "segmentation":
+        from fakevision.evaluate.segmentation import load_segmentation
+
+        return load_segmentation(path, size, grey=grey, classes=classes, category=category, limit=limit)
+    raise ValueError(f"unknown task {task!r}")
+
+
+def task_split(task: str, data: Any, n_train: int = 4, n_val: int | None = None, split_seed: int = 0,
+               test_group: str | None = "helen_test", n_test_groups: int | float = 1 / 3,
+               n_val_groups: int | float = 1 / 9) -> Any:
+    """The fixed real split of each task: classification stratified (``n_train`` + ``n_val`` per class, the rest
+    test); landmarks ``landmarks.standard_split`` (test = ``test_group`` when the set has it, ``n_val`` validation
+    faces, default 150); segmentation ``segmentation.group_split`` by subject."""
+    if task == "classification":
+        return stratified_split(data.labels, n_train, 1 if n_val is None else n_val, seed=split_seed)
+    if task == "landmarks":
+        from fakevision.evaluate.landmarks import standard_split
+
+        return standard_split(data, test_group, 150 if n_val is None else n_val, split_seed)
+    from fakevision.evaluate.segmentation import group_split
+
+    return group_split(data.groups, n_test_groups, n_val_groups if n_val is None else n_val, split_seed)
+
+
 def evaluate_downstream(
     real_csv: str | Path,
-    label_column: str,
+    label_column: str | None,
     fake_csv: str | Path,
     out_dir: str | Path,
     fake_label_column: str = "label",
     n_train: int = 4,
-    n_val: int = 1,
+    n_val: int | None = None,
     split_seed: int = 0,
     ratios: Sequence[float] = (0.0, 0.5, 1.0, 2.0, 4.0),
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     model: str = "smallcnn",
     epochs: int = 30,
-    size: int = 32,
+    size: int | str | tuple[int, int] | None = None,
     grey: bool = True,
     device: str = "cpu",
     log: Callable[[str], None] = lambda s: None,
     make_options: dict[str, Any] | None = None,
+    task: str = "classification",
+    real_n: int | None = None,
+    fake_n: int | None = None,
+    category: str | None = None,
+    test_group: str | None = "helen_test",
+    **train: Any,
 ) -> dict[str, Any]:
-    """Run the downstream protocol; ``n_train``/``n_val`` real images per class (the rest is test). A fake set
-    given as a recipe is made with ``make_options`` (``engine``, ``address``, ``workers``; see ``resolve_fake_set``).
+    """Run the downstream protocol for ``task`` on the real set ``real_csv`` and the fake set ``fake_csv`` (a data
+    set, an output folder, or a recipe made first with ``make_options``: ``engine``, ``address``, ``workers``; see
+    ``resolve_fake_set``).
 
-    Writes ``protocol.json``, ``protocol.md`` and ``protocol.png`` under ``out_dir`` and returns the result.
+    Classification: ``n_train``/``n_val`` real images per class (the rest is test), ``model``/``epochs``. Landmarks
+    and segmentation: the task's split (``task_split``) and training options in ``train`` (``steps``,
+    ``batch_size``, ``lr``, ``augment``, ``head`` (landmarks), ``widths`` (segmentation), ...). ``real_n``: real
+    training images kept per seed; ``fake_n``: fake images of a fake-only (``inf``) run. Writes
+    ``protocol.json``, ``protocol.md`` and ``protocol.png`` under ``out_dir`` and returns the result.
     """
     from fakevision.evaluate.data import load_parents
+    from fakevision.evaluate.task import get_task
 
+    wh = size if isinstance(size, tuple) else parse_size(size, task)
     fake_csv = resolve_fake_set(fake_csv, out_dir, log=log, **(make_options or {}))
-    real = load_labelled_csv(real_csv, label_column, size=size, grey=grey)
-    fake = load_labelled_csv(fake_csv, fake_label_column, size=size, grey=grey)
-    split = stratified_split(real.labels, n_train, n_val, seed=split_seed)
-    parents = load_parents(fake_csv)
-    excluded = 0
+    real = load_task_data(task, real_csv, wh, grey, label_column, category)
+    fake = load_task_data(task, fake_csv, wh, grey, fake_label_column, category)
+    split = task_split(task, real, n_train, n_val, split_seed, test_group)
+    parents = load_parents(fake_csv) if task == "classification" else getattr(fake, "parents", None)
     if parents is not None:  # a fake sample made from a validation/test image would leak it into training
         held_out = {real.ids[i] for i in np.concatenate([split.val, split.test])}
-        keep = np.array([not (set(p) & held_out) for p in parents], bool)
-        excluded = int((~keep).sum())
-        if excluded:
-            log(f"excluded {excluded} of {len(keep)} fake samples made from validation/test images")
-            if not keep.any():
+        bad = sum(1 for p in parents if set(p) & held_out)
+        if bad:
+            log(f"excluded {bad} of {len(parents)} fake samples made from validation/test images")
+            if bad == len(parents):
                 raise InputError("every fake sample was made from validation/test images of the real split; "
                                  "make fake data from the training split only", fake_csv)
-            fake = fake.subset(np.flatnonzero(keep))
-    fake_name = Path(fake_csv).name if Path(fake_csv).is_dir() else Path(fake_csv).parent.name
-    res = run_protocol(real, split, fake, ratios=ratios, seeds=seeds, model=model, epochs=epochs, device=device,
-                       fake_name=fake_name, log=log)
-    res["fake_excluded_for_leakage"] = excluded
+    if task == "classification":
+        t = get_task(task, model=model, epochs=epochs, device=device)
+    else:
+        t = get_task(task, device=device, **train)
+    fake_name = Path(fake_csv).name if Path(fake_csv).is_dir() or task != "classification" else \
+        Path(fake_csv).parent.name
+    res = run_protocol(real, split, fake, ratios=ratios, seeds=seeds, fake_name=fake_name, log=log, task=t,
+                       real_n=real_n, fake_n=fake_n, parents=parents)
     write_protocol(res, out_dir)
     return res
 

@@ -52,18 +52,36 @@ def render_smart_table(res: dict[str, Any]) -> str:
 
 
 def render_protocol(res: dict[str, Any], plot_png: bytes | None = None) -> str:
-    """Downstream protocol table, plus the accuracy-vs-ratio plot (made from ``res`` when not given)."""
-    from fakevision.evaluate.protocol import protocol_plot_png
+    """Downstream protocol table (any task), plus the metric-vs-ratio plot (made from ``res`` when not given)."""
+    from fakevision.evaluate.protocol import protocol_plot_png, protocol_table
 
-    rows = []
-    for r in res["rows"]:
-        t = r["test_acc"]
-        d = fmt_diff(r["diff_vs_real_only"]) if "diff_vs_real_only" in r else "–"
-        rows.append([f"{r['ratio']:g}", str(r["n_fake"]), fmt_pct(t["mean"], t["std"]), d])
-    cap = (f"{res['real']} + {res['fake']}: test accuracy %, model {res['model']}, {res['epochs']} epochs, "
-           f"seeds {res['seeds']}")
-    table = _table(["fake:real", "fake images", "test acc (%)", "Δ vs real only, points [95% CI]"], rows, cap)
-    return table + png_img(plot_png or protocol_plot_png(res), "accuracy vs fake:real ratio")
+    head, rows, cap = protocol_table(res)
+    table = _table(head, rows, cap)
+    return table + png_img(plot_png or protocol_plot_png(res), "metric vs fake:real ratio")
+
+
+def render_task_table(res: dict[str, Any], plot_png: bytes | None = None) -> str:
+    """A task table (``fakevision.evaluate.table``): one HTML table per metric (the first with differences to the
+    baseline row and their CIs), the setup, and the metric-vs-N-real plot."""
+    from fakevision.evaluate.table import table_plot_png, table_rows
+    from fakevision.evaluate.task import Metric
+
+    ms = [Metric.from_json(m) for m in res["metrics"]]
+    p = ms[0]
+    parts = []
+    for m in ms:
+        head, rows = table_rows(res, m, with_diff=m is p)
+        better = "higher" if m.higher_is_better else "lower"
+        cap = (f"{res['table']}: {res.get('real', '')}, {m.label}{' (%)' if m.percent else ''} ({better} is better), "
+               f"mean ± std over seeds {res['seeds']}"
+               + (f"; in brackets Δ vs '{res['baseline_row']}' at the same N, 95% CI" if m is p else ""))
+        parts.append(_table(head, rows, cap))
+    setup = res.get("setup", {})
+    info = ", ".join(f"{k} {v}" for k, v in setup.items() if v is not None)
+    parts.append(f"<p>{_e(res.get('description', ''))} Setup: {_e(info)}. Sum of run wall times "
+                 f"{res.get('sum_of_run_wall_s', 0) / 60:.0f} min.</p>")
+    parts.append(png_img(plot_png or table_plot_png(res), f"{p.label} vs real training images"))
+    return "".join(parts)
 
 
 def render_distances(res: dict[str, Any]) -> str:
@@ -97,12 +115,16 @@ def render_adversarial(res: dict[str, Any]) -> str:
 
 
 def render_fragment(results_dir: str | Path) -> str:
-    """Everything found in ``results_dir``: ``table.json`` (SA table), ``protocol.json`` (+ ``protocol.png``),
+    """Everything found in ``results_dir``: ``table.json`` (SA table), ``task_table.json`` (+ ``task_table.png``),
+    ``protocol.json`` (+ ``protocol.png``),
     ``distances.json``, ``adversarial.json``, ``grid.png`` (A's outputs beside their parents)."""
     d = Path(results_dir)
     parts = []
     if (d / "table.json").exists():
         parts.append(render_smart_table(json.loads((d / "table.json").read_text())))
+    if (d / "task_table.json").exists():
+        png = (d / "task_table.png").read_bytes() if (d / "task_table.png").exists() else None
+        parts.append(render_task_table(json.loads((d / "task_table.json").read_text()), png))
     if (d / "protocol.json").exists():
         png = (d / "protocol.png").read_bytes() if (d / "protocol.png").exists() else None
         parts.append(render_protocol(json.loads((d / "protocol.json").read_text()), png))

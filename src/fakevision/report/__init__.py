@@ -179,7 +179,7 @@ def _pick_per_source(ids: list[str], manifest_rows: list[dict[str, Any]],
     return out
 
 
-RESULT_FILES = ("protocol.json", "distances.json", "table.json", "adversarial.json", "train.json")
+RESULT_FILES = ("protocol.json", "distances.json", "table.json", "task_table.json", "adversarial.json", "train.json")
 
 
 def _write(out: Path, html_path: str | Path | None, html: str) -> Path:
