@@ -239,7 +239,11 @@ def make_fake_set(name: str, spec: FakeSpec, data_root: Path, base: Path, out: P
     from fakevision.engine.run import is_finished, make
 
     if isinstance(spec.recipe, dict):
-        recipe = Recipe.from_dict(_subst(spec.recipe, data_root), f"fake set {name}", base)
+        data = _subst(spec.recipe, data_root)
+        if (spec.count is not None or spec.set) and len(data.get("sources") or []) == 1:
+            data = {**data, "sources": [{**data["sources"][0], **_subst(spec.set, data_root),
+                                         **({"count": spec.count} if spec.count is not None else {})}]}
+        recipe = Recipe.from_dict(data, f"fake set {name}", base)
     else:
         p = Path(str(spec.recipe))
         recipe = Recipe.load(base / p if p.suffix in (".yaml", ".yml") and not p.is_absolute() else p)
