@@ -642,10 +642,12 @@ def prepare_bundle(source: str | Path, out: str | Path, size: int = 64, method: 
         if log is not None:
             seen = sum(p.images for p in parts)
             rate = done_now / max(time.perf_counter() - t0, 1e-9)
-            eta = (total - seen) / rate if rate > 0 else float("nan")
+            # a chunk read back from an earlier run has no rate of its own: say so rather than "0.0 images/s"
+            speed = (f"{rate:.1f} images/s, ETA {(total - seen) / rate / 60:.1f} min" if rate > 0
+                     else "read from an earlier run")
             log(f"chunk {c + 1}/{-(-total // chunk)}: {seen}/{total} images, {sum(len(p.faces) for p in parts)} "
                 f"faces, no face {sum(len(p.no_face) for p in parts)}, landmarks failed "
-                f"{sum(len(p.landmarks_failed) for p in parts)}, {rate:.1f} images/s, ETA {eta / 60:.1f} min")
+                f"{sum(len(p.landmarks_failed) for p in parts)}, {speed}")
     res = _concat(parts, method, use, source)
     root = Path(source) if isinstance(source, (str, Path)) else None
     res.labels = read_labels(root, res.files) if root is not None else {}
