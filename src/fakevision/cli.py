@@ -381,7 +381,11 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
                      decoder: Annotated[str, typer.Option("--decoder", help="began (GAN, trained) or pca (texture "
                                                                             "model, fitted in seconds).")] = "began",
                      modes: Annotated[int, typer.Option("--modes", min=1, help="PCA components (--decoder pca).")]
-                     = 64) -> None:
+                     = 64,
+                     people: Annotated[float, typer.Option("--people", min=0.0, max=1.0, help="Train on this "
+                                                           "fraction of the bundle's people (by a hash of the "
+                                                           "identity), so the identity check can embed them all.")]
+                     = 1.0) -> None:
     """Train the shape-appearance generator on the bundle's training faces warped onto the mean shape: BEGAN
     (resumes from OUT/checkpoint.pt) or a PCA texture model; writes OUT/appearance.safetensors for the
     appearance_faces source."""
@@ -391,12 +395,12 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
 
     torch.set_num_threads(threads)
     if decoder == "pca":
-        _gan_result(run(data, out, size=size, device=device, seed=seed, decoder="pca", modes=modes))
+        _gan_result(run(data, out, size=size, device=device, seed=seed, decoder="pca", modes=modes, people=people))
         return
     if steps is None and seconds is None:
         raise typer.BadParameter("give --steps or --seconds")
     _gan_result(run(data, out, steps=steps, seconds=seconds, size=size, device=device, seed=seed, n_gen=n_gen,
-                    n_enc=32, batch=batch))
+                    n_enc=32, batch=batch, people=people))
 
 
 @train_app.command("inverse")

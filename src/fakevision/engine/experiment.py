@@ -17,6 +17,8 @@ Stage kinds (``kind:``), each a thin call into the library:
 - ``landmarks`` (L on E's (optionally refined) codes; ``generator`` and ``inverse`` stages) -> ``faces.safetensors``
 - ``fast`` (F distilled from a faces bundle's G; ``weights: stage:<landmarks>``) -> ``faces.safetensors``
 - ``judges`` (independent landmark and gender judges, real faces only) -> ``judges.safetensors``
+- ``appearance`` (``fakevision.faces.appearance.train_appearance``: PCA or BEGAN on shape-normalised faces of a
+  ``faces prepare`` bundle) -> ``appearance.safetensors``
 
 >>> cfg = ExperimentConfig.model_validate({"name": "t", "stages": [
 ...     {"name": "g", "kind": "began", "data": "faces", "steps": 10},
@@ -119,8 +121,30 @@ class JudgeStage(_Stage):
     n: int = 32
 
 
-Stage = Annotated[BeganStage | ConditionalStage | InverseStage | LandmarkStage | FastStage | JudgeStage,
-                  Field(discriminator="kind")]
+class AppearanceStage(_Stage):
+    """The shape-appearance generator (``fakevision.faces.appearance.train_appearance``): the bundle's training faces
+    (of a ``people`` fraction of its people) warped onto the mean shape, then a PCA texture model with ``modes``
+    components (``decoder: pca``; seconds, no steps) or BEGAN for ``steps`` (``config``: ``BEGANConfig`` fields)."""
+
+    kind: Literal["appearance"]
+    data: str
+    size: int = 64
+    decoder: Literal["pca", "began"] = "pca"
+    modes: int = Field(64, ge=1)
+    people: float = Field(1.0, gt=0.0, le=1.0)
+    steps: int | None = Field(None, ge=1)
+    checkpoint_every: int = Field(250, ge=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _steps(self) -> AppearanceStage:
+        if self.decoder == "began" and self.steps is None:
+            raise ValueError("a began decoder needs steps")
+        return self
+
+
+Stage = Annotated[BeganStage | ConditionalStage | InverseStage | LandmarkStage | FastStage | JudgeStage
+                  | AppearanceStage, Field(discriminator="kind")]
 
 
 class ExperimentConfig(BaseModel):
@@ -251,6 +275,13 @@ class _Runner:
                              landmark_steps=stage.landmark_steps, gender_steps=stage.gender_steps, n=stage.n,
                              device=dev, seed=self.cfg.seed)
             return d / "judges.safetensors"
+        if k == "appearance":
+            from fakevision.faces.appearance import train_appearance
+
+            train_appearance(self.path(stage.data), d, steps=stage.steps, size=stage.size, device=dev,
+                             checkpoint_every=stage.checkpoint_every, decoder=stage.decoder, modes=stage.modes,
+                             people=stage.people, **self.with_seed(stage.config))
+            return d / "appearance.safetensors"
         raise RecipeError(f"stage {stage.name!r}: unknown kind {k!r}")  # unreachable: validated
 
 

@@ -8,7 +8,7 @@ trained from such boxes). The floor: the same check on a blank grey image with t
 mean shape alone scores, i.e. agreement that says nothing about the face. Faces are upscaled to 256 px first, as
 the judge always does.
 
-Reference (``scripts/faces_table.py``): real faces with hand-made landmarks (faces_68pt helen_test at 64 px) give a
+Reference (``experiments/faces_table.py``): real faces with hand-made landmarks (faces_68pt helen_test at 64 px) give a
 median NME of about 0.04-0.05; a generator's faces should come close to that.
 
 >>> import numpy as np

@@ -22,7 +22,7 @@ spread: a kernel density estimate of the training distribution. Every sample's p
 yaw from the nose's offset within the jaw span, pitch from the nose tip's height between eyes and mouth, roll from
 the eye line) must lie inside the training shapes' 0.5-99.5 % range, else it is drawn again.
 
-The shipped model (``SHAPE_FILE``, a few hundred kB) was built by ``scripts/faces_shape_model.py`` from the training
+The shipped model (``SHAPE_FILE``, a few hundred kB) was built by ``experiments/faces_shape_model.py`` from the training
 splits of faces_68pt (hand-annotated) and the CelebA / UTKFace bundles (dlib's points); its ``info`` holds the
 sources, counts, modes and the reconstruction NME of ``fit`` on held-out shapes.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The face-source table of issue 12: one row per face source, 1,000 faces each at 64x64.
 
-    OMP_NUM_THREADS=1 nice -n 10 python scripts/faces_table.py \
+    OMP_NUM_THREADS=1 nice -n 10 python experiments/faces_table.py \
         --celeba /work/scratch/faces/bundles/celeba64_partial.safetensors \
         --appearance appearance_pca=src/fakevision/faces/data/appearance64.safetensors \
         --out results/faces_table --cache /work/scratch/faces/table_cache
@@ -94,8 +94,19 @@ def main() -> None:
                     help="ROW=PATH: a shape-appearance generator's weights for row ROW (appearance_pca, ...)")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--skip-identity", default="", help="rows without the identity check (comma-separated; 'all')")
+    ap.add_argument("--foreign", default="", help="rows not trained on the selected training faces (an older model): "
+                    "no identity or memorisation check against them (comma-separated)")
+    ap.add_argument("--people", type=float, default=1.0,
+                    help="training faces = the training split's photos of this fraction of people "
+                         "(faces.appearance.select_people, as `train appearance --people`)")
+    ap.add_argument("--held-people", type=float, default=1.0,
+                    help="held-out reference = the held-out people's photos of this fraction of them (salt 'held')")
+    ap.add_argument("--held-max", type=int, default=0, help="at most this many held-out faces (the first ones)")
+    ap.add_argument("--previous", default="", help="a finished table's rows folder: rows named in --carry are "
+                    "taken from it as they were (marked with where they came from)")
+    ap.add_argument("--carry", default="", help="rows to take from --previous (comma-separated)")
     ap.add_argument("--no-calibration", action="store_true", help="leave out the identity check's calibration")
-    ap.add_argument("--identity-n", type=int, default=300,
+    ap.add_argument("--identity-n", type=int, default=500,
                     help="generated faces embedded per source (dlib's ResNet costs ~0.1 CPU-s a face)")
     ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_pca")
     ap.add_argument("--tradeoff", default="2,3,5,8", help="morph k values for the k/leak/sharpness table")
@@ -110,9 +121,15 @@ def main() -> None:
     pix, rc = get_extractor("pixels-v1"), get_extractor("randconv-v1")
 
     cb = load_bundle(a.celeba)
+    from fakevision.faces.appearance import select_people
+
     split, ids = cb["faces_split"], cb["label_identity"]
-    celeba = {"train": cb["faces"][split == 0], "held": cb["faces"][split == 1], "held_ids": ids[split == 1],
-              "photos": cb["faces"][split == 2], "train_ids": ids[split == 0]}
+    people, held_people = select_people(ids, a.people), select_people(ids, a.held_people, salt="held")
+    tr, he, ph = (split == 0) & people, (split == 1) & held_people, (split == 2) & people
+    if a.held_max and he.sum() > a.held_max:  # the first rows only (dlib's ResNet: ~0.14 CPU-s a face)
+        he[np.flatnonzero(he)[a.held_max:]] = False
+    celeba = {"train": cb["faces"][tr], "held": cb["faces"][he], "held_ids": ids[he],
+              "photos": cb["faces"][ph], "train_ids": ids[tr]}
     f68, l68, s68 = load_faces_68pt(a.faces68, 64)
     faces68 = {"train": f68[s68 == 0], "held": f68[s68 == 1], "held_lm": l68[s68 == 1].astype(np.float64)}
     bank_cache: dict = {}
@@ -136,7 +153,8 @@ def main() -> None:
     skip_identity = {v for v in a.skip_identity.split(",") if v}
     if "all" in skip_identity:
         skip_identity |= set(a.rows.split(","))
-    res: dict = {"n": a.n, "loadavg_at_start": load, "celeba_bundle": a.celeba,
+    res: dict = {"n": a.n, "loadavg_at_start": load, "celeba_bundle": a.celeba, "people": a.people,
+                 "held_people": a.held_people, "held_max": a.held_max,
                  "celeba": {k: int(len(v)) for k, v in celeba.items() if not k.endswith("_ids")},
                  "identity_calibration": {} if a.no_calibration else calibrate(
                      emb["celeba_train"], emb["celeba_held"], celeba["held_ids"], emb["celeba_photos"],
@@ -145,7 +163,12 @@ def main() -> None:
                  "sharpness_real_f68_held": sharpness(faces68["held"]), "rows": {}}
     print(json.dumps(res["identity_calibration"]), flush=True)
 
-    for name in [r for r in a.rows.split(",") if r]:
+    foreign = {v for v in a.foreign.split(",") if v}
+    for name in [v for v in a.carry.split(",") if v]:
+        row = json.loads((Path(a.previous) / f"{name}.json").read_text())
+        row["from"] = str(a.previous)
+        res["rows"][name] = row
+    for name in [r for r in a.rows.split(",") if r and r not in res["rows"]]:
         row_file = cache / "rows" / f"{name}.json"
         if row_file.is_file():
             res["rows"][name] = json.loads(row_file.read_text())
@@ -174,7 +197,7 @@ def main() -> None:
             row["identity"] = {k: v for k, v in res["identity_calibration"].items() if k == "held_out_people_flagged"}
         else:
             train, held = (faces68["train"], faces68["held"]) if ref == "faces68" else (celeba["train"], celeba["held"])
-            if name in skip_identity:
+            if name in skip_identity or name in foreign:
                 row["identity"] = {}
             else:
                 e = embed_cached(faces[:a.identity_n], cache)
@@ -182,7 +205,7 @@ def main() -> None:
                                                                                        emb["celeba_held"])
                 row["identity"] = {**identity_leak(e, et, eh), **identity_variety(e, eh)}
                 row["identity_n"] = int(len(e))
-            for ext in (pix, rc):
+            for ext in (pix, rc) if name not in foreign else ():
                 m = memorisation_check(ext(faces), ext(train), ext(held), 0.02, ext.name).summary()
                 row[f"memorised_{ext.name}"] = m["flagged_fraction"]
             fr, fh = rc(faces), rc(held)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the shipped 68-point shape model (``fakevision/faces/data/shape68.safetensors``) and measure it.
 
-    python scripts/faces_shape_model.py --faces68 ../shared/data/faces_68pt \
+    python experiments/faces_shape_model.py --faces68 ../shared/data/faces_68pt \
         --bundle /work/scratch/faces/bundles/celeba64.safetensors --bundle /work/scratch/faces/bundles/utk128.safetensors \
         --reference utk128 --out src/fakevision/faces/data/shape68.safetensors --results results/faces_shape_model.json
 
