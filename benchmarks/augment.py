@@ -20,8 +20,11 @@ gets ``telemetry=False``.
 Images: HELEN test faces from ``../shared/data/faces_68pt`` (160x160 crops with 68 landmarks) resized to each size
 (landmarks scaled with them); the mask is the face region (convex hull of the landmarks), the box its tight box.
 Each library runs single-threaded (OpenCV and torch set to 1 thread) and draws fresh parameters per image.
-Throughput = images / best-of-``--repeats`` wall time, the libraries taking turns within each repeat, so noise from
-other processes on a shared machine hits them alike; the ratio (ours / theirs, same run) is what to read.
+Throughput = images / best-of-``--repeats`` time, the libraries taking turns within each repeat; the ratio (ours /
+theirs, same run) is what to read. The time is the worker process's *CPU* time by default (``--clock cpu``; every
+library is single-threaded, so that is the work it did): on a shared, loaded machine wall-clock time mostly measures
+when the scheduler let a worker run (at a load of 12 on 2 cores a 1 ms op waits several of its own durations), which
+made single rows swing by +-30 % between runs. ``--clock wall`` times by the wall clock instead.
 
 Keypoint error (px): the same operation applied to *ramp* images (each pixel holds its own source coordinates, as
 float32), read back bilinearly at the keypoints each library returns: the distance between that and where the
@@ -29,9 +32,11 @@ keypoint started is how far the library put the point from where its own pixels 
 outside its output (or drops) are not counted; 0.02 px is the floor of OpenCV's 1/32 px sample positions. Each
 library's keypoint convention is converted (ours: pixel corners at integers; Albumentations and Kornia: centres).
 
-Peak memory (Linux): the resident memory the mixed pipeline adds on top of imports + data + a warm-up pass over 15
-images (lazy imports such as SciPy's, caches), each library in a fresh process (peak-RSS counter reset before
-augmenting 30 images; RSS also counts OpenCV's and torch's own allocators).
+Peak memory (Linux): the resident memory the mixed pipeline adds on top of imports + data + a warm-up call of every
+op (lazy imports such as SciPy's are not per image), each library in a fresh process, read from the peak-RSS counter
+(reset before each count; RSS also counts OpenCV's and torch's own allocators and the C allocator's growth): *cold*
+over the first 45 images (what a library builds once per image size — e.g. our ``PiecewiseAffine``'s triangle
+raster — counts here) and *steady* over 30 images after 60 (what augmenting costs once a pipeline has run a while).
 """
 
 from __future__ import annotations
@@ -432,14 +437,15 @@ def worker_main(lib: str, batch: int, faces: int) -> None:
                 out = None
             else:
                 calls = req["n"] if lib != "kornia" else max(1, req["n"] // batch)
-                t0 = time.perf_counter()
+                clock = time.process_time if req.get("clock", "cpu") == "cpu" else time.perf_counter
+                t0, c0 = time.perf_counter(), clock()
                 done = 0
                 for i in range(calls):
                     fn(i)
                     done += 1
                     if time.perf_counter() - t0 > req["budget"]:  # a very slow op: fewer images, same rate
                         break
-                out = {"seconds": time.perf_counter() - t0, "images": done * (batch if lib == "kornia" else 1)}
+                out = {"seconds": clock() - c0, "images": done * (batch if lib == "kornia" else 1)}
         elif cmd == "kperr":
             out = w.kperr(req["op"], req["n"], req.get("dump", ""))
         elif cmd == "same":
@@ -480,29 +486,41 @@ def _status_mib(key: str) -> float:
 
 
 def memory_child(lib: str, size: int, faces: int, batch: int) -> None:
+    """Prints two numbers (MiB): the peak RSS the first 45 images add after a warm-up call of every op ("cold":
+    caches a library fills per image size, the allocator's first growth), and the peak RSS 30 images add after 60
+    (steady state: what augmenting costs once a pipeline has run a while)."""
     import gc
 
     w = Worker(lib, batch, faces)
     w.prepare(size)
     fn = w.make("mixed")
-    calls = 30 if lib != "kornia" else 2
-    for i in range(calls // 2):  # warm-up: lazy imports and caches are not what an augmented image costs
+    scale = 1 if lib != "kornia" else batch  # Kornia: calls are batches
+
+    def peak_over(first: int, count: int) -> float:
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM (peak RSS) to the current RSS
+        base = _status_mib("VmRSS")
+        for i in range(first, first + max(1, count // scale)):
+            fn(i)  # type: ignore[misc]
+        return _status_mib("VmHWM") - base
+
+    w._runner(w.pipeline("mixed", 1.0), w.data)(0)  # every op once: lazy imports (ours: SciPy's) are not per image
+    fn(0)  # type: ignore[misc]
+    cold = peak_over(1, 45)
+    for i in range(1 + 45 // scale, max(2, 60 // scale)):
         fn(i)  # type: ignore[misc]
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM (peak RSS) to the current RSS
-    base = _status_mib("VmRSS")
-    for i in range(calls):
-        fn(i)  # type: ignore[misc]
-    print(_status_mib("VmHWM") - base)
+    steady = peak_over(max(2, 60 // scale), 30)
+    print(cold, steady)
 
 
-def peak_rss(lib: str, python: str, size: int, args: argparse.Namespace) -> float:
+def peak_rss(lib: str, python: str, size: int, args: argparse.Namespace) -> tuple[float, float]:
     env = {**os.environ, "ALBUMENTATIONS_NO_TELEMETRY": "1"}
     cmd = [python, __file__, "--memory-child", lib, "--sizes", str(size), "--faces", str(args.faces), "--batch",
            str(args.batch)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=REPO).stdout
-    return float(out.strip().splitlines()[-1])
+    cold, steady = out.strip().splitlines()[-1].split()
+    return float(cold), float(steady)
 
 
 def fmt(v: float | None, spec: str, width: int) -> str:
@@ -518,6 +536,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=10.0, help="seconds per library per repeat at most (slow ops "
                     "then time fewer images)")
     ap.add_argument("--batch", type=int, default=32, help="Kornia batch size")
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="time each library by its worker's CPU "
+                    "seconds (default: another process's load does not count) or by wall-clock seconds")
     ap.add_argument("--no-kornia", action="store_true")
     ap.add_argument("--albu-python", default=sys.executable, help="interpreter with AlbumentationsX 2.5.1")
     ap.add_argument("--albu208-python", default="", help="interpreter with Albumentations 2.0.8 (optional column)")
@@ -549,7 +569,8 @@ def main() -> None:
           f"{cv2.__version__}, numpy {np.__version__}; " + ", ".join(f"{lib} {w.version}" for lib, w in
                                                                        workers.items())
           + (f" (Kornia batch {args.batch}, CPU)" if "kornia" in workers else ""))
-    print("# single thread per library; images/s = best of repeats; ratio = ours / theirs (> 1: we are faster)")
+    print(f"# single thread per library; images/s = images per {'CPU' if args.clock == 'cpu' else 'wall-clock'} "
+          "second of the library's worker process, best of repeats; ratio = ours / theirs (> 1: we are faster)")
     names = [n for n in OPS + ["mixed"] if not args.ops or n in args.ops.split(",")]
     for size in (int(s) for s in args.sizes.split(",")):
         for w in workers.values():
@@ -563,7 +584,7 @@ def main() -> None:
             best: dict[str, float | None] = {lib: np.inf for lib in workers}
             for _ in range(args.repeats):
                 for lib, w in workers.items():
-                    r = w.ask(cmd="time", op=name, n=args.n, budget=args.budget)
+                    r = w.ask(cmd="time", op=name, n=args.n, budget=args.budget, clock=args.clock)
                     if r is None:
                         best[lib] = None
                     elif best[lib] is not None:
@@ -605,8 +626,10 @@ def main() -> None:
                 print("\n".join(same), flush=True)
         if not args.no_memory:
             mem = {lib: peak_rss("albu" if lib.startswith("albu") else lib, libs[lib], size, args) for lib in workers}
-            print(f"\npeak memory of the mixed pipeline (RSS added after a warm-up pass, fresh process each, 30 images; "
-                  f"Kornia: 2 batches of {args.batch}): " + ", ".join(f"{k} {v:.1f} MiB" for k, v in mem.items()))
+            print(f"\npeak memory of the mixed pipeline, fresh process each (peak RSS added, cold / steady MiB; cold: "
+                  "over the first 45 images after one call of every op, caches per image size included; steady: over "
+                  f"30 images after 60; Kornia: batches of {args.batch}): "
+                  + ", ".join(f"{k} {c:.1f} / {st:.1f}" for k, (c, st) in mem.items()))
     for w in workers.values():
         w.close()
 

@@ -191,6 +191,26 @@ def test_many_sources_onto_one_target_batch_equals_one_by_one() -> None:
     assert warp.warp(img, srcs[0]).shape == (h, w)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_warp_without_weights_gives_the_same_maps(seed: int) -> None:
+    """``weights=False`` (the triangle raster only, maps from the triangles' affine maps) is the same warp: the
+    same map to float32 precision, the same exact companions (keypoints, boxes), the identity's pixels bit for bit."""
+    h, w = 45, 61
+    src, dst = shapes(seed, h, w, jitter=4.0)
+    full, lean = PiecewiseAffineWarp(dst, (h, w)), PiecewiseAffineWarp(dst, (h, w), weights=False)
+    a, b = full.map(src), lean.map(src)
+    np.testing.assert_allclose(b.xy, a.xy, atol=1e-4)
+    srcs = np.stack([src, dst, shapes(seed + 7, h, w)[0]])
+    for one, many in zip([lean.map(s) for s in srcs], lean.maps(srcs)):
+        np.testing.assert_array_equal(one.xy, many.xy)
+    s = random_sample(seed, h, w)
+    out_a, out_b = full.warp(s, src), lean.warp(s, src)
+    np.testing.assert_array_equal(out_b.annotations.keypoints, out_a.annotations.keypoints)
+    np.testing.assert_array_equal(out_b.annotations.boxes, out_a.annotations.boxes)
+    np.testing.assert_allclose(lean.map(dst).xy, identity_grid(h, w), atol=1e-6)
+    assert lean.warp(s, dst).image.tobytes() == s.image.tobytes()  # the same points: the identity, bit for bit
+
+
 def test_different_source_and_output_sizes() -> None:
     """A 64² face onto a 32² target shape: frame points pair up proportionally, control points exactly."""
     src, _ = shapes(2, 64, 64)

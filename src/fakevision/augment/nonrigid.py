@@ -72,11 +72,13 @@ def grid_points(rows: int, cols: int, height: int, width: int) -> np.ndarray:
     return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
 
 
-@lru_cache(maxsize=8)  # at 512² one holds ~7 MB (weights and raster): a few image sizes, not every size seen
+@lru_cache(maxsize=8)  # one holds its triangle raster only (1 MB at 512²): a few image sizes, not every size seen
 def _grid_warp(rows: int, cols: int, height: int, width: int) -> PiecewiseAffineWarp:
     """The piecewise-affine warp onto a regular grid, cached: every draw of ``PiecewiseAffine`` at one image size
-    shares its triangulation, raster and weights (the target), only the source points differ."""
-    return PiecewiseAffineWarp(grid_points(rows, cols, height, width), (height, width), frame=0)
+    shares its triangulation and triangle raster (the target), only the source points differ. Without the sparse
+    weights (``weights=False``): they would be ~6 MB a size at 512², built whenever a pipeline meets a new size,
+    for a map that the triangles' affine maps give about as fast."""
+    return PiecewiseAffineWarp(grid_points(rows, cols, height, width), (height, width), frame=0, weights=False)
 
 
 class PiecewiseAffine(DenseTransform):
