@@ -230,6 +230,9 @@ def evaluate_table(
     threads: Annotated[int, typer.Option("--threads", min=0, help="Torch threads per run (0: torch's default).")] = 1,
     seeds: Annotated[int | None, typer.Option(min=1, help="Override the table's number of seeds.")] = None,
     rows: Annotated[str | None, typer.Option(help="Only these rows (semicolon-separated names).")] = None,
+    real_n: Annotated[str | None, typer.Option("--real-n", help="Only these columns, in this order (comma-separated, "
+                                                                "e.g. 50,all); fake-only rows run with the first.")]
+    = None,
     device: DeviceOpt = "cpu",
 ) -> None:
     """A task table: conditions (real only, augmentation, controls, each fake source, fake only) x real training
@@ -238,6 +241,7 @@ def evaluate_table(
 
     run_table(table, data_root, out, workers=workers, seeds=seeds, threads=threads, device=device,
               rows=[r.strip() for r in rows.split(";") if r.strip()] if rows else None,
+              real_n=[c.strip() for c in real_n.split(",") if c.strip()] if real_n else None,
               log=lambda line: err_console.print(line, highlight=False))
     typer.echo(str(Path(out) / "task_table.md"))
 

@@ -73,8 +73,13 @@ rows:
 """)
     (tmp_path / "gan.yaml").write_text("sources: [{type: gan_faces, count: 24}]\noutputs: [coco, manifest]\n")
     args = ["evaluate", "table", str(table), "--data-root", str(shared_data)]
+    first = fv(*args, "--out", str(tmp_path / "a"), "--real-n", "10")  # one column first (+ the fake-only row)
+    assert first.returncode == 0, first.stderr
+    assert len((tmp_path / "a" / "runs.jsonl").read_text().splitlines()) == 3 * 2 + 2
+    assert list((tmp_path / "a" / "cache").glob("*.pkl"))  # decoded once per table, reused on resume
     r = fv(*args, "--out", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr
+    assert "8 on file" in r.stderr and "reading the real set" in r.stderr
     md = (tmp_path / "a" / "task_table.md").read_text()
     assert "N real = 10" in md and "gan only (no real label)" in md and "±" in md
     res = json.loads((tmp_path / "a" / "task_table.json").read_text())
@@ -108,3 +113,6 @@ def test_bad_inputs_are_one_line(shared_data: Path, tmp_path: Path) -> None:
     assert r.returncode == 2 and "--real-n" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = fv("evaluate", "table", "no-such-table", "--out", str(tmp_path / "z"))
     assert r.returncode == 2 and "built-in" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = fv("evaluate", "table", "iris", "--data-root", str(shared_data), "--out", str(tmp_path / "z"),
+           "--real-n", "7")
+    assert r.returncode == 2 and "no column real_n 7" in r.stderr and "Traceback" not in r.stderr, r.stderr

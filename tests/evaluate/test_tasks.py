@@ -110,15 +110,33 @@ def test_augmentation_pool_moves_landmarks_exactly():
     assert not np.allclose(tgts[:6], data.targets)  # something moved
 
 
+def test_augmentation_as_a_preset_plus_ops_moves_landmarks_exactly():
+    """An augmentation given as the face preset followed by LandmarkWarp (the table row's list form): the landmarks
+    are the warp's control points, so the dots drawn under them stay under them; a bad op config is a ValueError."""
+    from fakevision.evaluate.fit import augment_op
+
+    data = toy_faces(4, size=64)
+    aug = [{"preset": "face"}, {"op": "LandmarkWarp", "strength": 1.0}]
+    imgs, tgts = augment_pool(LandmarkTask(), data, aug, 12, np.random.default_rng(5))
+    assert imgs.shape == (12, 64, 64, 1) and np.isfinite(tgts).all()
+    for im, t in zip(imgs, tgts):
+        for p in t[[0, 17, 34]]:
+            x, y = int(np.clip(p[0], 1, 62)), int(np.clip(p[1], 1, 62))
+            if 2 < p[0] < 61 and 2 < p[1] < 61:
+                assert im[y - 1 : y + 2, x - 1 : x + 2].max() > np.median(im) + 25, p
+    with pytest.raises(ValueError, match="LandmarkWarp"):
+        augment_op([{"op": "LandmarkWarp", "strenght": 1.0}])
+
+
 def test_landmark_model_learns_toy_faces():
     data = toy_faces(72, size=32, seed=0)
     split = Split(np.arange(48), np.arange(48, 60), np.arange(60, 72), 0)
     tr, va, te = (data.subset(s) for s in (split.train, split.val, split.test))
     mean_shape = landmark_metrics(np.repeat(tr.targets.mean(0)[None], len(te), 0), te.targets)["nme"]
-    for head in ("heatmap", "regression"):
-        r = LandmarkTask(head=head, steps=120, batch_size=16, lr=3e-3, validate_every=40).fit(
+    for head, stride in (("heatmap", 8), ("heatmap", 4), ("regression", 8)):
+        r = LandmarkTask(head=head, heatmap_stride=stride, steps=120, batch_size=16, lr=3e-3, validate_every=40).fit(
             tr, tr.subset([]), va, te, seed=0)
-        assert r["test"]["nme"] < 0.8 * mean_shape, (head, r["test"], mean_shape)
+        assert r["test"]["nme"] < 0.8 * mean_shape, (head, stride, r["test"], mean_shape)
 
 
 def test_protocol_landmarks_few_labels_fake_only_and_leakage_guard():
@@ -269,3 +287,25 @@ def test_landmark_model_sizes_train_and_predict_in_pixels(size):
     pred = predict(task, model, data.images[:2])
     assert pred.shape == (2, 68, 2) and 0 <= pred.min() and pred.max() <= size
     assert np.isfinite(r["test"]["nme"])
+
+
+def test_table_fingerprint_follows_the_training_config():
+    """A finished run of a table is reused only while everything that made it is unchanged: the training options
+    (as given, and the task's resolved setup), the row's augmentation; the device is not part of it."""
+    from fakevision.evaluate.table import TableSpec, _row_hash
+
+    def spec(**train):
+        return TableSpec.model_validate({"name": "t", "task": "landmarks", "real": {"path": "x"}, "train": train,
+                                         "rows": [{"name": "real only"}, {"name": "aug", "augment": "face"},
+                                                  {"name": "warp", "augment": [{"preset": "face"},
+                                                                               {"op": "LandmarkWarp"}]}]})
+
+    a, b, c = spec(steps=400), spec(steps=400), spec(steps=500)
+    assert _row_hash(a, a.rows[0], {}) == _row_hash(b, b.rows[0], {})
+    assert _row_hash(a, a.rows[0], {}) != _row_hash(c, c.rows[0], {})
+    assert _row_hash(a, a.rows[0], {}) != _row_hash(spec(steps=400, heatmap_stride=4), a.rows[0], {})
+    assert len({_row_hash(a, r, {}) for r in a.rows}) == 3
+    assert _row_hash(a, a.rows[0], {}) == _row_hash(spec(steps=400, device="cuda"), a.rows[0], {})
+    with pytest.raises(ValueError, match="unknown"):
+        TableSpec.model_validate({"name": "t", "task": "landmarks", "real": {"path": "x"},
+                                  "rows": [{"name": "r", "augment": "no-such-preset"}]})

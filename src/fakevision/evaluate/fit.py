@@ -47,15 +47,16 @@ from fakevision.train.loop import LoopConfig, run_training
 @dataclass(frozen=True)
 class FitConfig:
     """The schedule of one run: Adam(W) with ``lr`` and cosine decay to 0 over ``steps`` steps of ``batch_size``;
-    validation every ``validate_every`` steps; ``augment`` a preset name of ``fakevision.augment`` (None: none)
-    applied to a pool of ``aug_pool`` samples; ``threads``: torch threads while training (0: leave as is)."""
+    validation every ``validate_every`` steps; ``augment`` what ``augment_op`` builds (a preset name of
+    ``fakevision.augment``, or a list of op configs and ``{preset: name}`` items; None: none) applied to a pool of
+    ``aug_pool`` samples; ``threads``: torch threads while training (0: leave as is)."""
 
     steps: int = 1500
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
     validate_every: int = 100
-    augment: str | None = None
+    augment: str | list[Any] | None = None
     aug_pool: int = 8192
     device: str = "cpu"
     threads: int = 0
@@ -103,13 +104,35 @@ def predict(spec: DenseSpec, model: nn.Module, images: np.ndarray, device: str =
     return np.concatenate(outs) if outs else np.zeros((0,))
 
 
-def augment_pool(spec: DenseSpec, data: ArraySet, preset: str, n: int, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` samples drawn uniformly from ``data``, each through a fresh draw of ``preset`` (every annotation moves
-    with the pixels); the result is resized back to the set's image size when an op changed it."""
+def augment_op(augment: str | list[Any]) -> Any:
+    """The augmentation of a run: a preset by name, or a list of op configs (``fakevision.augment.config``) where an
+    item ``{preset: name}`` stands for that preset -- e.g. the face preset followed by one more op -- run in order.
+
+    >>> augment_op("face").__class__.__name__
+    'Compose'
+    >>> [type(o).__name__ for o in augment_op([{"preset": "face"}, {"op": "LandmarkWarp", "p": 0.5}]).ops]
+    ['Compose', 'LandmarkWarp']
+    """
+    from fakevision.augment.compose import Compose
+    from fakevision.augment.config import build_op
     from fakevision.augment.presets import get_preset
 
-    op = get_preset(preset)
+    if isinstance(augment, str):
+        return get_preset(augment)
+    ops = []
+    for i, item in enumerate(augment):
+        if isinstance(item, dict) and set(item) == {"preset"}:
+            ops.append(get_preset(str(item["preset"])))
+        else:
+            ops.append(build_op(item, f"augment.{i}"))
+    return Compose(ops)
+
+
+def augment_pool(spec: DenseSpec, data: ArraySet, augment: str | list[Any], n: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` samples drawn uniformly from ``data``, each through a fresh draw of ``augment`` (``augment_op``; every
+    annotation moves with the pixels); the result is resized back to the set's image size when an op changed it."""
+    op = augment_op(augment)
     h, w = data.images.shape[1:3]
     pick = rng.integers(0, len(data), n)
     imgs, tgts = [], []

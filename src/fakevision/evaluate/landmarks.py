@@ -279,17 +279,22 @@ def standard_split(data: ArraySet, test_group: str | None = "helen_test", n_val:
 
 class LandmarkTask:
     """Landmark regression for the downstream protocol (module docstring). ``head`` "heatmap" or "regression";
-    the schedule is ``FitConfig``'s (``steps``, ``batch_size``, ``lr``, ``validate_every``, ``augment``,
-    ``aug_pool``, ``device``, ``threads``)."""
+    ``widths`` of ``LandmarkNet``'s stages (None: its default for the size), ``heatmap_stride`` 8 or 4; the schedule
+    is ``FitConfig``'s (``steps``, ``batch_size``, ``lr``, ``validate_every``, ``augment``, ``aug_pool``,
+    ``device``, ``threads``)."""
 
     name = "landmarks"
     metrics = METRICS
     select = ("nme", "min")
 
-    def __init__(self, head: str = "heatmap", **fit: Any) -> None:
+    def __init__(self, head: str = "heatmap", widths: tuple[int, ...] | list[int] | None = None,
+                 heatmap_stride: int = 8, **fit: Any) -> None:
         if head not in ("heatmap", "regression"):
             raise ValueError(f"head must be 'heatmap' or 'regression', got {head!r}")
-        self.head = head
+        if heatmap_stride not in (4, 8):
+            raise ValueError(f"heatmap_stride must be 4 or 8, got {heatmap_stride!r}")
+        self.head, self.heatmap_stride = head, int(heatmap_stride)
+        self.widths = None if widths is None else tuple(int(w) for w in widths)
         self.cfg = FitConfig(**fit)
 
     # -- protocol side
@@ -313,7 +318,9 @@ class LandmarkTask:
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
-        return {"model": f"LandmarkNet({self.head})", "steps": c.steps, "batch_size": c.batch_size, "lr": c.lr,
+        model = f"LandmarkNet({self.head}" + (f", stride {self.heatmap_stride}" if self.head == "heatmap" else "")
+        model += f", widths {list(self.widths)})" if self.widths else ")"
+        return {"model": model, "steps": c.steps, "batch_size": c.batch_size, "lr": c.lr,
                 "weight_decay": c.weight_decay, "augment": c.augment, "aug_pool": c.aug_pool if c.augment else None,
                 "schedule": f"AdamW + cosine to 0 over {c.steps} steps; weights of the best real-validation NME "
                             f"(every {c.validate_every} steps)", "device": c.device}
@@ -322,7 +329,7 @@ class LandmarkTask:
     def build_model(self, in_channels: int, height: int, width: int) -> nn.Module:
         from fakevision.evaluate.models import LandmarkNet
 
-        return LandmarkNet(in_channels, height, self.head)
+        return LandmarkNet(in_channels, height, self.head, widths=self.widths, heatmap_stride=self.heatmap_stride)
 
     def target_tensor(self, targets: np.ndarray, height: int, width: int) -> torch.Tensor:
         return torch.from_numpy(np.asarray(targets, np.float32) / np.array([width, height], np.float32))

@@ -90,15 +90,25 @@ class FakeSpec(BaseModel):
 class RowSpec(BaseModel):
     """One condition: ``fake`` maps fake-set names to how many of their images a run adds -- a count (``2000``) or
     a multiple of the run's real images (``"20x"``: for sets made from the real images, e.g. augmented copies);
-    ``augment`` a preset applied while training; ``real: false`` for fake only (no real training image; run once
+    ``augment`` applied while training: a preset name, or a list of op configs with ``{preset: name}`` items
+    (``fit.augment_op``: e.g. ``[{preset: face}, {op: LandmarkWarp, p: 0.5}]``); ``real: false`` for fake only (no real training image; run once
     per seed, whatever the column; counts only)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str
     fake: dict[str, int | str] = Field(default_factory=dict)
-    augment: str | None = None
+    augment: str | list[Any] | None = None
     real: bool = True
+
+    @field_validator("augment")
+    @classmethod
+    def _augment_builds(cls, v: str | list[Any] | None) -> str | list[Any] | None:
+        if v is not None:
+            from fakevision.evaluate.fit import augment_op
+
+            augment_op(v)  # an unknown preset or a bad op config fails when the table is read
+        return v
 
     @field_validator("fake")
     @classmethod
@@ -310,6 +320,39 @@ class FileListReader(Reader):
         return make_sample(self._read_image(self._files[i]), self._files[i], self._provenance(self._ids[i]))
 
 
+# -- decoded data, cached per table ------------------------------------------------------------------------------------
+
+def _stamp(path: Path) -> list[Any]:
+    """What says a data set changed: the path's size and modification time (a folder: its direct entries')."""
+    try:
+        items = [path] + (sorted(path.iterdir()) if path.is_dir() else [])
+        return [[str(q), q.stat().st_size, q.stat().st_mtime_ns] for q in items]
+    except OSError:
+        return [str(path)]
+
+
+def cached_task_data(out: Path, task: str, path: Path, size: tuple[int, int], grey: bool, label_column: str | None,
+                     category: str | None, limit: int | None = None, log: Callable[[str], None] = print) -> Any:
+    """``api.load_task_data`` decoded once per table: the arrays are kept in ``out/cache/<key>.pkl`` (key: the task,
+    the path and its stamp, size, channels, options), so resuming a table or adding a row does not decode the real
+    set (faces_68pt at 64 px: ~20 s) or a fake set again. A cache file that cannot be read is rebuilt."""
+    import pickle
+
+    from fakevision.evaluate.api import load_task_data
+
+    key = {"version": RUNS_VERSION, "task": task, "path": str(path.resolve()), "stamp": _stamp(path), "size": size,
+           "grey": grey, "label_column": label_column, "category": category, "limit": limit}
+    file = out / "cache" / (hashlib.sha256(dumps_json(key).encode()).hexdigest()[:20] + ".pkl")
+    if file.exists():
+        try:
+            return pickle.loads(file.read_bytes())
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            log(f"cache {file} unreadable: decoding {path} again")
+    data = load_task_data(task, path, size, grey, label_column, category, limit=limit)
+    atomic_write_bytes(file, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    return data
+
+
 # -- runs -------------------------------------------------------------------------------------------------------------
 
 _STATE: dict[str, Any] = {}
@@ -325,6 +368,9 @@ def _init_worker(state: dict[str, Any], threads: int) -> None:
 
 
 def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One run of the table in this process; its record adds ``cpu_s``, the CPU time this process spent on it
+    (fake sets made for the run included): on a shared machine the wall time says more about the others' load."""
+    cpu0 = time.process_time()
     st = _STATE
     options = dict(st["train"])
     if job["augment"]:
@@ -344,7 +390,8 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
         fake = task.align(fake, real)
         parts.append((fake, FakeGuard(real.ids, getattr(fake, "parents", None)), row.count(name, len(train))))
     rec = protocol_run(task, train, va, te, parts, job["seed"], not row.real, "+".join(row.fakes) or "none")
-    return {**{k: job[k] for k in ("row", "real_n", "seed", "hash")}, **rec}
+    return {**{k: job[k] for k in ("row", "real_n", "seed", "hash")}, **rec,
+            "cpu_s": round(time.process_time() - cpu0, 1), "load_avg": round(os.getloadavg()[0], 1)}
 
 
 def _per_run_fake(name: str, train: Any, real_n: Any, seed: int) -> Any:
@@ -376,7 +423,7 @@ def _per_run_fake(name: str, train: Any, real_n: Any, seed: int) -> Any:
 
 #: Bump when a change to the code changes the numbers of a run (training, metrics, data framing): finished runs of
 #: an older version are then run again instead of being mixed with new ones.
-RUNS_VERSION = 1
+RUNS_VERSION = 2
 
 
 _LATER_FIELDS = {"set": {}, "from_real": False}  # fields added after the first tables ran
@@ -391,10 +438,14 @@ def _fake_key(spec: FakeSpec) -> dict[str, Any]:
 
 
 def _row_hash(spec: TableSpec, row: Any, fake_files: dict[str, str]) -> str:
-    """What defines a row's runs: the code version, the real set and split, the training options, the row and its
-    fake sets (spec and file name)."""
+    """What defines a row's runs: the code version, the real set and split, the training options as given and as
+    the task resolves them (its defaults included, the device left out), the row and its fake sets (spec and file
+    name). A change to any of them reruns the row instead of mixing old and new runs."""
+    options = {**spec.train, **({"augment": row.augment} if row.augment else {})}
+    setup = {k: v for k, v in get_task(spec.task, **options).describe().items() if k != "device"}
     key = {"version": RUNS_VERSION, "task": spec.task, "real": spec.real, "size": spec.size, "grey": spec.grey,
-           "split_seed": spec.split_seed, "train": spec.train, "row": row.model_dump(),
+           "split_seed": spec.split_seed, "train": {k: v for k, v in spec.train.items() if k != "device"},
+           "setup": setup, "row": row.model_dump(),
            "fakes": {f: [_fake_key(spec.fakes[f]), fake_files[f]] for f in row.fakes}}
     return hashlib.sha256(dumps_json(key).encode()).hexdigest()[:16]
 
@@ -409,25 +460,39 @@ def run_table(
     device: str = "cpu",
     threads: int = 1,
     log: Callable[[str], None] = print,
+    real_n: list[int | str] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the table ``table`` (a built-in name or a YAML file) and write its results to ``out_dir``.
 
-    ``seeds`` overrides the table's seed count; ``rows`` runs only the named rows (the others keep what
-    ``runs.jsonl`` has); ``threads`` torch threads per run; ``device`` "cpu" or "cuda".
+    ``seeds`` overrides the table's seed count; ``rows`` runs only the named rows and ``real_n`` only the named
+    columns, in that order (fake-only rows run with the first; the others keep what ``runs.jsonl`` has); runs go
+    column by column and seed by seed, so a table cut short has whole seeds of every row; ``threads`` torch threads
+    per run; ``device`` "cpu" or "cuda".
     """
-    from fakevision.evaluate.api import load_task_data, parse_size, task_split
+    from fakevision.evaluate.api import parse_size, task_split
 
     t0 = time.perf_counter()
+    load0 = [round(x, 2) for x in os.getloadavg()]
     spec, base = load_table(table)
     data_root, out = Path(data_root), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_seeds = seeds or spec.seeds
+    if real_n is not None:
+        unknown = sorted({str(x) for x in real_n} - {str(c) for c in spec.real_n})
+        if unknown:
+            raise RecipeError(f"table {spec.name}: no column real_n {', '.join(unknown)} (columns: "
+                              f"{', '.join(str(c) for c in spec.real_n)})")
+    if rows is not None:
+        unknown = sorted(set(rows) - {r.name for r in spec.rows})
+        if unknown:
+            raise RecipeError(f"table {spec.name}: no row {'; '.join(unknown)} (rows: "
+                              f"{'; '.join(r.name for r in spec.rows)})")
     size = parse_size(None if spec.size is None else str(spec.size), spec.task)
     real_opts = dict(spec.real)
     real_path = _resolve(str(real_opts.pop("path")), data_root, base)
     label_column, category = real_opts.pop("label_column", None), real_opts.pop("category", None)
     log(f"table {spec.name}: reading the real set {real_path}")
-    real = load_task_data(spec.task, real_path, size, spec.grey, label_column, category)
+    real = cached_task_data(out, spec.task, real_path, size, spec.grey, label_column, category, log=log)
     real.name = spec.real.get("name", real.name)
     split_kw = {k: real_opts.pop(k) for k in ("test_group", "n_val", "n_train", "n_test_groups", "n_val_groups")
                 if k in real_opts}
@@ -446,8 +511,8 @@ def run_table(
     loaded: dict[str, Any] = {}
     for f in needed:
         log(f"table {spec.name}: reading fake set {f} ({fake_files[f]})")
-        loaded[f] = load_task_data(spec.task, fake_files[f], size, spec.grey, "label", category,
-                                   limit=spec.fakes[f].limit)
+        loaded[f] = cached_task_data(out, spec.task, Path(fake_files[f]), size, spec.grey, "label", category,
+                                     spec.fakes[f].limit, log)
         loaded[f].name = f
     runs_path = out / "runs.jsonl"
     done: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -461,14 +526,19 @@ def run_table(
     hashes = {r.name: _row_hash(spec, r, {f: Path(fake_files[f]).name for f in r.fakes}) for r in spec.rows
               if all(f in fake_files for f in r.fakes)}
     jobs = []
-    for r in active:
-        for n in (columns if r.real else [None]):
-            for seed in range(n_seeds):
-                prev = done.get((r.name, str(n), seed))
+    run_cols = columns if real_n is None else [c for x in dict.fromkeys(map(str, real_n)) for c in columns
+                                                if str(c) == x]
+    for i, n in enumerate(run_cols):  # column by column, seed by seed: a table cut short has whole seeds
+        for seed in range(n_seeds):
+            for r in active:
+                if not r.real and i:  # fake only: one set of runs, with the first column
+                    continue
+                col = n if r.real else None
+                prev = done.get((r.name, str(col), seed))
                 if prev is not None and prev.get("hash") == hashes[r.name]:
                     continue
-                jobs.append({"row": r.name, "real_n": n, "seed": seed, "hash": hashes[r.name], "augment": r.augment,
-                             "row_spec": r.model_dump()})
+                jobs.append({"row": r.name, "real_n": col, "seed": seed, "hash": hashes[r.name],
+                             "augment": r.augment, "row_spec": r.model_dump()})
     log(f"table {spec.name}: {len(jobs)} runs to do ({len(done)} on file) with {workers} worker(s)")
     train = {**spec.train, "device": device}
     state = {"task": spec.task, "train": train, "real": real, "split": split, "fakes": loaded,
@@ -481,7 +551,7 @@ def run_table(
             fh.write(json.dumps(rec, sort_keys=True) + "\n")
         log(f"{rec['row']} | real_n {rec['real_n']} | seed {rec['seed']}: "
             + " ".join(f"{k} {rec[k]:.4f}" for k in rec if k.startswith(("nme", "iou_", "test_acc")))
-            + f" ({rec['wall_s']:.0f}s)")
+            + f" ({rec['wall_s']:.0f}s training, {rec.get('cpu_s', float('nan')):.0f}s CPU)")
 
     if workers <= 1 or len(jobs) <= 1:
         _init_worker(state, threads if threads else 0)
@@ -505,6 +575,7 @@ def run_table(
                    "fake_sets": {f: {"files": fake_files[f], "samples": len(loaded[f]) if f in loaded else None,
                                      "description": spec.fakes[f].description} for f in needed + per_run},
                    "workers": workers, "torch_threads": threads, "device": device,
+                   "load_avg_at_start": load0, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
                    "elapsed_s": round(time.perf_counter() - t0, 1), "cpu_count": os.cpu_count()})
     atomic_write_json(out / "task_table.json", result)
     atomic_write_text(out / "task_table.md", table_markdown(result))
@@ -535,6 +606,9 @@ def summarise_table(spec: TableSpec, columns: list[Any], n_seeds: int, runs: dic
             wall = [runs[(r.name, str(col) if r.real else "None", s)]["wall_s"] for s in range(n_seeds)
                     if (r.name, str(col) if r.real else "None", s) in runs]
             cell["wall_s_per_run"] = float(np.mean(wall)) if wall else None
+            cpu = [runs[(r.name, str(col) if r.real else "None", s)].get("cpu_s") for s in range(n_seeds)
+                   if (r.name, str(col) if r.real else "None", s) in runs]
+            cell["cpu_s_per_run"] = float(np.mean(cpu)) if cpu and None not in cpu else None
             b = vals(base, col, primary.name)
             if r is not base and len(b) >= 2 and len(v[primary.name]) >= 2:
                 cell["diff_vs_first_row"] = difference_ci(v[primary.name], b)
