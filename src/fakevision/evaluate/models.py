@@ -100,7 +100,8 @@ class LandmarkNet(nn.Module):
     (16, 24, 48, 96) rather than (16, 32, 64, 128) at 64 px: 0.6x the time per step, measured);
     ``head`` "heatmap" (soft-argmax over K maps at 1/``heatmap_stride`` of the input: the maps at 1/8 from the
     last stage upsampled and joined with the 1/8 stage, and at stride 4 refined by a 1 x 1 convolution of the
-    1/4 stage added to their bilinear upsampling -- a finer soft-argmax for ~7 % more time per step) or
+    1/4 stage added to their bilinear upsampling -- a finer soft-argmax for ~1.3x the CPU time per step at 64 px,
+    measured) or
     "regression" (dense layers on the last feature map).
     """
 
