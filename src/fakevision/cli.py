@@ -233,6 +233,8 @@ def evaluate_table(
     real_n: Annotated[str | None, typer.Option("--real-n", help="Only these columns, in this order (comma-separated, "
                                                                 "e.g. 50,all); fake-only rows run with the first.")]
     = None,
+    report_only: Annotated[bool, typer.Option("--report-only", help="Write task_table.json/.md/.png from the runs "
+                                                                    "on file; run nothing.")] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
     """A task table: conditions (real only, augmentation, controls, each fake source, fake only) x real training
@@ -241,7 +243,7 @@ def evaluate_table(
 
     run_table(table, data_root, out, workers=workers, seeds=seeds, threads=threads, device=device,
               rows=[r.strip() for r in rows.split(";") if r.strip()] if rows else None,
-              real_n=[c.strip() for c in real_n.split(",") if c.strip()] if real_n else None,
+              real_n=[c.strip() for c in real_n.split(",") if c.strip()] if real_n else None, report_only=report_only,
               log=lambda line: err_console.print(line, highlight=False))
     typer.echo(str(Path(out) / "task_table.md"))
 

@@ -128,6 +128,7 @@ def test_augmentation_as_a_preset_plus_ops_moves_landmarks_exactly():
         augment_op([{"op": "LandmarkWarp", "strenght": 1.0}])
 
 
+@pytest.mark.slow
 def test_landmark_model_learns_toy_faces():
     data = toy_faces(72, size=32, seed=0)
     split = Split(np.arange(48), np.arange(48, 60), np.arange(60, 72), 0)

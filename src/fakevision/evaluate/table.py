@@ -234,6 +234,16 @@ def _resolve(path: str, data_root: Path, base: Path) -> Path:
     return data_root / p if (data_root / p).exists() else base / p
 
 
+def fake_location(name: str, spec: FakeSpec, data_root: Path, base: Path, out: Path) -> Path:
+    """Where the files of fake set ``name`` are or will be (``make_fake_set`` makes them there), without making
+    anything; a per-run set (``from_real``) names its folder of per-run sets."""
+    if spec.path is not None:
+        return _resolve(spec.path, data_root, base)
+    if spec.prepare is not None:
+        return out / "fakes" / f"{name}.safetensors"
+    return out / "fakes" / name
+
+
 def make_fake_set(name: str, spec: FakeSpec, data_root: Path, base: Path, out: Path,
                   log: Callable[[str], None], workers: int = 1) -> Path:
     """Where the files of fake set ``name`` are: a path as given; a recipe made (or resumed, or reused when
@@ -461,13 +471,15 @@ def run_table(
     threads: int = 1,
     log: Callable[[str], None] = print,
     real_n: list[int | str] | None = None,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the table ``table`` (a built-in name or a YAML file) and write its results to ``out_dir``.
 
     ``seeds`` overrides the table's seed count; ``rows`` runs only the named rows and ``real_n`` only the named
     columns, in that order (fake-only rows run with the first; the others keep what ``runs.jsonl`` has); runs go
     column by column and seed by seed, so a table cut short has whole seeds of every row; ``threads`` torch threads
-    per run; ``device`` "cpu" or "cuda".
+    per run; ``device`` "cpu" or "cuda"; ``report_only`` writes the outputs from the finished runs on file and
+    runs nothing (while another process is still running the table, say).
     """
     from fakevision.evaluate.api import parse_size, task_split
 
@@ -504,10 +516,11 @@ def run_table(
     for n in columns:
         if n != ALL and not 0 < n <= n_train:
             raise RecipeError(f"table {spec.name}: real_n {n} outside 1..{n_train} (the real training split)")
-    active = [r for r in spec.rows if rows is None or r.name in rows]
+    active = [] if report_only else [r for r in spec.rows if rows is None or r.name in rows]
     needed = sorted({f for r in active for f in r.fakes if not spec.fakes[f].from_real})
-    per_run = sorted({f for r in active for f in r.fakes if spec.fakes[f].from_real})
-    fake_files = {f: str(make_fake_set(f, spec.fakes[f], data_root, base, out, log, workers)) for f in needed}
+    per_run = sorted({f for r in spec.rows for f in r.fakes if spec.fakes[f].from_real})
+    fake_files = {f: str(fake_location(f, spec.fakes[f], data_root, base, out)) for f in spec.fakes}
+    fake_files.update({f: str(make_fake_set(f, spec.fakes[f], data_root, base, out, log, workers)) for f in needed})
     loaded: dict[str, Any] = {}
     for f in needed:
         log(f"table {spec.name}: reading fake set {f} ({fake_files[f]})")
@@ -523,8 +536,7 @@ def run_table(
                 done[(rec["row"], str(rec["real_n"]), rec["seed"])] = rec
     for f in per_run:
         fake_files[f] = f"per run: {f}/n<N>-s<seed>"
-    hashes = {r.name: _row_hash(spec, r, {f: Path(fake_files[f]).name for f in r.fakes}) for r in spec.rows
-              if all(f in fake_files for f in r.fakes)}
+    hashes = {r.name: _row_hash(spec, r, {f: Path(fake_files[f]).name for f in r.fakes}) for r in spec.rows}
     jobs = []
     run_cols = columns if real_n is None else [c for x in dict.fromkeys(map(str, real_n)) for c in columns
                                                 if str(c) == x]
@@ -573,7 +585,8 @@ def run_table(
     result.update({"real": real.name, "real_path": str(real_path), "n_train": n_train, "n_val": len(split.val),
                    "n_test": len(split.test), "image_shape": list(real.images.shape[1:]), "setup": task.describe(),
                    "fake_sets": {f: {"files": fake_files[f], "samples": len(loaded[f]) if f in loaded else None,
-                                     "description": spec.fakes[f].description} for f in needed + per_run},
+                                     "description": spec.fakes[f].description}
+                                 for f in sorted({f for r in spec.rows for f in r.fakes})},
                    "workers": workers, "torch_threads": threads, "device": device,
                    "load_avg_at_start": load0, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
                    "elapsed_s": round(time.perf_counter() - t0, 1), "cpu_count": os.cpu_count()})
@@ -616,10 +629,18 @@ def summarise_table(spec: TableSpec, columns: list[Any], n_seeds: int, runs: dic
                     cell["rel_diff_vs_first_row"] = relative_difference_ci(v[primary.name], b)
             cells[str(col)] = cell
         out_rows.append({"name": r.name, "fake": r.fake, "augment": r.augment, "real": r.real, "cells": cells})
-    total_wall = sum(r["wall_s"] for r in runs.values() if r.get("hash") == hashes.get(r["row"]))
+    current = [r for r in runs.values() if r.get("hash") == hashes.get(r["row"])]
+    total_wall = sum(r["wall_s"] for r in current)
+    cpu = [r["cpu_s"] for r in current if "cpu_s" in r]
+    load = [r["load_avg"] for r in current if "load_avg" in r]
+    expected = sum(len(columns) * n_seeds if r.real else n_seeds for r in spec.rows)
     return {"table": spec.name, "description": spec.description, "task": spec.task, "seeds": list(range(n_seeds)),
             "columns": [str(c) for c in columns], "metrics": [m.to_json() for m in metrics],
-            "baseline_row": base.name, "rows": out_rows, "sum_of_run_wall_s": round(total_wall, 1)}
+            "baseline_row": base.name, "rows": out_rows, "sum_of_run_wall_s": round(total_wall, 1),
+            "runs_done": len(current), "runs_expected": expected,
+            "cpu_s_per_run_median": float(np.median(cpu)) if cpu else None,
+            "sum_of_run_cpu_s": round(float(np.sum(cpu)), 1) if cpu else None,
+            "load_avg_at_runs_median": float(np.median(load)) if load else None}
 
 
 def _cell_text(m: Metric, cell: dict[str, Any] | None, with_diff: bool) -> str:
@@ -672,7 +693,24 @@ def table_markdown(result: dict[str, Any]) -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         lines.append("")
+    lines.append(runs_note(result))
     return "\n".join(lines)
+
+
+def runs_note(result: dict[str, Any]) -> str:
+    """One paragraph on how the numbers were made: runs done of those the table defines, CPU and wall time per run,
+    the machine's load while they ran (a shared machine's wall times mean little without it)."""
+    bits = [f"Runs: {result.get('runs_done', '?')} of {result.get('runs_expected', '?')}"]
+    if result.get("cpu_s_per_run_median") is not None:
+        bits.append(f"median {result['cpu_s_per_run_median']:.0f} s of CPU per run (one torch thread), "
+                    f"{result['sum_of_run_cpu_s'] / 3600:.2f} CPU-hours in all")
+    bits.append(f"training wall time {result.get('sum_of_run_wall_s', 0) / 3600:.2f} h summed over runs")
+    if result.get("load_avg_at_runs_median") is not None:
+        bits.append(f"1-min load average at the end of a run: median {result['load_avg_at_runs_median']:.1f} on "
+                    f"{result.get('cpu_count', '?')} cores")
+    if result.get("workers"):
+        bits.append(f"{result['workers']} worker process(es)")
+    return "; ".join(bits) + ".\n"
 
 
 def table_plot_png(result: dict[str, Any]) -> bytes:
@@ -703,7 +741,8 @@ def table_plot_png(result: dict[str, Any]) -> bytes:
     ax.set_xlabel("real training images (N real)")
     ax.set_ylabel(m.label + (" (%)" if m.percent else ""))
     ax.set_title(f"{result['table']} (n={len(result['seeds'])} seeds)", fontsize=9)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
