@@ -32,9 +32,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from fakevision.evaluate.fit import DenseTrainable, FitConfig
 from fakevision.evaluate.landmarks import LandmarkTask, toy_faces
-from fakevision.evaluate.models import UNet
 from fakevision.evaluate.segmentation import SegmentationTask
 from fakevision.evaluate.task import ArraySet
+from fakevision.train.models import UNet
 
 
 class _Arrays(Dataset):

@@ -17,11 +17,11 @@ import time
 import torch
 
 from fakevision.evaluate.api import evaluate_downstream
-from fakevision.evaluate.data import KNOWN_SETS, load_labelled_csv, stratified_split
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import PixelExtractor, RandConvExtractor
 from fakevision.evaluate.memorisation import find_near_copies
 from fakevision.io.atomic import atomic_write_json
+from fakevision.io.labelled import KNOWN_SETS, load_labelled_csv, stratified_split
 from fakevision.smart.api import train_smart
 
 

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from fakevision.smart.experiment import DEFAULT_CONDITIONS, run_table
+from fakevision.evaluate.smart_table import DEFAULT_CONDITIONS, run_table
 
 
 def main(argv: list[str] | None = None) -> int:

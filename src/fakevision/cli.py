@@ -290,7 +290,7 @@ def evaluate_smart_table(
 ) -> None:
     """The seed's Smart Augmentation table on a real set: none / classical / RandAugment / TrivialAugment / blend /
     mixup / SA variants, each mean ± std over seeds with Δ vs none and its 95% CI. Reruns resume finished runs."""
-    from fakevision.smart.experiment import DEFAULT_CONDITIONS, run_table
+    from fakevision.evaluate.smart_table import DEFAULT_CONDITIONS, run_table
 
     conds = [c.strip() for c in conditions.split(";") if c.strip()] if conditions else list(DEFAULT_CONDITIONS)
     run_table(dataset, data_root, conds, tuple(range(seeds)), epochs=epochs, device=device, out_dir=out,

@@ -8,7 +8,11 @@ import pytest
 
 from fakevision.core.errors import InputError
 from fakevision.evaluate.features import PixelExtractor
-from fakevision.evaluate.memorisation import find_near_copies, memorisation_check, nearest_neighbours
+from fakevision.evaluate.memorisation import (
+    find_near_copies,
+    memorisation_check,
+    nearest_neighbours,
+)
 
 
 def _light_augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -21,7 +25,7 @@ def _light_augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @pytest.mark.parametrize("extractor", [PixelExtractor()], ids=lambda e: e.name)
 def test_planted_copies_flagged_fresh_samples_rarely(shared_data, extractor):
-    from fakevision.evaluate.data import load_labelled_csv
+    from fakevision.io.labelled import load_labelled_csv
 
     ds = load_labelled_csv(shared_data / "utkface_random_200" / "labels.csv", "gender", size=48, grey=False)
     rng = np.random.default_rng(0)

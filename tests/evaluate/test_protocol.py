@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.data import LabelledImages, Split, load_labelled_csv, stratified_split
-from fakevision.evaluate.protocol import align_classes, draw_fake, run_protocol, write_protocol
+from fakevision.evaluate.protocol import (
+    align_classes,
+    draw_fake,
+    run_protocol,
+    write_protocol,
+)
 from fakevision.evaluate.report import render_fragment
 from fakevision.evaluate.stats import difference_ci
+from fakevision.io.labelled import (
+    LabelledImages,
+    Split,
+    load_labelled_csv,
+    stratified_split,
+)
 
 
 def _toy(n_per: int, seed: int, noise: float = 60.0) -> LabelledImages:
@@ -89,7 +99,7 @@ def test_csv_loading_errors_name_the_file(tmp_path):
 
 
 def test_shared_utk_split_is_fixed(shared_data):
-    from fakevision.evaluate.data import load_known_set
+    from fakevision.io.labelled import load_known_set
 
     ds, split = load_known_set("utkface_gender", shared_data, size=16)
     ds2, split2 = load_known_set("utkface_gender", shared_data, size=16)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
-
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from fakevision.evaluate.smart_table import summarise_table, table_markdown
 from fakevision.smart import ops
 from fakevision.smart.augmenter import SmartAugmenter
-from fakevision.smart.baselines import Mixup, RandAugment, TrivialAugment, WithinClassBlend
-from fakevision.smart.experiment import make_augmenter, summarise_table, table_markdown
+from fakevision.smart.baselines import (
+    Mixup,
+    RandAugment,
+    TrivialAugment,
+    WithinClassBlend,
+)
+from fakevision.smart.conditions import make_augmenter
 from fakevision.smart.networks import NetA
 
 

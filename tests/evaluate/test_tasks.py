@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.data import Split
 from fakevision.evaluate.fit import augment_pool
 from fakevision.evaluate.landmarks import (
     LandmarkTask,
@@ -33,7 +32,7 @@ from fakevision.evaluate.segmentation import (
 from fakevision.evaluate.stats import relative_difference_ci
 from fakevision.evaluate.task import ArraySet, get_task
 from fakevision.io.images import encode_image
-
+from fakevision.io.labelled import Split
 
 # -- landmarks --------------------------------------------------------------------------------------------------------
 

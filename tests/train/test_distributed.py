@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from fakevision.train.distributed import DistContext, GradientSync, context, task_optimizers
+from fakevision.train.distributed import (
+    DistContext,
+    GradientSync,
+    context,
+    task_optimizers,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +26,7 @@ SCRIPT = r'''
 import json, sys
 import numpy as np, torch
 from torch import nn
-from fakevision.evaluate.train import train_classifier
+from fakevision.train.classifier import train_classifier
 from fakevision.train.distributed import context
 
 rng = np.random.default_rng(0)

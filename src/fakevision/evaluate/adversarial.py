@@ -12,7 +12,7 @@ measure both models on clean test images, on FGSM test images made against each 
 under the one-pixel attack on a fixed test subset.
 
 >>> import torch
->>> from fakevision.evaluate.models import SmallCNN
+>>> from fakevision.train.models import SmallCNN
 >>> m = SmallCNN(1, 2).eval(); x = torch.rand(4, 1, 16, 16); y = torch.tensor([0, 1, 0, 1])
 >>> adv = fgsm(m, x, y, 0.03)
 >>> bool((adv - x).abs().max() <= 0.03 + 1e-6), adv.shape
@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fakevision.evaluate.data import load_known_set
 from fakevision.evaluate.stats import summarise
-from fakevision.evaluate.train import evaluate, to_tensor, train_classifier
 from fakevision.io.atomic import atomic_write_json
+from fakevision.io.labelled import load_known_set
+from fakevision.train.classifier import evaluate, to_tensor, train_classifier
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, batch_size: int = 256) -> torch.Tensor:

@@ -23,13 +23,17 @@ from typing import Any
 import numpy as np
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.data import LabelledImages, load_images, load_labelled_csv, stratified_split
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import PixelExtractor, get_extractor
 from fakevision.evaluate.memorisation import find_near_copies
 from fakevision.evaluate.protocol import run_protocol, write_protocol
 from fakevision.io.atomic import atomic_write_json
-
+from fakevision.io.labelled import (
+    LabelledImages,
+    load_images,
+    load_labelled_csv,
+    stratified_split,
+)
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
@@ -165,8 +169,8 @@ def evaluate_downstream(
     training images kept per seed; ``fake_n``: fake images of a fake-only (``inf``) run. Writes
     ``protocol.json``, ``protocol.md`` and ``protocol.png`` under ``out_dir`` and returns the result.
     """
-    from fakevision.evaluate.data import load_parents
     from fakevision.evaluate.task import get_task
+    from fakevision.io.labelled import load_parents
 
     wh = size if isinstance(size, tuple) else parse_size(size, task)
     fake_csv = resolve_fake_set(fake_csv, out_dir, log=log, **(make_options or {}))
@@ -232,7 +236,11 @@ def evaluate_distances(
     res = {"real": str(real_csv), "fake": str(fake_csv), "image_size": size, "fid": fid.to_dict(),
            "kid": kid.to_dict(), "memorisation": summary}
     if identity:
-        from fakevision.evaluate.identity import embed_faces, identity_leak, identity_variety
+        from fakevision.evaluate.identity import (
+            embed_faces,
+            identity_leak,
+            identity_variety,
+        )
 
         e_real, e_fake = embed_faces(real.images), embed_faces(fake.images)
         e_train, e_hold = e_real[perm[n_hold:]], e_real[perm[:n_hold]]

@@ -5,7 +5,7 @@ set's class names are matched to the real ones by name, and the training set is 
 the drawn fake ones, so a seed gives the same number it always gave.
 
 >>> import numpy as np
->>> from fakevision.evaluate.data import LabelledImages
+>>> from fakevision.io.labelled import LabelledImages
 >>> rng = np.random.default_rng(0)
 >>> y = np.repeat([0, 1], 10); x = (rng.random((20, 8, 8, 1)) * 80 + 150 * y[:, None, None, None]).astype(np.uint8)
 >>> real = LabelledImages(x, y, ["a", "b"], [str(i) for i in range(20)])
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.data import LabelledImages
 from fakevision.evaluate.task import Metric
+from fakevision.io.labelled import LabelledImages
 
 ACCURACY = Metric("test_acc", "test acc", higher_is_better=True, percent=True)
 
@@ -59,7 +59,7 @@ def draw_fake(fake: LabelledImages, n: int, num_classes: int, rng: np.random.Gen
 
 
 class ClassificationTask:
-    """Train ``model`` (``fakevision.evaluate.models``) for ``epochs`` with Adam + cosine, weights of the best
+    """Train ``model`` (``fakevision.train.models``) for ``epochs`` with Adam + cosine, weights of the best
     validation epoch; metric: test accuracy."""
 
     name = "classification"
@@ -83,7 +83,7 @@ class ClassificationTask:
 
     def fit(self, real_train: LabelledImages, fake_train: LabelledImages, val: LabelledImages, test: LabelledImages,
             seed: int) -> dict[str, Any]:
-        from fakevision.evaluate.train import train_classifier
+        from fakevision.train.classifier import train_classifier
 
         x = np.concatenate([real_train.images, fake_train.images])
         y = np.concatenate([real_train.labels, fake_train.labels])

@@ -259,7 +259,7 @@ def standard_split(data: ArraySet, test_group: str | None = "helen_test", n_val:
     """The landmark split: test = the faces of ``test_group`` (faces_68pt's helen_test: the 300-W "common" test
     convention) or, when the set has no such group, a seeded third of the faces; validation = ``n_val`` faces drawn
     with ``seed`` from the rest; train = the remaining faces (faces_68pt: helen_train + afw)."""
-    from fakevision.evaluate.data import Split
+    from fakevision.io.labelled import Split
 
     rng = np.random.default_rng(seed)
     groups = np.array(data.groups or [""] * len(data))
@@ -327,7 +327,7 @@ class LandmarkTask:
 
     # -- trainer side (fit.DenseSpec)
     def build_model(self, in_channels: int, height: int, width: int) -> nn.Module:
-        from fakevision.evaluate.models import LandmarkNet
+        from fakevision.train.models import LandmarkNet
 
         return LandmarkNet(in_channels, height, self.head, widths=self.widths, heatmap_stride=self.heatmap_stride)
 

@@ -14,7 +14,7 @@ provenance parents include any real image this run may not train on (validation,
 by ``real_n``) is excluded before the draw, so fake data made from the whole real set cannot smuggle labels in.
 
 >>> import numpy as np
->>> from fakevision.evaluate.data import LabelledImages, Split
+>>> from fakevision.io.labelled import LabelledImages, Split
 >>> rng = np.random.default_rng(0)
 >>> y = np.repeat([0, 1], 30); x = (rng.random((60, 8, 8, 1)) * 100 + 100 * y[:, None, None, None]).astype(np.uint8)
 >>> real = LabelledImages(x, y, ["a", "b"], [str(i) for i in range(60)])
@@ -36,8 +36,11 @@ from typing import Any
 import numpy as np
 
 from fakevision.core.errors import InputError
-from fakevision.evaluate.classification import ClassificationTask, align_classes, draw_fake
-from fakevision.evaluate.data import Split
+from fakevision.evaluate.classification import (
+    ClassificationTask,
+    align_classes,
+    draw_fake,
+)
 from fakevision.evaluate.stats import (
     difference_ci,
     fmt_diff,
@@ -47,7 +50,12 @@ from fakevision.evaluate.stats import (
     summarise,
 )
 from fakevision.evaluate.task import Metric, Task
-from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fakevision.io.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
+from fakevision.io.labelled import Split
 
 __all__ = ["FakeGuard", "align_classes", "draw_fake", "parse_ratio", "protocol_markdown", "protocol_plot_png",
            "protocol_run", "real_subset", "run_protocol", "write_protocol"]
@@ -170,7 +178,7 @@ def run_protocol(
     """Real-only vs real+fake at each ratio, over seeds; returns the JSON-ready result.
 
     ``task`` defaults to classification with ``model``/``epochs``/``batch_size``/``lr``/``device``. ``parents``
-    (one list of real ids per fake sample, e.g. ``fakevision.evaluate.data.load_parents``) turns the leakage guard
+    (one list of real ids per fake sample, e.g. ``fakevision.io.labelled.load_parents``) turns the leakage guard
     on; a fake set may also carry them itself (``ArraySet.parents``).
     """
     t0 = time.perf_counter()

@@ -39,7 +39,7 @@ def png_img(png: bytes, alt: str) -> str:
 
 
 def render_smart_table(res: dict[str, Any]) -> str:
-    """The Smart Augmentation / baselines table (``smart.experiment.run_table`` result)."""
+    """The Smart Augmentation / baselines table (``evaluate.smart_table.run_table`` result)."""
     rows = []
     for r in res["rows"]:
         t = r["test_acc"]

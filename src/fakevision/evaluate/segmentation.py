@@ -151,7 +151,7 @@ def group_split(groups: list[str], n_test: int | float = 1 / 3, n_val: int | flo
     >>> len(s.test), len(s.val), len(s.train)
     (30, 10, 50)
     """
-    from fakevision.evaluate.data import Split
+    from fakevision.io.labelled import Split
 
     names = sorted(set(groups))
     k = len(names)
@@ -231,7 +231,7 @@ class SegmentationTask:
 
     # -- trainer side (fit.DenseSpec)
     def build_model(self, in_channels: int, height: int, width: int) -> nn.Module:
-        from fakevision.evaluate.models import UNet
+        from fakevision.train.models import UNet
 
         step = 2 ** len(self.widths)
         if height % step or width % step:

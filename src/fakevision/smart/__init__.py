@@ -3,7 +3,8 @@
 * ``networks`` -- augmenter network A (one shared or one per class); ``augmenter.SmartAugmenter`` trains A
   jointly with the target classifier B (α·B's loss on A's output + β·similarity to a same-class image).
 * ``baselines`` -- none, classical, RandAugment, TrivialAugment, and the controls: fixed within-class blend, mixup.
-* ``experiment.run_table`` -- the seed paper's table structure on a real set, >= 5 seeds, with CIs.
+* ``conditions`` -- the table's conditions as one-line specs (``make_augmenter``); the table itself, the seed
+  paper's structure on a real set with >= 5 seeds and CIs, is a measurement: ``fakevision.evaluate.smart_table``.
 * ``api.train_smart`` -- train, save A, write A's outputs (labels.csv + manifest with parents);
   ``source`` -- the ``"smart"`` recipe source.
 
@@ -13,6 +14,6 @@
 """
 
 from fakevision.smart.augmenter import SmartAugmenter
-from fakevision.smart.experiment import make_augmenter, run_table
+from fakevision.smart.conditions import DEFAULT_CONDITIONS, make_augmenter
 
-__all__ = ["SmartAugmenter", "make_augmenter", "run_table"]
+__all__ = ["DEFAULT_CONDITIONS", "SmartAugmenter", "make_augmenter"]

@@ -20,12 +20,17 @@ from typing import Any
 import numpy as np
 
 from fakevision.core.source import make_sample
-from fakevision.evaluate.data import load_labelled_csv, stratified_split
-from fakevision.evaluate.train import train_classifier
-from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json
+from fakevision.io.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    dumps_json,
+)
 from fakevision.io.images import encode_image
+from fakevision.io.labelled import load_labelled_csv, stratified_split
 from fakevision.smart.augmenter import SmartAugmenter
 from fakevision.smart.source import SmartSource
+from fakevision.train.classifier import train_classifier
 
 
 def train_smart(

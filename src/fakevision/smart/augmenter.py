@@ -18,7 +18,7 @@ After training, ``generate`` makes new images from chosen parents, and ``save`` 
 >>> aug = SmartAugmenter(k=2, per_class=False)
 >>> g = torch.Generator().manual_seed(0)
 >>> aug.fit(torch.rand(8, 1, 16, 16), torch.tensor([0, 1] * 4), 2, g)
->>> from fakevision.evaluate.models import PaperNetB
+>>> from fakevision.train.models import PaperNetB
 >>> batches = aug(torch.rand(4, 1, 16, 16), torch.tensor([0, 1, 0, 1]), PaperNetB(1, 2, 16), g)
 >>> [tuple(b[0].shape) for b in batches], aug.steps
 ([(4, 1, 16, 16), (4, 1, 16, 16)], 1)
@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fakevision.evaluate.train import Batch
 from fakevision.smart.baselines import _Base, classical
 from fakevision.smart.networks import NetA, PerClassA
+from fakevision.train.classifier import Batch
 
 
 class SmartAugmenter(_Base):

@@ -13,7 +13,7 @@ The two controls return the real batch plus one extra batch, exactly like ``Smar
 number of images per step in all three.
 
 >>> import torch
->>> from fakevision.evaluate.train import train_classifier
+>>> from fakevision.train.classifier import train_classifier
 >>> aug = RandAugment(2, 9); g = torch.Generator().manual_seed(0)
 >>> aug.fit(torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 0, 1, 1, 1]), 2, g)
 >>> [tuple(b[0].shape) for b in aug(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), None, g)]
@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fakevision.evaluate.train import Batch
 from fakevision.smart import ops
+from fakevision.train.classifier import Batch
 
 
 class _Base:

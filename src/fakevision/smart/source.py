@@ -25,8 +25,14 @@ import torch
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Annotations
-from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
-from fakevision.evaluate.data import LabelledImages, load_labelled_csv
+from fakevision.core.source import (
+    Made,
+    RandomStreams,
+    RecipePath,
+    SourceConfig,
+    SourceType,
+)
+from fakevision.io.labelled import LabelledImages, load_labelled_csv
 from fakevision.smart.augmenter import SmartAugmenter
 
 

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fakevision.evaluate.models import build_model
 from fakevision.train.distributed import DistContext
+from fakevision.train.models import build_model
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # images N x C x H x W float in [0, 1], soft targets N x K
 
@@ -171,7 +171,7 @@ def train_classifier(
     """Train from scratch; return test accuracy at the best validation epoch, plus the run's history.
 
     ``train``/``val``/``test`` are (N x H x W x C uint8 images, N int labels). ``model`` is a name from
-    ``fakevision.evaluate.models`` or a module (then ``seed`` still drives data order and augmentation).
+    ``fakevision.train.models`` or a module (then ``seed`` still drives data order and augmentation).
     Runs ``ClassifierTask`` through the project's one training loop, validating after every epoch and keeping the
     best epoch's weights (higher validation accuracy, then lower validation loss; ties go to the later epoch).
     """

@@ -4,12 +4,8 @@ Rows mirror the seed paper's table (# Net As x input channels k x classical augm
 baselines (none, classical, RandAugment, TrivialAugment) and the two controls (within-class blend, mixup). Every
 run trains the same target network B from scratch with the same schedule; only the batch augmenter differs.
 
-Condition specs (strings, so a table is one command line):
-``none``, ``classical``, ``randaugment`` (n=2, m=9), ``trivialaugment``, ``blend:k=2``, ``mixup``,
-``smart:nets=1,k=2,classical=0,output=paper`` (``nets`` is ``1`` or ``class``).
-
->>> [a.name for a in map(make_augmenter, ["none", "blend:k=3", "smart:nets=class,k=3,classical=1"])]
-['none', 'blend(k=3)', 'smart(k=3,nets=per-class,a=0.3,b=0.7,paper)+classical']
+Conditions are one-line specs (``fakevision.smart.conditions``: ``none``, ``classical``, ``blend:k=2``,
+``smart:nets=1,k=2,classical=0``, ...); ``DEFAULT_CONDITIONS`` is the seed paper's table plus baselines and controls.
 """
 
 from __future__ import annotations
@@ -23,53 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from fakevision.evaluate.data import load_known_set
 from fakevision.evaluate.stats import difference_ci, fmt_diff, fmt_pct, summarise
-from fakevision.evaluate.train import BatchAugmenter, train_classifier
 from fakevision.io.atomic import atomic_write_json, atomic_write_text
+from fakevision.io.labelled import load_known_set
 from fakevision.smart.augmenter import SmartAugmenter
-from fakevision.smart.baselines import Classical, Mixup, NoAugment, RandAugment, TrivialAugment, WithinClassBlend
-
-DEFAULT_CONDITIONS = (
-    "none", "classical", "randaugment", "trivialaugment", "blend:k=2", "mixup",
-    "smart:nets=1,k=2,classical=0", "smart:nets=1,k=2,classical=1",
-    "smart:nets=1,k=3,classical=0", "smart:nets=class,k=2,classical=0",
-    "smart:nets=1,k=2,classical=0,output=residual",
-)
-
-
-def _kv(spec: str) -> tuple[str, dict[str, str]]:
-    head, _, rest = spec.partition(":")
-    kv = dict(p.split("=", 1) for p in rest.split(",") if p) if rest else {}
-    return head, kv
-
-
-def make_augmenter(spec: str) -> BatchAugmenter:
-    """Build a ``BatchAugmenter`` from a condition spec (see module docstring)."""
-    head, kv = _kv(spec)
-    try:
-        if head == "none":
-            return NoAugment()
-        if head == "classical":
-            return Classical()
-        if head == "randaugment":
-            return RandAugment(int(kv.get("n", 2)), int(kv.get("m", 9)))
-        if head == "trivialaugment":
-            return TrivialAugment()
-        if head == "blend":
-            return WithinClassBlend(int(kv.get("k", 2)), kv.get("classical", "0") == "1")
-        if head == "mixup":
-            return Mixup(float(kv.get("alpha", 0.4)))
-        if head == "smart":
-            return SmartAugmenter(
-                k=int(kv.get("k", 2)), per_class=kv.get("nets", "1") == "class",
-                alpha=float(kv.get("alpha", 0.3)), beta=float(kv.get("beta", 0.7)),
-                lr=float(kv.get("lr", 1e-3)), output=kv.get("output", "paper"),
-                use_classical=kv.get("classical", "0") == "1",
-            )
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"bad condition spec {spec!r}: {e}") from None
-    raise ValueError(f"unknown condition {head!r} in {spec!r}")
+from fakevision.smart.conditions import DEFAULT_CONDITIONS, make_augmenter
+from fakevision.train.classifier import train_classifier
 
 
 def run_table(
