@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import rich.markup
 import typer
 from rich.console import Console
 
@@ -30,7 +31,12 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FakevisionError as e:
-            err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            from fakevision.cli_support import command_flags, flag_for_option
+            from fakevision.core.errors import InputError
+
+            flags = command_flags(fn)
+            text = e.message(lambda o: flag_for_option(flags, o)) if isinstance(e, InputError) else str(e)
+            err_console.print(f"[red]error:[/red] {rich.markup.escape(text)}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; rerun the same command to resume")
@@ -41,29 +47,34 @@ def _friendly(fn: F) -> F:
 
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", "-w", min=1, help="Worker processes (local engine, default 1) or Ray tasks in flight (default: one per "
-                                   "CPU of the runtime or cluster).")]
+                                   "CPU of the runtime or cluster); the output is byte-identical for any number.")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="Where shards run: local (processes) or ray.")]
 AddressOpt = Annotated[str | None, typer.Option(
     "--address", help="Ray only: 'auto' (the cluster on this machine), 'host:6379' or 'ray://host:10001'; default: "
                       "a local Ray runtime for this run.")]
 RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, help="Reruns of a shard whose worker died.")]
+OVERWRITE_HELP = "Replace an existing fakevision output in --out (a folder fakevision did not make is never deleted)."
 
 
 @app.command()
 @_friendly
 def make(
-    recipe: Annotated[str | None, typer.Argument(help="Recipe YAML file or built-in name (default: 'default').")] = None,
+    recipe: Annotated[str | None, typer.Argument(
+        help="Recipe YAML file or built-in name (default: 'default'; see 'fakevision recipes'). A built-in name wins "
+             "over a folder of that name, so 'make eyes --out eyes' can be rerun; write ./eyes for a file.")] = None,
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or storage URL (s3://bucket/prefix, ...).")]
     = "fakevision-out",
     workers: WorkersOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", "-s", min=0, help="Override the recipe's root seed.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing fakevision output.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     max_retries: RetriesOpt = 3,
 ) -> None:
-    """Make a data set from a recipe (no recipe: the embedded default, which needs no input data)."""
+    """Make a data set from a recipe (no recipe: the embedded default, which needs no input data).
+
+    Rerun the same command after an interruption to resume; rerunning a finished run does nothing."""
     from fakevision.cli_support import EngineArgs, run_make
 
     run_make(recipe or "default", out, seed, overwrite, quiet, EngineArgs(engine, workers, address, max_retries))
@@ -72,19 +83,25 @@ def make(
 @app.command()
 @_friendly
 def augment(
-    input: Annotated[Path, typer.Argument(help="Data set to augment (image folder, COCO json, .pts folder, ...).")],
+    input: Annotated[Path, typer.Argument(help="Data set to augment: a folder of images (flat or one subfolder per "
+                                               "class), a COCO .json, a labels .csv, a folder of .pts landmarks, "
+                                               "images/ + masks/, or a fakevision output folder.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or storage URL (s3://bucket/prefix, ...).")],
     preset: Annotated[str | None, typer.Option(
         help="Augmentation preset (iris-phone, camera, face, detection, classification).")] = None,
     recipe: Annotated[Path | None, typer.Option(help="YAML with an 'ops' list instead of a preset.")] = None,
     per_class: Annotated[int | None, typer.Option("--per-class", min=1, help="Make N samples per class.")] = None,
     count: Annotated[int | None, typer.Option(min=1, help="Total samples (default: one per input).")] = None,
-    input_format: Annotated[str, typer.Option("--format", help="Input format (default: auto-detect).")] = "auto",
+    input_format: Annotated[str, typer.Option("--format", help="Input format: auto (detect), folder, coco, csv, pts, "
+                                                               "mask_pairs, labelme, dlib or fakevision.")] = "auto",
     label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of a CSV input.")] = None,
+    input_options: Annotated[list[str] | None, typer.Option(
+        "--input-option", help="Any other reader option as KEY=VALUE, as in a recipe's input: (repeatable), e.g. "
+                               "path_column=file or box_tolerance=2.")] = None,
     workers: WorkersOpt = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", min=0)] = 0,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Root seed of the augmentation.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=OVERWRITE_HELP)] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     max_retries: RetriesOpt = 3,
@@ -93,7 +110,7 @@ def augment(
     from fakevision.cli_support import EngineArgs, run_augment
 
     run_augment(input, out, preset, recipe, per_class, count, input_format, seed, overwrite, quiet, label_column,
-                EngineArgs(engine, workers, address, max_retries))
+                EngineArgs(engine, workers, address, max_retries), input_options)
 
 
 @app.command()
@@ -177,7 +194,8 @@ def evaluate_downstream(
     task: Annotated[str, typer.Option("--task", help="classification, landmarks or segmentation.")] = "classification",
     label_column: Annotated[str | None, typer.Option("--label-column", help="Label column of the real CSV "
                                                                              "(classification).")] = None,
-    fake_label_column: Annotated[str, typer.Option("--fake-label-column")] = "label",
+    fake_label_column: Annotated[str, typer.Option("--fake-label-column", help="Label column of a fake "
+                                                                        "labels.csv.")] = "label",
     n_train: Annotated[int, typer.Option("--n-train", min=1, help="Classification: real training images per "
                                                                   "class.")] = 4,
     ratios: Annotated[str, typer.Option(help="fake:real ratios, comma-separated; 'inf' = fake only.")] = "0,0.5,1,2,4",
@@ -186,7 +204,8 @@ def evaluate_downstream(
     fake_n: Annotated[int | None, typer.Option("--fake-n", min=1, help="Fake images of a fake-only (inf) run "
                                                                        "(default: all).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Training seeds per ratio.")] = 5,
-    epochs: Annotated[int, typer.Option(min=1, help="Classification: epochs.")] = 30,
+    epochs: Annotated[int, typer.Option(min=1, help="Classification: training epochs per run (the best epoch on "
+                                                    "validation is kept).")] = 30,
     steps: Annotated[int | None, typer.Option(min=1, help="Landmarks/segmentation: training steps per run.")] = None,
     size: Annotated[str | None, typer.Option(help="Image size N or WxH (default: classification 32, landmarks 64, "
                                                   "segmentation 128x96).")] = None,
@@ -284,8 +303,8 @@ def evaluate_smart_table(
     conditions: Annotated[str | None, typer.Option(help="Semicolon-separated conditions, e.g. 'none;smart:nets=1,k=2' "
                                                   "(default: the full table).")]
     = None,
-    seeds: Annotated[int, typer.Option(min=1)] = 5,
-    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    seeds: Annotated[int, typer.Option(min=1, help="Training seeds per condition.")] = 5,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs per run.")] = 40,
     device: DeviceOpt = "cpu",
 ) -> None:
     """The seed's Smart Augmentation table on a real set: none / classical / RandAugment / TrivialAugment / blend /
@@ -303,12 +322,12 @@ def evaluate_smart_table(
 def smart(
     labels: Annotated[Path, typer.Argument(help="labels.csv of the real set (path column + label column).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for network A, its outputs and a grid.")],
-    label_column: Annotated[str, typer.Option("--label-column")],
+    label_column: Annotated[str, typer.Option("--label-column", help="Label column of the CSV (the class A keeps).")],
     k: Annotated[int, typer.Option(min=2, max=4, help="Same-class images A merges.")] = 2,
     per_class: Annotated[bool, typer.Option("--per-class", help="One network A per class.")] = False,
-    epochs: Annotated[int, typer.Option(min=1)] = 40,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs of A and B.")] = 40,
     count: Annotated[int, typer.Option(min=0, help="A-generated samples to write (with parents).")] = 0,
-    seed: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the training run.")] = 0,
     device: DeviceOpt = "cpu",
 ) -> None:
     """Train Smart Augmentation (network A merges same-class samples to help classifier B) and write A's outputs."""
@@ -516,7 +535,11 @@ def faces_prepare(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())
+    """The ``fakevision`` console script: the typer app with readable help (``cli_support.polish_help``)."""
+    from fakevision.cli_support import polish_help
+
+    command = polish_help(typer.main.get_command(app))
+    sys.exit(command.main(prog_name="fakevision"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ def test_iris_phone_preset_on_tar_keeps_masks(shared_data: Path, tmp_path: Path)
 def test_bad_augment_inputs_exit_2(shared_data: Path, tmp_path: Path) -> None:
     r = fv("augment", str(shared_data / "orl_att_faces" / "labels.csv"), "--preset", "face", "--out",
            str(tmp_path / "x"))
-    assert r.returncode == 2 and "label_column" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "use --label-column" in r.stderr and "Traceback" not in r.stderr
     r = fv("augment", str(tmp_path / "missing"), "--preset", "face", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "missing" in r.stderr
     r = fv("augment", str(shared_data / "faces_68pt" / "afw"), "--preset", "nope", "--out", str(tmp_path / "x"))

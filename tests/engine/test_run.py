@@ -31,8 +31,10 @@ def test_make_writes_every_sample(tmp_path: Path) -> None:
 def test_existing_output_refused_without_overwrite(tmp_path: Path) -> None:
     r = Recipe.from_dict(RECIPE)
     make(r, tmp_path / "o")
-    with pytest.raises(OutputError, match=r"o: output folder already exists and holds a finished run; use --overw"):
-        make(r, tmp_path / "o")
+    assert make(r, tmp_path / "o").already_finished  # the same recipe again: nothing to do
+    with pytest.raises(OutputError, match=r"o: output folder already exists and holds a finished run with a "
+                                          r"different seed \(1 there, 2 now\); use --overwrite"):
+        make(r.with_seed(2), tmp_path / "o")
     before = tree_digest(tmp_path / "o")
     make(r, tmp_path / "o", overwrite=True)
     assert tree_digest(tmp_path / "o") == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -67,7 +68,9 @@ def assert_same_sample(got: Sample, want: Sample, kp_atol: float) -> None:
 def test_round_trip_exact(run_dir: Path, samples: list[Sample], fmt: str, atol: float) -> None:
     ds = FakevisionDataset(run_dir, format=fmt)
     assert len(ds) == 6 and ds.ids() == [s.id for s in samples]
-    assert ds.categories == ["cube", "face"] and ds.classes == ["cat", "dog"]
+    # in class id order; "object" is a class only the label maps name (id 300, their first claim)
+    assert ds.categories == ["cube", "face", "object"] and ds.classes == ["cat", "dog"]
+    assert ds.category_ids == {"cube": 2, "face": 3, "object": 300}
     for i, want in enumerate(samples):
         assert_same_sample(ds.to_sample(i), want, atol)
 
@@ -89,7 +92,8 @@ def test_items_and_collate(run_dir: Path) -> None:
     item = ds[0]
     assert item["image"].dtype == torch.float32 and item["image"].shape == (3, 24, 32)
     assert float(item["image"].min()) >= 0.0 and float(item["image"].max()) <= 1.0
-    assert item["boxes"].shape == (2, 4) and item["labels"].tolist() == [1, 0]  # face, cube
+    ids = ds.category_ids  # the run's class ids (the COCO category ids)
+    assert item["boxes"].shape == (2, 4) and item["labels"].tolist() == [ids["face"], ids["cube"]]
     assert item["masks"].dtype == torch.bool and item["masks"].shape == (2, 24, 32)
     assert item["keypoints"].shape == (2, 68, 3) and item["depth"].shape == (1, 24, 32)
     assert item["normals"].dtype == torch.float32 and item["normals"].shape == (3, 24, 32)
@@ -112,7 +116,7 @@ def test_single_tar_and_unfinalized_webdataset(tmp_path: Path, run_dir: Path) ->
     shutil.copytree(run_dir / "webdataset", tmp_path / "webdataset")
     (tmp_path / "webdataset/info.json").unlink()
     ds = FakevisionDataset(tmp_path)
-    assert len(ds) == 6 and ds.categories == ["cube", "face"]
+    assert len(ds) == 6 and ds.categories == ["cube", "face", "object"]
 
 
 def test_bad_files_raise_input_error_naming_them(tmp_path: Path, run_dir: Path) -> None:
@@ -142,7 +146,7 @@ def test_bad_files_raise_input_error_naming_them(tmp_path: Path, run_dir: Path) 
 def test_coco_unknown_category_is_named(tmp_path: Path) -> None:
     write_run(tmp_path, make_samples(2), formats=["coco"])
     p = tmp_path / "coco/annotations.json"
-    p.write_text(p.read_text().replace('"category_id":1', '"category_id":9', 1))
+    p.write_text(re.sub(r'"category_id":\d+', '"category_id":9', p.read_text(), count=1))
     with pytest.raises(InputError, match="unknown category_id 9"):
         FakevisionDataset(tmp_path)
 

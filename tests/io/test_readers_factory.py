@@ -50,19 +50,29 @@ def layouts(tmp_path: Path) -> dict[str, Path]:
     img(tmp_path / "dlib" / "a.png")
     (tmp_path / "dlib" / "f.xml").write_text("<dataset><images><image file='a.png'/></images></dataset>")
     out["dlib"] = tmp_path / "dlib" / "f.xml"
+    img(tmp_path / "flat" / "a.png")  # the most common thing a user has: a folder of images, no labels
+    (tmp_path / "flat" / "notes.txt").write_text("taken with my phone")
+    out["folder_flat"] = tmp_path / "flat"
+    from tests.io.test_writers import make_samples, write_run
+
+    write_run(tmp_path / "fv", make_samples(1), formats=["coco", "manifest"])
+    # A render recipe mentions "shapes", which once made the folder look like labelme's.
+    (tmp_path / "fv" / "recipe.json").write_text(json.dumps({"sources": [{"type": "render", "shapes": ["box"]}]}))
+    out["fakevision"] = tmp_path / "fv"
     return out
 
 
 def test_detect_and_open_every_format(layouts: dict[str, Path], tmp_path: Path) -> None:
     for key, path in layouts.items():
-        fmt = key.removesuffix("_tar")
+        fmt = key.removesuffix("_tar").removesuffix("_flat")
         assert detect_format(path) == fmt, key
         opts = {"label_column": "y"} if fmt == "csv" else {}
         if fmt == "mask_pairs":
             opts["cache_dir"] = tmp_path / "cache"
         r = open_reader("auto", path, **opts)
         assert r.format == fmt and len(r) == 1
-        assert r[0].provenance.source == f"read:{fmt}"
+        # Read data says where it was read from; a fakevision output's samples keep what made them.
+        assert r[0].provenance.source == ("synth" if fmt == "fakevision" else f"read:{fmt}"), key
 
 
 def test_unknown_layout_lists_formats(tmp_path: Path) -> None:
@@ -70,8 +80,23 @@ def test_unknown_layout_lists_formats(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         open_reader("auto", tmp_path)
     msg = str(e.value)
-    assert str(tmp_path) in msg and "cannot tell the data set format" in msg
-    assert all(f in msg for f in ("coco", "labelme", "pts", "mask_pairs", "folder", "csv", "dlib"))
+    assert str(tmp_path) in msg and "cannot tell the data set format" in msg and "give format: one of" in msg
+    assert all(f in msg for f in ("coco", "labelme", "pts", "mask_pairs", "folder", "csv", "dlib", "fakevision"))
+
+
+def test_flat_folder_reads_unlabelled_and_output_reads_back_exactly(layouts: dict[str, Path]) -> None:
+    flat = open_reader("folder", layouts["folder_flat"])
+    assert flat.ids == ["a.png"] and flat.labels == [None] and flat[0].annotations.label is None
+    from fakevision.io.dataset import FakevisionDataset
+
+    out = open_reader("auto", layouts["fakevision"])
+    want = FakevisionDataset(layouts["fakevision"]).to_sample(0)
+    got = out[0]
+    assert got.id == want.id and out.labels == [want.annotations.label]
+    np.testing.assert_array_equal(got.image, want.image)
+    np.testing.assert_array_equal(got.annotations.boxes, want.annotations.boxes)
+    np.testing.assert_array_equal(got.annotations.keypoints, want.annotations.keypoints)
+    assert open_reader("fakevision", layouts["fakevision"], mode="L")[0].image.shape[2] == 1
 
 
 def test_csv_auto_without_label_column_is_clear(layouts: dict[str, Path]) -> None:

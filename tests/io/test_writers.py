@@ -126,7 +126,10 @@ def test_coco_loads_and_boxes_match_rle(run_dir: Path) -> None:
     coco = load_coco(run_dir / "coco/annotations.json")
     assert sorted(coco.getImgIds()) == [1, 2, 3, 4, 5, 6]
     cats = coco.loadCats(coco.getCatIds())
-    assert [(c["id"], c["name"]) for c in cats] == [(1, "cube"), (2, "face")]  # ids by sorted name
+    # One id space (encoding.class_ids): "object" keeps its label-map id 300 (the first claim), the ids the label
+    # maps use (1, 300) go to no other class, the rest are numbered by name.
+    assert [(c["id"], c["name"]) for c in cats] == [(2, "cube"), (3, "face"), (300, "object")]
+    cats = cats[:2]
     assert all(c["fakevision_schema"] == "ibug68" and len(c["keypoints"]) == 68 for c in cats)
     assert [1, 2] in cats[0]["skeleton"] and min(min(e) for e in cats[0]["skeleton"]) == 1  # 1-based
     anns = coco.loadAnns(coco.getAnnIds())
@@ -250,10 +253,10 @@ def test_write_error_names_path_and_keeps_earlier_files(tmp_path: Path, fmt: str
     before = tree_hashes(tmp_path)
     # A file where shard 1 needs a folder.
     blocker = {"coco": "coco/images", "imagefolder": "images/unlabelled", "webdataset": "webdataset",
-               "manifest": ".parts/manifest"}[fmt]
+               "manifest": ".state/parts/manifest"}[fmt]
     blocked = tmp_path / blocker
     if blocked.is_dir():
-        blocked = {"coco": tmp_path / "coco/images/synth-002.png", "manifest": tmp_path / ".parts/manifest" /
+        blocked = {"coco": tmp_path / "coco/images/synth-002.png", "manifest": tmp_path / ".state/parts/manifest" /
                    "000001.jsonl", "webdataset": tmp_path / "webdataset/shard-000001.tar"}[fmt]
         blocked.mkdir(parents=True)  # a folder where a file should go: rename onto it fails
     else:

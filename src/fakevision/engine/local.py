@@ -5,6 +5,12 @@ Workers are started with ``spawn`` (no inherited renderer/GL/torch state) and di
 (killed, out of memory) breaks the standard library's pool; the shards it held are then run again in a fresh pool,
 up to ``max_retries`` times each. At most one shard per worker is in flight, so "the shards it held" is exactly
 the shards that were running.
+
+Workers are started with SIGINT blocked (a signal mask survives ``exec``) and ignore it once they run, so a Ctrl-C
+while they are still importing reaches only the parent, which says one line, instead of every worker printing a
+``KeyboardInterrupt`` traceback. Blocked, not ignored, in the parent while it spawns them: an ignored Ctrl-C pressed
+in that window is lost (seen on a loaded machine, where spawning takes a while: the run went on to the end), a
+blocked one is only delayed until the workers are started.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -40,7 +45,9 @@ def _die_with_parent() -> None:
 def _init_worker(recipe: Recipe, threads: int) -> None:
     global _RECIPE
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C ...
+    if hasattr(signal, "pthread_sigmask"):  # ... and one pressed while we started (blocked until now) is dropped
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _RECIPE = recipe
     # One torch thread per worker, without importing torch (~2 s per worker) for recipes that never use it: torch
     # reads OMP_NUM_THREADS when a source first imports it; if unpickling the recipe already did, set it directly.
@@ -55,15 +62,16 @@ def _work(shard: int, out_dir: str) -> tuple[int, int]:
 
 
 def _submit(pool: ProcessPoolExecutor, shard: int, out: str) -> Future[tuple[int, int]]:
-    """``pool.submit`` with SIGINT ignored meanwhile: a worker the pool spawns now starts with Ctrl-C ignored
-    (inherited through exec) instead of dying with a traceback mid-import; the parent handles Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
+    """``pool.submit`` with SIGINT blocked in this thread meanwhile: a worker the pool spawns now starts with Ctrl-C
+    blocked (the mask is inherited through exec) instead of dying with a traceback mid-import, and a Ctrl-C pressed
+    meanwhile reaches this process as soon as the mask is restored; the parent handles Ctrl-C."""
+    if not hasattr(signal, "pthread_sigmask"):
         return pool.submit(_work, shard, out)
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         return pool.submit(_work, shard, out)
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class LocalBackend:

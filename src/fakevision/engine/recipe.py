@@ -133,6 +133,9 @@ class Recipe:
     @classmethod
     def from_file(cls, path: str | Path) -> Recipe:
         p = Path(path)
+        if p.is_dir():
+            raise RecipeError(f"{p}: is a folder, not a recipe file (built-in recipes: "
+                              f"{', '.join(sorted(builtin_recipes()))})")
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -149,9 +152,18 @@ class Recipe:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Recipe:
-        """A recipe file path, or the name of a built-in recipe (see ``builtin_recipes``)."""
+        """A recipe file path, or the name of a built-in recipe (see ``builtin_recipes``).
+
+        The rule (``looks_like_recipe_file``): a name ending in ``.yaml``/``.yml``, a name with a folder in it
+        (``./eyes``) or an existing *file* is a recipe file; anything else is a built-in name. So a folder that
+        happens to share a built-in's name (the output of ``fakevision make eyes --out eyes``) never hides the
+        built-in, and rerunning that command resumes instead of failing.
+
+        >>> Recipe.load("eyes").name
+        'eyes'
+        """
         p = Path(name_or_path)
-        if p.suffix in (".yaml", ".yml") or p.exists():
+        if looks_like_recipe_file(name_or_path):
             return cls.from_file(p)
         builtins = builtin_recipes()
         if str(name_or_path) not in builtins:
@@ -161,6 +173,21 @@ class Recipe:
         res = resources.files("fakevision.recipes").joinpath(f"{name_or_path}.yaml")
         data = yaml.safe_load(res.read_text(encoding="utf-8"))
         return cls.from_dict(data, f"builtin:{name_or_path}", Path.cwd())
+
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def looks_like_recipe_file(name_or_path: str | Path) -> bool:
+    """True when ``name_or_path`` names a recipe file rather than a built-in recipe: it ends in ``.yaml``/``.yml``,
+    contains a folder separator, or is an existing file. A folder is never a recipe.
+
+    >>> looks_like_recipe_file("eyes"), looks_like_recipe_file("my.yaml"), looks_like_recipe_file("./eyes")
+    (False, True, True)
+    """
+    text = str(name_or_path)
+    p = Path(text)
+    return p.suffix.lower() in RECIPE_SUFFIXES or "/" in text or "\\" in text or p.is_file()
 
 
 def builtin_recipes() -> dict[str, str]:

@@ -14,9 +14,9 @@ from fakevision.engine.plan import Plan
 from fakevision.engine.recipe import Recipe
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers import OutputSpec, make_writers
-from fakevision.io.writers.base import ShardInfo, Writer
+from fakevision.io.writers.base import RUN_STATE_DIR, ShardInfo, Writer
 
-STATE_DIR = ".state"
+STATE_DIR = RUN_STATE_DIR
 
 _CACHE: dict[str, tuple[list[Source], list[Writer]]] = {}
 

@@ -35,6 +35,7 @@ from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
     check_normals_encoding,
     decode_instance_masks,
+    class_ids,
     decode_label_map,
     decode_normals_png,
     decode_png_unchanged,
@@ -117,7 +118,8 @@ class _Coco:
                 if a["category_id"] not in self.cats:
                     raise InputError(f"annotation {a['id']} has unknown category_id {a['category_id']}", json_path)
                 self.anns[a["image_id"]].append(a)
-            self.categories = sorted(str(c["name"]) for c in self.cats.values())
+            self.category_ids = {str(c["name"]): c["id"] for c in sorted(self.cats.values(), key=lambda c: c["id"])}
+            self.categories = list(self.category_ids)  # in class id order
             self.classes = sorted({str(im["label"]) for im in self.images if im.get("label") is not None})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise InputError(f"malformed COCO file (missing or bad {e})", json_path) from None
@@ -241,15 +243,19 @@ class _Wds:
             self.items += [(tar, k, v) for k, v in members.items()]
         try:
             if info is not None:
-                self.categories = [str(c) for c in info["categories"]]
                 self.classes = [str(c) for c in info["labels"]]
+                self.category_ids = ({str(k): int(v) for k, v in info["category_ids"].items()}
+                                     if info.get("category_ids") else class_ids([], [str(c) for c in info["categories"]]))
             else:  # no finalize yet: read every record once
                 recs = [self._record(i) for i in range(len(self.items))]
-                self.categories = sorted({str(c) for r in recs for c in r.get("categories", [])})
+                claims = [[int(k), v] for r in recs for k, v in sorted((r.get("label_names") or {}).items(),
+                                                                      key=lambda kv: int(kv[0])) if int(k) != 0]
+                self.category_ids = class_ids(claims, {str(c) for r in recs for c in r.get("categories", [])})
                 self.classes = sorted({str(r["label"]) for r in recs if r.get("label") is not None})
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             where = store.url(INFO) if info is not None else store.url(tars[0] if tars else "")
             raise InputError(f"malformed WebDataset index or records ({type(e).__name__}: {e})", where) from None
+        self.categories = list(self.category_ids)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -320,6 +326,7 @@ class _ImageFolder:
         labels = sorted({f.split("/")[1] for f in self.files})
         self.classes = [c for c in labels if c != UNLABELLED]
         self.categories: list[str] = []
+        self.category_ids: dict[str, int] = {}
         self.meta: dict[str, dict[str, Any]] = {}
         if store.is_file(MANIFEST):
             for n, rec in enumerate(read_manifest(store, MANIFEST), 1):
@@ -405,7 +412,9 @@ class FakevisionDataset(Dataset):
     """Map-style dataset over a fakevision output folder.
 
     Each item is a dict: ``id`` (str), ``image`` (float32 C x H x W in [0, 1]), ``boxes`` (float32 N x 4, xyxy in
-    the corner convention), ``labels`` (int64 N, indices into ``dataset.categories``), ``categories`` (N names),
+    the corner convention), ``labels`` (int64 N, class ids: ``dataset.category_ids[name]``, the run's one id space,
+    equal to the COCO ``category_id`` and to the values of the label maps; 0 is background, never an instance's
+    class, as torchvision's detection models expect), ``categories`` (N names),
     ``label`` (str or None) and ``label_index`` (index into ``dataset.classes``, -1 without a label),
     ``attributes``; when the sample has them, ``masks`` (bool N x H x W), ``keypoints`` (float32 N x K x 3: x, y,
     visibility), ``depth`` (float32 1 x H x W, metres), ``normals`` (float32 3 x H x W: nx, ny, nz unit vectors in
@@ -437,9 +446,10 @@ class FakevisionDataset(Dataset):
         self.format = detect_format(self.path) if format == "auto" else format
         self._backend = _open(self.path, self.format)
         self.transform = transform
-        self.categories: list[str] = list(self._backend.categories)
+        self.categories: list[str] = list(self._backend.categories)  # in class id order
+        self.category_ids: dict[str, int] = dict(self._backend.category_ids)
         self.classes: list[str] = list(self._backend.classes)
-        self._cat_index = {c: i for i, c in enumerate(self.categories)}
+        self._cat_index = self.category_ids
         self._class_index = {c: i for i, c in enumerate(self.classes)}
 
     def __len__(self) -> int:

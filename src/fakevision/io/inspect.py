@@ -128,8 +128,83 @@ def formats_present(out_dir: str | Path | Storage) -> list[str]:
     return [k for k, v in found.items() if v]
 
 
-def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, Any]:
+def fmt_number(v: Any) -> str:
+    """A number as tables print it: integers with thousands separators, other numbers with 3 significant digits
+    (no 15-digit floats), a dash for None.
+
+    >>> [fmt_number(v) for v in (1187, 36.42085647583008, 0.0123456, 1234.5, 7.0, None)]
+    ['1,187', '36.4', '0.0123', '1,234', '7', '–']
+    """
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}"
+    if isinstance(v, float | np.floating):
+        x = float(v)
+        if not np.isfinite(x):
+            return str(x)
+        if x == int(x) and abs(x) < 1e15:
+            return f"{int(x):,}"
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    return str(v)
+
+
+def describe(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """The inspection as (what, value) rows of plain text for a table: formats, sizes, box statistics, how many
+    samples carry each dense annotation, keypoint visibility, problems by kind. Used by ``fakevision inspect`` and
+    the report, so both say the same thing the same way.
+
+    >>> info = {"formats": ["coco", "manifest"], "format": "coco", "num_samples": 3, "keypoints": {"v2": 10},
+    ...         "boxes": {"count": 2, "width": {"min": 4.0, "median": 36.42085, "mean": 20.2, "max": 36.4},
+    ...                   "height": None, "area": None},
+    ...         "with_masks": 3, "with_depth": 0, "with_normals": 0, "problem_counts": {}}
+    >>> for row in describe(info): print(row)
+    ('formats', 'coco, manifest (read: coco)')
+    ('samples', '3')
+    ('boxes', '2')
+    ('box width (px)', 'min 4 · median 36.4 · mean 20.2 · max 36.4')
+    ('samples with masks', '3 of 3')
+    ('samples with depth', '0 of 3')
+    ('samples with normals', '0 of 3')
+    ('keypoints', '10 visible (v=2)')
+    ('problems', 'none')
+    """
+    n = info.get("num_samples", 0)
+    rows = [("formats", f"{', '.join(info.get('formats') or []) or '–'} (read: {info.get('format', '?')})"),
+            ("samples", fmt_number(n))]
+    boxes = info.get("boxes") or {}
+    rows.append(("boxes", fmt_number(boxes.get("count", 0))))
+    for key, unit in (("width", "px"), ("height", "px"), ("area", "px²")):
+        st = boxes.get(key)
+        if st:
+            rows.append((f"box {key} ({unit})", " · ".join(f"{k} {fmt_number(st[k])}"
+                                                           for k in ("min", "median", "mean", "max"))))
+    checked = info.get("checked", n)
+    if checked < n:
+        rows.append(("checked", f"{fmt_number(checked)} of {fmt_number(n)} samples decoded (evenly spaced) for the "
+                                "statistics and checks"))
+    for key in ("masks", "depth", "normals"):
+        if f"with_{key}" in info:
+            rows.append((f"samples with {key}", f"{fmt_number(info[f'with_{key}'])} of {fmt_number(checked)}"))
+    vis = info.get("keypoints") or {}
+    if vis:
+        names = {"v2": "visible (v=2)", "v1": "labelled but hidden (v=1)", "v0": "not labelled (v=0)"}
+        rows.append(("keypoints", ", ".join(f"{fmt_number(c)} {names.get(k, k)}" for k, c in sorted(
+            vis.items(), reverse=True))))
+    counts = info.get("problem_counts") or {}
+    rows.append(("problems", ", ".join(f"{fmt_number(c)} {k.replace('_', ' ')}" for k, c in sorted(counts.items()))
+                 or "none"))
+    return rows
+
+
+def inspect_output(out_dir: str | Path, max_problems: int = 100, max_samples: int | None = None) -> dict[str, Any]:
     """Summarise and validate an output folder; returns plain JSON-ready data.
+
+    ``max_samples``: decode at most this many samples (evenly spaced) for the statistics and checks, so a report on
+    100k samples takes seconds; counts per class and source still cover every sample when ``manifest.jsonl`` is
+    there. ``checked`` says how many samples were decoded.
 
     Keys: ``formats`` (present), ``format`` (the one read), ``num_samples``, ``per_class``, ``per_source``,
     ``per_category`` (instances), ``keypoints`` (visibility counts), ``boxes`` (width/height/area stats),
@@ -158,7 +233,10 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
     heights: list[float] = []
     with_masks = with_depth = with_normals = 0
     problems: list[tuple[str, str]] = []
-    for i in range(len(ds)):
+    n = len(ds)
+    picks = (range(n) if max_samples is None or max_samples >= n
+             else sorted(set(np.linspace(0, n - 1, max(1, max_samples)).round().astype(int).tolist())))
+    for i in picks:
         try:
             s = ds.to_sample(i)
         except InputError as e:
@@ -184,6 +262,10 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
     if manifest is not None:
         per_source = Counter(rec.get("source", "unknown") for rec in manifest)
         per_class = Counter(rec.get("label") or "(none)" for rec in manifest)
+        if len(picks) < n:  # instances of every sample, from the manifest's counts
+            per_category = Counter()
+            for rec in manifest:
+                per_category.update((rec.get("counts") or {}).get("per_category") or {})
         keys = {ds.format: set(ds.ids())}
         problems += [("missing_file", m) for m in _missing_files(root, manifest, keys)]
         if len(manifest) != len(ds):
@@ -203,6 +285,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100) -> dict[str, An
             "height": _stats(heights),
             "area": _stats([w * h for w, h in zip(widths, heights, strict=True)]),
         },
+        "checked": len(picks),
         "with_masks": with_masks,
         "with_depth": with_depth,
         "with_normals": with_normals,

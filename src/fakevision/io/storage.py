@@ -135,6 +135,11 @@ class Storage:
         """Delete everything under the root (``--overwrite`` of an output fakevision made)."""
         raise NotImplementedError
 
+    def remove(self, rel: str) -> None:
+        """Delete file or folder ``rel`` and everything under it; nothing to delete is fine (the run state of a
+        finished run)."""
+        raise NotImplementedError
+
     def remove_stale_temps(self) -> int:
         """Delete temp files a killed run left; returns how many."""
         return 0
@@ -189,6 +194,13 @@ class LocalStorage(Storage):
 
     def remove_all(self) -> None:
         shutil.rmtree(self.path)
+
+    def remove(self, rel: str) -> None:
+        p = self.path / rel
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
 
     def remove_stale_temps(self) -> int:
         return remove_stale_temps(self.path) if self.path.is_dir() else 0
@@ -330,6 +342,15 @@ class FsspecStorage(Storage):
             pass
         except Exception as e:
             raise OutputError(f"{self.root}: cannot delete ({_reason(e)})") from None
+        self.fs.invalidate_cache(self.base)
+
+    def remove(self, rel: str) -> None:
+        try:
+            self.fs.rm(self._p(rel), recursive=True)
+        except FileNotFoundError:
+            pass
+        except Exception as e:
+            raise OutputError(f"{self.url(rel)}: cannot delete ({_reason(e)})") from None
         self.fs.invalidate_cache(self.base)
 
     def remove_stale_temps(self) -> int:

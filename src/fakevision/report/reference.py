@@ -53,7 +53,7 @@ def open_reference(path: str | Path) -> Any:
         fmt = detect_format(p)
         return open_reader(fmt, p, **({"category": IRIS} if fmt == "mask_pairs" else {}))
     except InputError as e:
-        raise InputError(f"reference data set: {e.problem}", e.path or p) from None
+        raise InputError(f"reference data set: {e.problem}", e.path or p, fix=e.fix) from None
     except (OSError, ValueError) as e:
         raise InputError(f"reference data set cannot be read ({e})", p) from None
 

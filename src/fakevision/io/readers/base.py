@@ -180,7 +180,7 @@ def make_sample(image: np.ndarray, name: str | Path, provenance: Provenance, **a
     try:
         return Sample(image, Annotations(**annotations), provenance)
     except InputError as e:
-        raise InputError(e.problem, name) from None
+        raise InputError(e.problem, name, fix=e.fix) from None
 
 
 def decode_rle(rle: Any) -> np.ndarray:

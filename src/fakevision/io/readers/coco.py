@@ -261,7 +261,8 @@ class CocoReader(Reader):
             raise InputError(f"annotation {aid}: bbox has negative width or height {bbox}", p)
         box = [x, y, x + bw, y + bh]
         if box[0] < -tol or box[1] < -tol or box[2] > w + tol or box[3] > h + tol:
-            raise InputError(f"annotation {aid}: bbox {bbox} (xywh) lies outside the {w}x{h} image {iid}", p)
+            raise InputError(f"annotation {aid}: bbox {bbox} (xywh) lies outside the {w}x{h} image {iid}", p,
+                             fix=("box_tolerance", f"a larger tolerance in pixels than {tol:g} to clip it instead"))
         box = [min(max(box[0], 0.0), w), min(max(box[1], 0.0), h), min(max(box[2], 0.0), w),
                min(max(box[3], 0.0), h)]
         kp = a.get("keypoints")

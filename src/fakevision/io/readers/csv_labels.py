@@ -45,7 +45,8 @@ class CsvReader(Reader):
         super().__init__(root, mode)
         self.csv_path = csv_path
         if label_column is None:
-            raise InputError("CSV reader needs the option label_column (which column is the label)", csv_path)
+            raise InputError("a CSV needs to be told which column holds the label", csv_path,
+                             fix=("label_column", "the name of that column"))
         self.label_column = label_column
         self.label_names = None if label_names is None else {str(k): str(v) for k, v in label_names.items()}
         try:
@@ -58,7 +59,9 @@ class CsvReader(Reader):
             raise InputError("CSV has no data rows", csv_path)
         for col, what in ((path_column, "path_column"), (label_column, "label_column")):
             if col not in header:
-                raise InputError(f"no column {col!r} ({what}); columns are {header}", csv_path)
+                kind = "image paths" if what == "path_column" else "labels"
+                raise InputError(f"no column {col!r}", csv_path,
+                                 fix=(what, f"the column of {kind}, one of {', '.join(header)}"))
         self._labels: list[str] = []
         self._attributes: list[dict[str, int | float | str | None]] = []
         seen: dict[str, int] = {}

@@ -23,17 +23,20 @@ from fakevision.io.readers.dlib_xml import DlibXmlReader
 from fakevision.io.readers.folder import ImageFolderReader
 from fakevision.io.readers.labelme import LabelmeReader
 from fakevision.io.readers.mask_pairs import DEFAULT_MASK_DIRS, MaskPairReader
+from fakevision.io.readers.output import FakevisionOutputReader, is_fakevision_output
 from fakevision.io.readers.pts import PtsReader
 
 READERS: dict[str, type[Reader]] = {
     cls.format: cls
-    for cls in (ImageFolderReader, CsvReader, CocoReader, PtsReader, MaskPairReader, LabelmeReader, DlibXmlReader)
+    for cls in (ImageFolderReader, CsvReader, CocoReader, PtsReader, MaskPairReader, LabelmeReader, DlibXmlReader,
+                FakevisionOutputReader)
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
 FORMAT_HELP = (
-    "coco (a .json with images/annotations), labelme (a folder of labelme .json), pts (a folder with 300-W .pts "
-    "files), mask_pairs (a tar archive or a folder with images/ and masks/), folder (one subfolder per class), "
-    "csv (a .csv; needs label_column), dlib (an imglab .xml)"
+    "folder (images, flat or in one subfolder per class), coco (a .json with images/annotations), csv (a .csv of "
+    "image paths and labels), pts (a folder with 300-W .pts files), mask_pairs (a tar archive or a folder with "
+    "images/ and masks/), labelme (a folder of labelme .json), dlib (an imglab .xml), fakevision (an output folder "
+    "of fakevision make/augment)"
 )
 _PATH_OPTIONS = ("image_root", "cache_dir")  # options that are paths: resolved like ``path``
 
@@ -71,8 +74,15 @@ def _has_class_folders(p: Path) -> bool:
     return False
 
 
+def _has_loose_images(p: Path) -> bool:
+    return any(f.is_file() and is_image_file(f) for f in p.iterdir())
+
+
 def detect_format(path: str | Path) -> str:
     """Guess the format of a data set path (see ``FORMAT_HELP``); unknown -> InputError listing the formats.
+
+    Folders are tried in this order: a fakevision output (its ``recipe.json`` must not be mistaken for a labelme
+    file), ``.pts`` files anywhere, labelme JSON, ``images/`` + ``masks/``, class subfolders, loose images.
 
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp()); _ = (d / "labels.csv").write_text("path,y\\n")
@@ -95,6 +105,8 @@ def detect_format(path: str | Path) -> str:
         elif is_archive(p):
             return "mask_pairs"
     else:
+        if is_fakevision_output(p):
+            return "fakevision"
         if next(p.rglob("*.pts"), None) is not None:
             return "pts"
         jsons = sorted(p.glob("*.json"))
@@ -102,9 +114,9 @@ def detect_format(path: str | Path) -> str:
             return "labelme"
         if (p / "images").is_dir() and any((p / d).is_dir() for d in DEFAULT_MASK_DIRS):
             return "mask_pairs"
-        if _has_class_folders(p):
+        if _has_class_folders(p) or _has_loose_images(p):
             return "folder"
-    raise InputError(f"cannot tell the data set format; give format: one of {FORMAT_HELP}", p)
+    raise InputError("cannot tell the data set format", p, fix=("format", f"one of {FORMAT_HELP}"))
 
 
 def open_reader(format: str, path: str | Path, **options: Any) -> Reader:
@@ -146,7 +158,7 @@ class ReaderSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib"] = "auto"
+    format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib", "fakevision"] = "auto"
     path: Annotated[Path, RECIPE_PATH]
     mode: Literal["RGB", "L", "keep"] | None = None
     # folder

@@ -15,7 +15,8 @@ webdataset/shard-<shard:06d>.tar    webdataset   <id>.png|jpg, <id>.json, <id>.m
                                                  see writers.wds
 webdataset/info.json                webdataset   (finalize) shard list, counts, category and label names
 manifest.jsonl                      manifest  (finalize) one line per sample with provenance and file paths
-.parts/<format>/<shard:06d>.json[l] coco, webdataset, manifest: per-shard parts that finalize merges
+.state/parts/<format>/<shard:06d>.json[l]  coco, webdataset, manifest: per-shard parts that finalize merges
+                                    (run state: deleted with .state/ once the run has finished)
 ```
 
 A recipe's ``outputs:`` list holds ``OutputSpec``s (a bare name such as ``coco`` is short for

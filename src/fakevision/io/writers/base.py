@@ -23,6 +23,10 @@ from typing import Protocol, runtime_checkable
 from fakevision.core.sample import Sample
 from fakevision.io.storage import Storage
 
+#: The hidden folder of an output that holds a run in progress (shard markers, writers' per-shard parts); the
+#: engine deletes it when the run has finished.
+RUN_STATE_DIR = ".state"
+
 
 @dataclass(frozen=True)
 class ShardInfo:

@@ -16,12 +16,15 @@ Conventions of the format, and how ours maps onto them:
   ``encoding``), ``label_map_file`` +
   ``label_names`` (semantic label map PNG, ``coco/labelmaps/<id>.png``). Per-instance
   attributes ride as ``attributes`` on each annotation.
-* Category ids are 1 + the index of the name in sorted order, so they do not depend on which shard saw a name
-  first. A category whose instances carry keypoints lists the schema's point names and its (1-based) skeleton and
+* Category ids are the run's one class id space (``encoding.class_ids``): a class that label maps name has the id
+  its pixels carry in every label map (render: box 1, sphere 2, cylinder 3; eyes: skin 1, sclera 2, iris 3, pupil
+  4), other classes the next free ids in name order (the default job's ``face``: 4). Classes only the label maps
+  know (``skin``) are listed as categories too, so the category table is the legend of every label map. Ids come
+  from the shards' parts in shard order, so they do not depend on which worker ran which shard. A category whose instances carry keypoints lists the schema's point names and its (1-based) skeleton and
   names it in ``fakevision_schema`` (with ``fakevision_flip_perm``, so readers can restore the schema); its
   instances in samples without keypoints get all-zero keypoints.
 
-Each shard writes its images and one part file ``.parts/coco/<shard>.json``; ``finalize`` merges the parts into
+Each shard writes its images and one part file ``.state/parts/coco/<shard>.json``; ``finalize`` merges the parts into
 ``coco/annotations.json`` and numbers annotations in shard order.
 """
 
@@ -41,7 +44,7 @@ from fakevision.core.keypoints import KeypointSchema, generic_schema
 from fakevision.core.sample import Sample
 from fakevision.io.atomic import dumps_json
 from fakevision.io.storage import Storage, as_storage
-from fakevision.io.writers.base import ShardInfo
+from fakevision.io.writers.base import RUN_STATE_DIR, ShardInfo
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
     NORMALS_ENCODING,
@@ -52,7 +55,9 @@ from fakevision.io.writers.encoding import (
     encode_sample_image,
     file_stem,
     image_ext,
+    class_ids,
     jsonable,
+    label_id_claims,
     label_names_to_json,
     provenance_json,
     schema_def,
@@ -64,12 +69,14 @@ KEYPOINT_SHIFT = 0.5  # ours (pixel centre at +0.5) minus COCO's (pixel centre a
 
 
 def part_name(fmt: str, shard_index: int, suffix: str = "json") -> str:
-    """Where (relative to the output root) a writer keeps the per-shard part that ``finalize`` merges.
+    """Where (relative to the output root) a writer keeps the per-shard part that ``finalize`` merges: inside the
+    run state (``.state/``), which the engine deletes once the run has finished, so a finished output holds only
+    what users load.
 
     >>> part_name("coco", 3)
-    '.parts/coco/000003.json'
+    '.state/parts/coco/000003.json'
     """
-    return f".parts/{fmt}/{shard_index:06d}.{suffix}"
+    return f"{RUN_STATE_DIR}/parts/{fmt}/{shard_index:06d}.{suffix}"
 
 
 def part_path(out_dir: Path, fmt: str, shard_index: int, suffix: str = "json") -> Path:
@@ -152,7 +159,7 @@ class CocoWriter:
         # The part goes last: its presence means every file of the shard is stored.
         try:
             text = dumps_json(jsonable({"images": images, "annotations": annotations, "schemas": schemas,
-                                        "schema_defs": defs}))
+                                        "schema_defs": defs, "label_ids": label_id_claims(samples)}))
         except ValueError as e:  # NaN or infinity in attributes / extras / params: JSON has no such numbers
             raise OutputError(f"{store.url(part)}: cannot encode the shard's annotations ({e})") from None
         store.write_text(part, text)
@@ -221,11 +228,13 @@ class CocoWriter:
         anns: list[dict[str, Any]] = []
         schemas: dict[str, str | None] = {}
         defs: dict[str, dict[str, Any]] = {}
+        claims: list[list[int | str]] = []
         for k in range(num_shards):
             part = _read_part(store, part_name(self.name, k))
             images += part["images"]
             anns += part["annotations"]
             defs.update(part["schema_defs"])
+            claims += part.get("label_ids", [])
             for name, schema in part["schemas"].items():
                 prev = schemas.get(name)
                 if prev is not None and schema is not None and prev != schema:
@@ -233,11 +242,11 @@ class CocoWriter:
                         f"{store.url(ANNOTATIONS)}: category {name!r} has keypoint schemas {prev} and {schema}"
                     )
                 schemas[name] = prev or schema
-        cat_ids = {c: i + 1 for i, c in enumerate(sorted(schemas))}
+        cat_ids = class_ids(claims, schemas)
         categories = []
-        for c in sorted(schemas):
+        for c in cat_ids:
             cat: dict[str, Any] = {"id": cat_ids[c], "name": c, "supercategory": c}
-            schema = schemas[c]
+            schema = schemas.get(c)
             if schema is not None:
                 cat.update(defs[schema], fakevision_schema=schema)
             categories.append(cat)

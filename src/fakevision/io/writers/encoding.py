@@ -48,7 +48,7 @@ import io
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +330,57 @@ def label_names_to_json(names: dict[int, str] | None) -> dict[str, str]:
 
 def label_names_from_json(names: dict[str, str] | None) -> dict[int, str] | None:
     return None if names is None else {int(k): v for k, v in names.items()}
+
+
+def label_id_claims(samples: Sequence[Sample]) -> list[list[int | str]]:
+    """The (class id, name) pairs the label maps of ``samples`` use, in order of first appearance, background (0)
+    left out: what a writer keeps per shard so that ``class_ids`` can give COCO categories the same ids.
+
+    >>> import numpy as np
+    >>> from fakevision.core.sample import Annotations
+    >>> lm = np.zeros((2, 2), np.int32)
+    >>> s = Sample(np.zeros((2, 2, 3), np.uint8), Annotations(label_map=lm, label_names={0: "bg", 3: "iris"}))
+    >>> label_id_claims([s, s])
+    [[3, 'iris']]
+    """
+    seen: dict[tuple[int, str], None] = {}
+    for s in samples:
+        for k, v in sorted((s.annotations.label_names or {}).items()):
+            if int(k) != 0:
+                seen.setdefault((int(k), str(v)), None)
+    return [[k, v] for k, v in seen]
+
+
+def class_ids(claims: Iterable[Sequence[int | str]], names: Iterable[str]) -> dict[str, int]:
+    """One id space for the classes of a run: COCO category ids, label map values and ``FakevisionDataset``'s
+    ``labels`` all use it. A class a label map names keeps that label map's id (the first claim wins, in run
+    order); every other class (e.g. ``face`` from a source without label maps) gets the next free id, in name
+    order. Ids start at 1: 0 is the label maps' background, never a category.
+
+    When two label maps disagree (``3: cylinder`` in one, ``3: iris`` in another; only a recipe mixing ``render`` and
+    ``render_eye`` does that), the later class gets an id no label map uses: COCO then cannot match both, and a
+    reader must use the ``label_names`` written beside every label map, as all of ours do.
+
+    >>> class_ids([[1, "box"], [2, "sphere"], [3, "cylinder"]], ["face", "box", "cylinder", "sphere"])
+    {'box': 1, 'sphere': 2, 'cylinder': 3, 'face': 4}
+    >>> class_ids([[3, "cylinder"], [3, "iris"], [1, "skin"]], ["cylinder", "iris"])
+    {'skin': 1, 'iris': 2, 'cylinder': 3}
+    """
+    claims = [(int(k), str(name)) for k, name in claims if int(k) > 0]
+    ids: dict[str, int] = {}
+    for k, name in claims:
+        if name not in ids and k not in ids.values():
+            ids[name] = k
+    taken = {k for k, _ in claims}  # an id some label map uses is never given to another class
+    nxt = 1
+    for name in sorted(set(names) | {str(n) for _, n in claims}):
+        if name in ids:
+            continue
+        while nxt in taken:
+            nxt += 1
+        ids[name] = nxt
+        taken.add(nxt)
+    return dict(sorted(ids.items(), key=lambda kv: kv[1]))
 
 
 def encode_instance_masks(masks: np.ndarray) -> tuple[bytes, bytes | None]:

@@ -3,7 +3,7 @@ provenance, label, attributes, size, annotation counts, and where the sample's f
 the same run (``files``: writer name -> paths relative to ``out_dir``, from each writer's own ``sample_files``, so
 the naming lives in one place). It is the index ``fakevision inspect`` and the report read first.
 
-Each shard writes ``.parts/manifest/<shard>.jsonl``; ``finalize`` concatenates them in shard order.
+Each shard writes ``.state/parts/manifest/<shard>.jsonl``; ``finalize`` concatenates them in shard order.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ Each tar is written under a temp name and renamed, so a shard is whole or absent
 ``webdataset.TarWriter(f, user="", group="", mode=0o444, encoder=False, mtime=0)`` writes (tested), written with
 the standard library's ``tarfile`` the way it does: importing ``webdataset`` imports PyTorch, ~2 s of every
 ``fakevision make`` (measured; the default job takes ~10 s), for a class of twenty lines. The per-shard summary
-``.parts/webdataset/<shard>.json`` is merged by ``finalize`` into ``webdataset/info.json`` (shard list, sample
-count, sorted category and label names), which lets a reader build class indices without opening every tar.
+``.state/parts/webdataset/<shard>.json`` is merged by ``finalize`` into ``webdataset/info.json`` (shard list, sample
+count, sorted category and label names, and ``category_ids``: the run's class ids, the same as the COCO
+category ids and the label maps' values, see ``encoding.class_ids``), which lets a reader build class indices
+without opening every tar.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.coco import part_name
 from fakevision.io.writers.encoding import (
     check_unique_stems,
+    class_ids,
     encode_depth_png,
     encode_instance_masks,
     encode_label_map,
@@ -46,6 +49,7 @@ from fakevision.io.writers.encoding import (
     encode_sample_image,
     file_stem,
     image_ext,
+    label_id_claims,
     sample_record,
 )
 
@@ -151,12 +155,13 @@ class WebDatasetWriter:
             "num_samples": len(samples),
             "categories": sorted({c for s in samples for c in s.annotations.categories}),
             "labels": sorted({s.annotations.label for s in samples if s.annotations.label is not None}),
+            "label_ids": label_id_claims(samples),
         }
         store.write_json(part_name(self.name, shard.index), summary)
 
     def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
         store = as_storage(out_dir)
-        shards, cats, labels, total = [], set(), set(), 0
+        shards, cats, labels, total, claims = [], set(), set(), 0, []
         for k in range(num_shards):
             p = part_name(self.name, k)
             try:
@@ -170,6 +175,9 @@ class WebDatasetWriter:
             shards.append({"path": part["shard"], "num_samples": part["num_samples"]})
             cats.update(part["categories"])
             labels.update(part["labels"])
+            claims += part.get("label_ids", [])
             total += part["num_samples"]
-        info = {"shards": shards, "num_samples": total, "categories": sorted(cats), "labels": sorted(labels)}
+        ids = class_ids(claims, cats)
+        info = {"shards": shards, "num_samples": total, "categories": sorted(cats), "labels": sorted(labels),
+                "category_ids": ids}
         store.write_json(INFO, info)
