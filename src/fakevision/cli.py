@@ -133,18 +133,43 @@ def report(
     out: Annotated[Path, typer.Argument(help="An output folder made by fakevision.")],
     html: Annotated[Path | None, typer.Option("--html", help="Where to write the report (default OUT/report.html).")]
     = None,
-    samples: Annotated[int, typer.Option(min=1, max=400, help="Samples in the grid.")] = 24,
+    samples: Annotated[int, typer.Option(min=0, help="Samples in the grid, shared out over the sources (0 = all; "
+                                                     "24 a page, pictures load page by page).")] = 96,
     reference: Annotated[Path | None, typer.Option(
-        "--reference", help="A real data set (e.g. the MMU iris .tar.xz, or a folder with images/ and masks/) to "
-                            "show beside the output's rendered eyes, with iris statistics of both.")] = None,
+        "--reference", help="A real data set (any format augment reads: a folder of images, COCO, CSV, .pts, the MMU "
+                            "iris .tar.xz, ...) shown beside the output's samples; rendered eyes also get iris "
+                            "statistics of both.")] = None,
     reference_samples: Annotated[int, typer.Option(
-        "--reference-samples", min=1, max=100, help="Rendered and real pictures each in the comparison.")] = 6,
+        "--reference-samples", min=1, max=200, help="Fake and real samples each in the comparison.")] = 6,
+    results: Annotated[list[Path] | None, typer.Option(
+        "--results", help="A folder of evaluation results (fakevision evaluate --out DIR) to include; repeatable. "
+                          "The output folder itself is always searched.")] = None,
 ) -> None:
-    """Write one self-contained HTML report: sample grid with annotations drawn, counts, provenance."""
+    """Write one self-contained HTML report: samples with switchable annotation layers and zoom, counts, parameter
+    histograms, annotation statistics, evaluation results, provenance."""
     from fakevision.report import write_report
 
-    path = write_report(out, html, samples, reference=reference, reference_samples=reference_samples)
+    path = write_report(out, html, samples, reference=reference, reference_samples=reference_samples,
+                        results=results)
     typer.echo(str(path))
+
+
+@app.command()
+@_friendly
+def doctor(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where you will write outputs (checks its free "
+                                                                  "space and that it is writable; default: here).")]
+    = None,
+    egl: Annotated[bool, typer.Option("--egl/--no-egl", help="Try to create an EGL context for the optional "
+                                                             "pyrender renderer (a few seconds).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Check this machine: torch build and threads, renderers, EGL, dlib and its model, extras, Chromium for the
+    report test, disk space; prints the fix for each problem and exits 1 when something required is missing."""
+    from fakevision.cli_support import run_doctor
+
+    if not run_doctor(out, egl, as_json):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, \
-    TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -45,7 +44,9 @@ def readable_metavar(param: Any) -> str:
     ``SECONDS`` or ``X`` for numbers, the upper-case name for text and arguments, nothing for a flag (typer 0.29
     would show ``<path>``, ``<int range>``, ``<str>``, ``<bool>`` and ``{input}``).
 
-    >>>     >>> readable_metavar(click.Option(["--label-column"], type=str)), readable_metavar(click.Option(["--n"], type=int))
+    >>> import click
+    >>> opt = click.Option(["--label-column"], type=str)
+    >>> readable_metavar(opt), readable_metavar(click.Option(["--n"], type=int))
     ('LABEL_COLUMN', 'N')
     >>> readable_metavar(click.Option(["--quiet"], is_flag=True)), readable_metavar(click.Argument(["input"]))
     ('', 'INPUT')
@@ -287,6 +288,9 @@ def run_inspect(out: str | Path, as_json: bool) -> bool:
     for key, title in (("per_source", "samples per source"), ("per_class", "samples per class"),
                        ("per_category", "instances per category")):
         counts = info.get(key) or {}
+        if key == "per_class" and set(counts) == {"(none)"}:
+            out_console.print("no sample has a class label", highlight=False)
+            continue
         if counts:
             t = Table(title=title)
             t.add_column("name")
@@ -314,11 +318,11 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
                    input_options: dict[str, Any] | None = None) -> Recipe:
     """The recipe behind ``fakevision augment``: one ``augment`` source over INPUT, COCO + image folder + manifest.
     ``input_options`` are further reader options (``--input-option KEY=VALUE``), as in a recipe's ``input:``."""
-    from fakevision.engine.recipe import Recipe
     import yaml
 
     from fakevision.augment.source import augment_count
     from fakevision.core.errors import RecipeError
+    from fakevision.engine.recipe import Recipe
 
     if (preset is None) == (ops_file is None):
         raise RecipeError("augment: give exactly one of --preset NAME or --recipe FILE")
@@ -385,3 +389,74 @@ def run_augment(input: Path, out: str | Path, preset: str | None, ops_file: Path
     recipe = augment_recipe(input, preset, ops_file, per_class, count, input_format, seed, label_column,
                             parse_input_options(input_options))
     summary(run_with_progress(recipe, out, overwrite, quiet, engine or EngineArgs()))
+
+
+def run_doctor(out: Path | None, egl: bool, as_json: bool) -> bool:
+    """Print ``fakevision.doctor``'s checks (a table, or JSON); False when a required check failed."""
+    import dataclasses
+
+    from fakevision.doctor import FAIL, OK, run_checks
+
+    checks = run_checks(out, egl=egl)
+    if as_json:
+        print(json.dumps([{**dataclasses.asdict(c), "failed": c.failed} for c in checks], indent=2))
+        return not any(c.failed for c in checks)
+    t = Table(title="fakevision doctor", show_lines=False)
+    for col in ("check", "status", "found", "fix"):
+        t.add_column(col, overflow="fold")
+    colour = {OK: "green", FAIL: "red"}
+    for c in checks:
+        status = Text(c.status + (" (required)" if c.required and c.status != OK else ""),
+                      style=colour.get(c.status, "yellow"))
+        t.add_row(Text(c.name), status, Text(c.found), Text(c.fix))
+    out_console = Console(soft_wrap=False)
+    out_console.print(t)
+    failed = [c.name for c in checks if c.failed]
+    if failed:
+        out_console.print(Text(f"{len(failed)} required check(s) failed: {', '.join(failed)}", style="red"))
+    else:
+        warned = sum(c.status != OK for c in checks)
+        out_console.print(Text("everything required is here" + (f"; {warned} optional item(s) above have a fix"
+                                                                  if warned else ""), style="green"))
+    return not failed
+
+
+def cli_reference() -> str:
+    """The command-line reference (``docs/reference/cli.md``) generated from the typer app itself: every command
+    with its help, arguments and options (flag, value, default, help). ``tests/test_docs.py`` fails when the
+    committed page and the app disagree; regenerate with ``python -c "from fakevision.cli_support import
+    cli_reference; print(cli_reference(), end='')" > docs/reference/cli.md``."""
+    import inspect
+
+    import typer
+
+    from fakevision.cli import app
+
+    root = polish_help(typer.main.get_command(app))
+    lines = ["# Command-line reference", "",
+             "<!-- Generated from the typer app by fakevision.cli_support.cli_reference; tests/test_docs.py fails when "
+             "it drifts. -->", "",
+             "Every command also prints this with `--help`. Errors are one line naming the file and the problem, "
+             "exit code 2; an interrupted run exits 130 and resumes when rerun.", ""]
+    for path, cmd in walk_commands(root):
+        if not path or getattr(cmd, "commands", None):
+            if path and cmd.help:
+                lines += [f"## `fakevision {' '.join(path)} ...`", "", inspect.cleandoc(cmd.help), ""]
+            continue
+        usage = " ".join(["fakevision", *path, "[OPTIONS]"] + [
+            (p.metavar if p.required else f"[{p.metavar}]") for p in cmd.params if _is_argument(p)])
+        lines += [f"{'###' if len(path) > 1 else '##'} `fakevision {' '.join(path)}`", "", f"`{usage}`", "",
+                  inspect.cleandoc(cmd.help or ""), "", "| argument / option | value | default | help |",
+                  "|---|---|---|---|"]
+        for p in cmd.params:
+            names = ", ".join(f"`{o}`" for o in (*p.opts, *getattr(p, "secondary_opts", []))) if not _is_argument(p) \
+                else f"`{p.metavar}`"
+            default = p.default if not callable(p.default) else None
+            empty = default is None or default is False or default == () or default == []
+            shown = "" if empty or p.required else f"`{default}`"
+            if p.required:
+                shown = "**required**"
+            text = " ".join(str(getattr(p, "help", "") or "").split()).replace("|", "\\|")
+            lines.append(f"| {names} | {p.metavar or ''} | {shown} | {text} |")
+        lines.append("")
+    return "\n".join(lines)

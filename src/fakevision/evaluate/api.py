@@ -25,7 +25,7 @@ import numpy as np
 from fakevision.core.errors import InputError
 from fakevision.evaluate.distances import fid_from_features, kid_from_features
 from fakevision.evaluate.features import PixelExtractor, get_extractor
-from fakevision.evaluate.memorisation import find_near_copies
+from fakevision.evaluate.memorisation import closest_pairs, find_near_copies
 from fakevision.evaluate.protocol import run_protocol, write_protocol
 from fakevision.io.atomic import atomic_write_json
 from fakevision.io.labelled import (
@@ -229,10 +229,14 @@ def evaluate_distances(
     kid = kid_from_features(ff, fr, subsets=kid_subsets, subset_size=kid_subset_size, extractor=ext.name)
     perm = np.random.default_rng(seed).permutation(len(real))
     n_hold = max(5, int(round(holdout_fraction * len(real))))
-    mem = find_near_copies(fake.images, real.images[perm[n_hold:]], real.images[perm[:n_hold]], PixelExtractor(),
+    train = perm[n_hold:]
+    mem = find_near_copies(fake.images, real.images[train], real.images[perm[:n_hold]], PixelExtractor(),
                            quantile=quantile)
     summary = mem.summary()
     summary["flagged_ids"] = [fake.ids[i] for i in summary.pop("flagged_indices")]
+    # the closest pairs, pictures included, so a report shows them side by side (fakevision report --results)
+    summary["closest_pairs"] = closest_pairs(mem, fake.images, real.images[train], fake.ids,
+                                             [real.ids[i] for i in train])
     res = {"real": str(real_csv), "fake": str(fake_csv), "image_size": size, "fid": fid.to_dict(),
            "kid": kid.to_dict(), "memorisation": summary}
     if identity:

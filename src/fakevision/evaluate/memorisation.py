@@ -86,6 +86,31 @@ class MemorisationResult:
         }
 
 
+def closest_pairs(result: MemorisationResult, fake_images: np.ndarray, train_images: np.ndarray,
+                  fake_ids: list[str], train_ids: list[str], k: int = 8) -> list[dict[str, Any]]:
+    """The ``k`` fake samples closest to a training sample, each with that training sample: ids, distance, whether
+    it is flagged, and both pictures as base64 PNG (``fake_png``, ``real_png``) so a report can show them side by
+    side without the data sets at hand (the pictures are the small ones the check compared).
+
+    >>> r = memorisation_check(np.zeros((2, 3)), np.zeros((1, 3)), np.ones((5, 3)))
+    >>> p = closest_pairs(r, np.zeros((2, 4, 4, 3), np.uint8), np.zeros((1, 4, 4, 3), np.uint8), ["a", "b"], ["t"])
+    >>> [(x["fake"], x["real"], x["flagged"]) for x in p], p[0]["fake_png"][:8]
+    ([('a', 't', True), ('b', 't', True)], 'iVBORw0K')
+    """
+    import base64
+
+    from fakevision.io.images import encode_image
+
+    def png(im: np.ndarray) -> str:
+        return base64.b64encode(encode_image(np.ascontiguousarray(im), "png")).decode("ascii")
+
+    order = np.argsort(result.fake_nn_distance, kind="stable")[:k]
+    return [{"fake": fake_ids[i], "real": train_ids[int(result.nearest_train[i])],
+             "distance": float(result.fake_nn_distance[i]), "flagged": bool(result.flagged[i]),
+             "fake_png": png(fake_images[i]), "real_png": png(train_images[int(result.nearest_train[i])])}
+            for i in order]
+
+
 def memorisation_check(
     fake: np.ndarray, train: np.ndarray, holdout: np.ndarray, quantile: float = 0.02, extractor: str = "unknown"
 ) -> MemorisationResult:

@@ -34,8 +34,8 @@ from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_sch
 from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
     check_normals_encoding,
-    decode_instance_masks,
     class_ids,
+    decode_instance_masks,
     decode_label_map,
     decode_normals_png,
     decode_png_unchanged,

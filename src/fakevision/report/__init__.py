@@ -1,54 +1,44 @@
-"""The HTML report: one self-contained file (images inlined as base64 PNG, no scripts, no network) that shows a
-grid of samples with their annotations drawn (depth and normals beside them), counts, validation and a provenance
-summary; with ``reference``, also rendered eyes beside a real iris set with their statistics (``report.reference``)."""
+"""The HTML report (``fakevision report DIR``): one self-contained file that works offline — every picture inlined
+as a data URI, plots as inline SVG (``report.plots``), the page's small script and style inlined too, nothing
+fetched at view time.
+
+What it shows, in page order: a section per source with a paginated grid of samples whose annotation layers
+(masks, boxes, keypoints with the schema's skeleton, depth, normals; ``report.layers``) the toolbar switches on and
+off, each sample zoomable at full resolution on click with keypoint names on hover and its provenance beside it;
+fake samples beside a real reference set (``--reference``; eyes also get iris statistics, ``report.reference``);
+counts as bar charts; histograms of every parameter each source drew (from provenance, ``report.params``);
+annotation statistics and validation as a formatted table (``io.inspect``); evaluation results found in the output
+or in ``--results`` folders (``report.results``); provenance per source.
+
+Why it stays fast at 10,000+ samples: the grid holds a chosen number of samples spread evenly over each source
+(``num_samples``; 0 = all), pictures are small thumbnails that load lazily page by page (24 per page), the zoom's
+full-resolution picture is decoded only when opened, statistics decode at most ``MAX_CHECKED`` samples, and counts
+and parameter histograms come from ``manifest.jsonl`` without decoding any image.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import cv2
 import jinja2
 import numpy as np
 
 from fakevision.core.errors import InputError
+from fakevision.core.sample import Sample
 from fakevision.io.atomic import atomic_write_text
-from fakevision.io.images import encode_image
 from fakevision.report.draw import draw_sample
 
 __all__ = ["draw_sample", "write_report"]
 
-
-def _b64png(img: np.ndarray) -> str:
-    return base64.b64encode(encode_image(img, "png")).decode("ascii")
-
-
-def _depth_picture(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    valid = depth > 0
-    pic = np.zeros(depth.shape, np.uint8)
-    if valid.any():
-        lo, hi = float(depth[valid].min()), float(depth[valid].max())
-        pic[valid] = (255 - 215 * (depth[valid] - lo) / max(hi - lo, 1e-9)).astype(np.uint8)
-    pic = cv2.resize(pic, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-    return cv2.applyColorMap(pic, cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
-
-
-def _normals_picture(normals: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The usual normal-map colouring, RGB = (n + 1) / 2 (camera frame: red = right, green = down, blue = away
-    from the camera, so a surface facing the camera is olive, (128, 128, 0)); no surface is black, which no unit
-    normal maps to, so silhouettes stay visible.
-
-    >>> n = np.zeros((1, 2, 3), np.float32); n[0, 0] = [0, 0, -1]
-    >>> _normals_picture(n, (1, 2)).tolist()
-    [[[128, 128, 0], [0, 0, 0]]]
-    """
-    n = np.asarray(normals, dtype=np.float32)
-    pic = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    pic[~np.any(n != 0, axis=2)] = 0
-    return cv2.resize(pic, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+DEFAULT_SAMPLES = 96
+PAGE_SIZE = 24
+MAX_CHECKED = 2000  # samples decoded for statistics and validation
+MAX_HISTOGRAMS = 48  # parameter histograms per source
+RESULT_FILES = ("protocol.json", "distances.json", "table.json", "adversarial.json")
 
 
 def _manifest_rows(out: Path) -> list[dict[str, Any]]:
@@ -58,110 +48,48 @@ def _manifest_rows(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_samples: int = 24,
-                 extra_sections: list[str] | None = None, reference: str | Path | None = None,
-                 reference_samples: int = 6) -> Path:
-    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path.
+def caption(s: Sample) -> str:
+    """One short line about a sample's annotations for its card.
 
-    ``reference``: a real data set (e.g. the MMU iris ``.tar.xz``) to compare the output's eye samples with: a
-    section with ``reference_samples`` rendered and real pictures side by side and their iris statistics
-    (``fakevision.report.reference``). An unreadable reference is an ``InputError`` naming it, raised before any
-    other work."""
-    from fakevision.io.dataset import FakevisionDataset
-    from fakevision.io.inspect import inspect_output
+    >>> from fakevision.core.sample import Annotations
+    >>> caption(Sample(np.zeros((4, 6, 3), np.uint8), Annotations(label="cat")))
+    '6×4 · label cat'
+    """
+    a = s.annotations
+    bits = [f"{s.width}×{s.height}"]
+    if a.num_instances:
+        bits.append(f"{a.num_instances} inst.")
+    if a.keypoints is not None and a.visibility is not None:
+        bits.append(f"{int((a.visibility == 2).sum())}/{a.visibility.size} kp visible")
+    if a.label is not None:
+        bits.append(f"label {a.label}")
+    return " · ".join(bits)
 
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise InputError("output folder not found", out)
-    sections = list(extra_sections or [])
-    if reference is not None:
-        from fakevision.report.reference import open_reference, reference_section
 
-        open_reference(reference)  # fail fast, naming the path, before reading the output
-    if any((out / f).exists() for f in RESULT_FILES):
-        from fakevision.evaluate.report import render_fragment
+def sample_entry(s: Sample, source: str, index: int | None) -> dict[str, Any]:
+    """A sample as the page's data: its layers (``report.layers``), caption, source and provenance."""
+    from fakevision.io.writers.encoding import jsonable, provenance_json
+    from fakevision.report.layers import sample_layers
 
-        sections.append(render_fragment(out))
-    try:
-        ds = FakevisionDataset(out)
-        n = len(ds)
-    except InputError:
-        if not sections:
-            raise
-        if reference is not None:
-            sections.insert(0, reference_section(out, reference, reference_samples, None))
-        return _write(out, html_path, _results_only_page(out, sections))
-    if n == 0:
-        raise InputError("output folder holds no samples", out)
-    ref_html = reference_section(out, reference, reference_samples, ds) if reference is not None else None
-    rows = _manifest_rows(out)
-    groups = _pick_per_source(ds.ids(), rows, num_samples)
-    pick = [i for _, _, idx in groups for i in idx]
-    grid = []
-    provenance: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "seeds": set(), "recipe_hash": "",
-                                                                 "example": ""})
-    versions: set[str] = set()
-    for i in pick:
-        s = ds.to_sample(i)
-        pic = draw_sample(s)
-        a = s.annotations
-        bits = [f"{a.num_instances} inst."] if a.num_instances else []
-        if a.label is not None:
-            bits.append(f"label {a.label}")
-        if a.keypoints is not None:
-            bits.append(f"{int((a.visibility == 2).sum())} visible kp")
-        grid.append({"id": s.id, "png": _b64png(pic), "width": pic.shape[1], "height": pic.shape[0],
-                     "depth_png": _b64png(_depth_picture(a.depth, pic.shape[:2])) if a.depth is not None else None,
-                     "normals_png": (_b64png(_normals_picture(a.normals, pic.shape[:2]))
-                                     if a.normals is not None else None),
-                     "caption": ", ".join(bits)})
-    by_index = dict(zip(pick, grid))
-    sample_groups = [{"source": src, "count": count, "samples": [by_index[i] for i in idx]}
-                     for src, count, idx in groups]
-    prov_list = [r.get("provenance", {}) for r in rows] or [ds.to_sample(i).provenance.to_dict() for i in pick]
-    for p in prov_list:
-        e = provenance[p.get("source", "?")]
-        e["count"] += 1
-        e["seeds"].add(p.get("seed"))
-        e["recipe_hash"] = p.get("recipe_hash") or ""
-        if not e["example"]:
-            e["example"] = json.dumps(p.get("params", {}), sort_keys=True)[:200]
-        versions.add(str(p.get("version", "?")))
-    info = inspect_output(out)
-    count_tables = []
-    for key, title in (("per_source", "source"), ("per_class", "class"), ("per_category", "category")):
-        if info.get(key):
-            count_tables.append((title, sorted(info[key].items())))
-    skip = {"per_source", "per_class", "per_category", "problems"}
-    stats = [(k, v) for k, v in sorted(info.items()) if k not in skip]
-    recipe: dict[str, Any] = {}
-    if (out / "recipe.json").is_file():
-        recipe = json.loads((out / "recipe.json").read_text())
-    env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]))
-    html = env.get_template("report.html").render(
-        title=recipe.get("name", out.name), folder=out.name, num_samples=n, grid=grid, sample_groups=sample_groups,
-        recipe_name=recipe.get("name", "?"), seed=recipe.get("seed", "?"),
-        recipe_hash=next((e["recipe_hash"] for e in provenance.values() if e["recipe_hash"]), ""),
-        versions=sorted(versions), count_tables=count_tables, stats=stats, problems=info.get("problems", []),
-        provenance=[{"source": k, "count": v["count"], "seeds": ", ".join(sorted(str(x) for x in v["seeds"])),
-                     "recipe_hash": v["recipe_hash"], "example": v["example"]} for k, v in sorted(provenance.items())],
-        extra_sections=[jinja2.utils.markupsafe.Markup(s) for s in sections],
-        reference_section=jinja2.utils.markupsafe.Markup(ref_html) if ref_html else None,
-    )
-    return _write(out, html_path, html)
+    d = sample_layers(s)
+    d.update(id=s.id, source=source, index=index, caption=caption(s), label=s.annotations.label,
+             provenance=provenance_json(s.provenance),
+             attributes=jsonable(dict(s.annotations.attributes)))
+    d["px"] = max(s.width, s.height) < 200  # upscaled on the page: show pixels, not blur
+    return d
 
 
 def _pick_per_source(ids: list[str], manifest_rows: list[dict[str, Any]],
                      num_samples: int) -> list[tuple[str, int, list[int]]]:
     """Which samples to draw, grouped by the source that made them: (source, samples it made, indices), sources
-    in order of first appearance. Each source gets its share of ``num_samples`` but at least ``min(4, count)``, so
-    a small source (e.g. 64 GAN faces after 256 rendered scenes) is not left at the end of one long grid or out.
-    Sources come from the manifest's provenance, else from the id's prefix (``render-000003`` -> ``render``).
+    in order of first appearance. Each source gets its share of ``num_samples`` (0 = every sample) but at least
+    ``min(8, count)``, so a small source (e.g. 64 GAN faces after 256 rendered scenes) is not lost at the end of one
+    long grid. Sources come from the manifest's provenance, else from the id's prefix (``render-000003`` ->
+    ``render``).
 
     >>> ids = [f"render-{i:06d}" for i in range(256)] + [f"gan_faces-{i:06d}" for i in range(64)]
     >>> [(s, c, len(ix)) for s, c, ix in _pick_per_source(ids, [], 24)]
-    [('render', 256, 19), ('gan_faces', 64, 5)]
+    [('render', 256, 19), ('gan_faces', 64, 8)]
     >>> [(s, ix) for s, c, ix in _pick_per_source(["a-1", "a-2", "b-1"], [], 24)]
     [('a', [0, 1]), ('b', [2])]
     """
@@ -173,30 +101,163 @@ def _pick_per_source(ids: list[str], manifest_rows: list[dict[str, Any]],
     n = max(len(ids), 1)
     out = []
     for src, idx in members.items():
-        k = min(len(idx), max(min(4, len(idx)), round(num_samples * len(idx) / n)))
+        if num_samples <= 0:
+            out.append((src, len(idx), list(idx)))
+            continue
+        k = min(len(idx), max(min(8, len(idx)), round(num_samples * len(idx) / n)))
         at = np.linspace(0, len(idx) - 1, k).round().astype(int) if k else np.array([], int)
         out.append((src, len(idx), [idx[j] for j in sorted(set(at.tolist()))]))
     return out
 
 
-RESULT_FILES = ("protocol.json", "distances.json", "table.json", "task_table.json", "adversarial.json", "train.json")
+def _asset(name: str) -> str:
+    return resources.files("fakevision.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
-def _write(out: Path, html_path: str | Path | None, html: str) -> Path:
+def _json_for_script(data: Any) -> str:
+    """JSON safe inside ``<script type="application/json">`` (no ``</script>`` can end it early)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
+
+
+def _counts_section(info: dict[str, Any]) -> list[dict[str, str]]:
+    from fakevision.report.plots import bar_chart
+
+    charts = []
+    per_class = {k: v for k, v in (info.get("per_class") or {}).items() if k != "(none)"}
+    unlabelled = (info.get("per_class") or {}).get("(none)", 0)
+    if per_class:
+        note = f" ({unlabelled:,} samples without a class label)" if unlabelled else ""
+        charts.append({"svg": bar_chart(per_class, "count-class", "samples per class label" + note, "samples"),
+                       "title": "samples per class"})
+    if info.get("per_category"):
+        charts.append({"svg": bar_chart(info["per_category"], "count-cat", "instances per category", "instances"),
+                       "title": "instances per category"})
+    if len(info.get("per_source") or {}) > 1:
+        charts.append({"svg": bar_chart(info["per_source"], "count-src", "samples per source", "samples"),
+                       "title": "samples per source"})
+    return charts
+
+
+def _param_sections(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from fakevision.report.params import gather
+    from fakevision.report.plots import histogram
+
+    out = []
+    for k, (src, series) in enumerate(gather(provs).items()):
+        shown = series[:MAX_HISTOGRAMS]
+        out.append({"source": src, "n": sum(1 for p in provs if str(p.get("source")) == src),
+                    "svgs": [histogram(s, f"h{k}-{j}") for j, s in enumerate(shown)],
+                    "more": [s.key for s in series[MAX_HISTOGRAMS:]]})
+    return out
+
+
+def _provenance_rows(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "seeds": set(), "hashes": set(),
+                                                        "versions": set(), "example": None})
+    for p in provs:
+        e = by[str(p.get("source", "?"))]
+        e["count"] += 1
+        e["seeds"].add(str(p.get("seed")))
+        e["hashes"].add(str(p.get("recipe_hash") or "–")[:12])
+        e["versions"].add(str(p.get("version", "?")))
+        if e["example"] is None:
+            e["example"] = json.dumps(p, indent=2, sort_keys=True, ensure_ascii=False)
+    return [{"source": k, "count": v["count"], "seeds": ", ".join(sorted(v["seeds"])),
+             "hashes": ", ".join(sorted(v["hashes"])), "versions": ", ".join(sorted(v["versions"])),
+             "example": v["example"]} for k, v in sorted(by.items())]
+
+
+def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_samples: int = DEFAULT_SAMPLES,
+                 extra_sections: list[str] | None = None, reference: str | Path | None = None,
+                 reference_samples: int = 6, results: list[str | Path] | None = None,
+                 page_size: int = PAGE_SIZE) -> Path:
+    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path.
+
+    ``num_samples``: samples in the grid, shared out over the sources (0 = all). ``reference``: a real data set
+    (any format the readers open) shown beside the output's samples; an output of rendered eyes also gets iris
+    statistics of both sets. ``results``: folders with evaluation results (the output folder is always searched).
+    An unreadable reference is an ``InputError`` naming it, raised before any other work."""
+    from fakevision.report.results import find_results, results_sections
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise InputError("output folder not found", out)
+    for r in results or []:
+        if not Path(r).is_dir():
+            raise InputError("results folder not found", r)
+    if reference is not None:
+        from fakevision.report.reference import open_reference
+
+        open_reference(reference)  # fail fast, naming the path, before reading the output
+    result_files = find_results(out, *(Path(r) for r in results or []))
+    evaluation = results_sections(result_files, out)
+    from fakevision.io.dataset import FakevisionDataset
+
+    try:
+        ds = FakevisionDataset(out)
+        n = len(ds)
+    except InputError:
+        if not evaluation and not extra_sections:
+            raise
+        return _render(out, html_path, {"title": out.name, "samples": [], "groups": [], "evaluation": evaluation,
+                                        "extra_sections": extra_sections or [], "num_samples": 0})
+    if n == 0:
+        raise InputError("output folder holds no samples", out)
+    rows = _manifest_rows(out)
+    groups_idx = _pick_per_source(ds.ids(), rows, num_samples)
+    samples: list[dict[str, Any]] = []
+    groups = []
+    for src, count, idx in groups_idx:
+        members = []
+        for i in idx:
+            members.append(len(samples))
+            samples.append(sample_entry(ds.to_sample(i), src, i))
+        groups.append({"source": src, "count": count, "members": members})
+    from fakevision.io.inspect import describe, inspect_output
+
+    info = inspect_output(out, max_samples=MAX_CHECKED)
+    provs = [r["provenance"] for r in rows if isinstance(r.get("provenance"), dict)]
+    if not provs:  # no manifest: what the shown samples say
+        provs = [s["provenance"] for s in samples]
+    ref = None
+    if reference is not None:
+        from fakevision.report.reference import reference_data
+
+        ref = reference_data(out, reference, reference_samples, ds, samples)
+    recipe: dict[str, Any] = {}
+    if (out / "recipe.json").is_file():
+        recipe = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    context = {
+        "title": recipe.get("name", out.name), "folder": out.name, "num_samples": n, "samples": samples,
+        "groups": groups, "recipe": recipe, "info": info, "stats": describe(info),
+        "problems": info.get("problems", []), "counts": _counts_section(info), "params": _param_sections(provs),
+        "provenance": _provenance_rows(provs), "reference": ref, "evaluation": evaluation,
+        "extra_sections": extra_sections or [], "page_size": page_size,
+        "recipe_hash": next((str(p.get("recipe_hash")) for p in provs if p.get("recipe_hash")), ""),
+        "versions": sorted({str(p.get("version", "?")) for p in provs}),
+    }
+    return _render(out, html_path, context)
+
+
+def _render(out: Path, html_path: str | Path | None, context: dict[str, Any]) -> Path:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
+                             autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    samples = context.get("samples", [])
+    present = {k for s in samples for k in ("masks", "depth", "normals") if s.get(k)}
+    present |= {"boxes" for s in samples if s.get("vectors", {}).get("boxes")}
+    present |= {"keypoints" for s in samples if s.get("vectors", {}).get("keypoints")}
+    page_data = {"samples": [{k: v for k, v in s.items() if k not in ("thumb", "masks", "depth", "normals")}
+                             for s in samples], "page_size": context.get("page_size", PAGE_SIZE)}
+    markup = jinja2.utils.markupsafe.Markup
+    context = {**context, "data_json": markup(_json_for_script(page_data)), "css": markup(_asset("report.css")),
+               "js": markup(_asset("report.js")),
+               "extra_sections": [markup(s) for s in context.get("extra_sections", [])],
+               "evaluation": [{**e, "html": markup(e["html"])} for e in context.get("evaluation", [])],
+               "counts": [{**c, "svg": markup(c["svg"])} for c in context.get("counts", [])],
+               "params": [{**p, "svgs": [markup(x) for x in p["svgs"]]} for p in context.get("params", [])],
+               "ref_table": markup(context["reference"]["table_html"]) if context.get("reference") else None,
+               "present": present}
+    text = env.get_template("report.html").render(**context)
     target = Path(html_path) if html_path else out / "report.html"
-    atomic_write_text(target, html)
+    atomic_write_text(target, text)
     return target
-
-
-def _results_only_page(out: Path, sections: list[str]) -> str:
-    """A report for a measurement folder (``fakevision evaluate`` / ``smart`` output) that holds no samples."""
-    import html as html_lib
-
-    title = html_lib.escape(out.name)
-    body = "".join(sections)
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>fakevision results — {title}"
-            "</title><style>body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
-            f"<h1>fakevision results — {title}</h1>{body}</body></html>")
-
-

@@ -1,20 +1,21 @@
-"""The report's "rendered vs real" section (``fakevision report OUT --reference PATH``): rendered eyes from the
-output beside images of a real iris set, masks outlined on both, and a table of the iris statistics of both sets
+"""The report's "fake beside real" section (``fakevision report OUT --reference PATH``): samples of the output
+beside samples of a real data set, drawn as the same cards with the same layers; when the output holds rendered
+eyes, the eyes are compared with the real set's eyes and a table gives the iris statistics of both sets
 (``fakevision.render.iris_stats``: size, grey levels, contrast, texture) with their differences.
 
-Why in the report: whether rendered eyes look like real ones is a question people answer by eye *and* by number,
-and answering it in the same page as the sample grid keeps the comparison next to the data it is about.
+Why in the report: whether fake data looks like real data is a question people answer by eye *and* by number, and
+answering it in the same page as the sample grid keeps the comparison next to the data it is about.
 
 What counts as an eye sample: one with an instance of category ``iris`` that has a mask (what the ``render_eye``
 source writes; the statistics need the mask). The reference is any data set the readers open
-(``fakevision.io.readers.open_reader``, format detected); image/mask pairs (e.g. the MMU tar.xz) are read with
-their masks named ``iris``. Statistics use at most ``MAX_STATS`` samples of each set, evenly spaced, so a large
-output costs seconds, not minutes; the grid shows ``num_samples`` of each, evenly spaced too.
+(``fakevision.io.readers.open_reader``, format detected: a folder of images, class folders, COCO, CSV, .pts, ...);
+image/mask pairs (e.g. the MMU tar.xz) are read with their masks named ``iris``. Statistics use at most
+``MAX_STATS`` samples of each set, evenly spaced, so a large output costs seconds, not minutes; the comparison
+shows ``num_samples`` of each, evenly spaced too.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,10 @@ import numpy as np
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample
-from fakevision.io.images import encode_image
 from fakevision.render.iris_stats import difference_rows, sample_iris_statistics, summarise
-from fakevision.report.draw import outline_masks
 
 IRIS = "iris"
 MAX_STATS = 500
-GRID_HEIGHT = 180  # display height of every picture in the grid, rendered and real alike
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:
@@ -59,7 +57,7 @@ def open_reference(path: str | Path) -> Any:
 
 
 class _EyeSet:
-    """Iris statistics and grid pictures of one set (the output or the reference), read lazily by index."""
+    """Iris statistics of one set (the output or the reference), read lazily by index."""
 
     def __init__(self, name: str, count: int, load: Callable[[int], Sample], may_have_iris: bool = True) -> None:
         self.name, self.count, self.load = name, count, load
@@ -74,16 +72,9 @@ class _EyeSet:
         self.examined = len(stats)
         self.summary = summarise(stats) if self.indices else None
 
-    def grid(self, k: int) -> list[dict[str, Any]]:
-        out = []
-        for j in evenly_spaced(len(self.indices), k):
-            s = self.load(self.indices[j])
-            pic = outline_masks(s, GRID_HEIGHT)
-            st = sample_iris_statistics(s, IRIS) or {}
-            out.append({"id": s.id, "png": base64.b64encode(encode_image(pic, "png")).decode("ascii"),
-                        "width": pic.shape[1], "height": pic.shape[0],
-                        "caption": f"{s.width}x{s.height}, iris {st.get('diameter_px', '?')} px"})
-        return out
+    def pick(self, k: int) -> list[int]:
+        """``k`` of the samples with an iris, evenly spaced."""
+        return [self.indices[j] for j in evenly_spaced(len(self.indices), k)]
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -100,20 +91,33 @@ def mean_std(s: dict[str, float] | None) -> str:
     return "–" if s is None else f"{_fmt(s['mean'])} ± {_fmt(s['std'], 2)}"
 
 
-def reference_section(out_dir: str | Path, reference: str | Path, num_samples: int = 6,
-                      dataset: Any | None = None) -> str:
-    """The HTML fragment comparing the eye samples of output ``out_dir`` (``dataset``: its already opened
-    ``FakevisionDataset``, or None when it holds no readable samples) with the real set at ``reference``."""
+def reference_data(out_dir: str | Path, reference: str | Path, num_samples: int, dataset: Any | None,
+                   entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The comparison with the real set at ``reference``: its samples are appended to ``entries`` (the page's sample
+    list, as ``report.sample_entry`` makes them); returns ``pairs`` of entry indices (fake, real; either may be
+    None), ``eyes`` (whether rendered eyes were compared) and ``table_html`` (the notes and the iris statistics).
+    ``dataset`` is the output's opened ``FakevisionDataset`` (None when it holds no readable samples)."""
+    from fakevision.report import sample_entry
+
     ref_reader = open_reference(reference)  # first: a bad path fails before any work is done
     ref_name = Path(reference).name
-    ours = _EyeSet(Path(out_dir).name, len(dataset) if dataset is not None else 0,
-                   dataset.to_sample if dataset is not None else _no_sample,
-                   dataset is not None and IRIS in dataset.categories)  # no iris category: skip reading them
-    real = _EyeSet(ref_name, len(ref_reader), lambda i: ref_reader[i])
-    rendered_grid, real_grid = ours.grid(num_samples), real.grid(num_samples)
-    pairs = [{"ours": rendered_grid[i] if i < len(rendered_grid) else None,
-              "real": real_grid[i] if i < len(real_grid) else None}
-             for i in range(max(len(rendered_grid), len(real_grid)))]
+    count = len(dataset) if dataset is not None else 0
+    has_iris = dataset is not None and IRIS in dataset.categories
+    ours = _EyeSet(Path(out_dir).name, count, dataset.to_sample if dataset is not None else _no_sample, has_iris)
+    eyes = bool(ours.indices)
+    real = _EyeSet(ref_name, len(ref_reader), lambda i: ref_reader[i], eyes or has_iris)
+    fake_idx = ours.pick(num_samples) if eyes else evenly_spaced(count, num_samples)
+    real_idx = real.pick(num_samples) if eyes and real.indices else evenly_spaced(len(ref_reader), num_samples)
+    fake_e, real_e = [], []
+    for i in fake_idx:
+        s = dataset.to_sample(i)
+        entries.append(sample_entry(s, "fake", i))
+        fake_e.append(len(entries) - 1)
+    for i in real_idx:
+        entries.append(sample_entry(ref_reader[i], f"real: {ref_name}", i))
+        real_e.append(len(entries) - 1)
+    pairs = [(fake_e[i] if i < len(fake_e) else None, real_e[i] if i < len(real_e) else None)
+             for i in range(max(len(fake_e), len(real_e)))]
     rows = []
     if ours.summary is not None or real.summary is not None:
         for r in difference_rows(ours.summary or {}, real.summary or {}):
@@ -122,11 +126,13 @@ def reference_section(out_dir: str | Path, reference: str | Path, num_samples: i
                          "rel": "–" if r["rel"] is None else f"{100 * r['rel']:+.0f} %", "z": _fmt(r["z"], 2)})
     env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]))
-    return env.get_template("reference.html").render(
+    table = env.get_template("reference.html").render(
         ours=ours, real=real, reference=str(reference), ref_name=ref_name, ref_format=ref_reader.format,
-        pairs=pairs, rows=rows, max_stats=MAX_STATS, iris=IRIS, grid_height=GRID_HEIGHT,
+        rows=rows, max_stats=MAX_STATS, iris=IRIS, eyes=eyes, has_iris=has_iris, n_pairs=len(pairs),
         ours_n=_counts(ours.summary), real_n=_counts(real.summary),
     )
+    return {"name": ref_name, "format": ref_reader.format, "count": len(ref_reader), "pairs": pairs, "eyes": eyes,
+            "table_html": table}
 
 
 def _no_sample(i: int) -> Sample:
@@ -137,4 +143,4 @@ def _counts(summary: dict[str, Any] | None) -> str:
     return "0" if summary is None else f"{summary['n_with_iris']}"
 
 
-__all__: Sequence[str] = ("open_reference", "reference_section")
+__all__: Sequence[str] = ("open_reference", "reference_data")

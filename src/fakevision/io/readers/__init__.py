@@ -1,8 +1,10 @@
 """Readers turn users' data sets into ``Sample``s: lazy random-access sequences (``len(r)``, ``r[i]`` decodes on
 access) with provenance ``read:<format>`` and ids = paths relative to the data set root.
 
-Formats: ``folder`` (class subfolders or a flat folder of images), ``csv`` (label files), ``coco`` (instances/keypoints JSON), ``pts`` (300-W
-landmarks), ``mask_pairs`` (image/mask folders or tar archives), ``labelme`` (polygon JSON), ``dlib`` (imglab XML boxes + parts), ``fakevision`` (an output folder of ours); ``auto`` detects.
+Formats: ``folder`` (class subfolders or a flat folder of images), ``csv`` (label files), ``coco``
+(instances/keypoints JSON), ``pts`` (300-W landmarks), ``mask_pairs`` (image/mask folders or tar archives),
+``labelme`` (polygon JSON), ``dlib`` (imglab XML boxes + parts), ``fakevision`` (an output folder of ours);
+``auto`` detects.
 Each module states its format's coordinate convention and converts to ours (design.md §3).
 
 >>> from fakevision.io.readers import open_reader, ReaderSpec

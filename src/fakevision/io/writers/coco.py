@@ -20,7 +20,8 @@ Conventions of the format, and how ours maps onto them:
   its pixels carry in every label map (render: box 1, sphere 2, cylinder 3; eyes: skin 1, sclera 2, iris 3, pupil
   4), other classes the next free ids in name order (the default job's ``face``: 4). Classes only the label maps
   know (``skin``) are listed as categories too, so the category table is the legend of every label map. Ids come
-  from the shards' parts in shard order, so they do not depend on which worker ran which shard. A category whose instances carry keypoints lists the schema's point names and its (1-based) skeleton and
+  from the shards' parts in shard order, so they do not depend on which worker ran which shard.
+* A category whose instances carry keypoints lists the schema's point names and its (1-based) skeleton and
   names it in ``fakevision_schema`` (with ``fakevision_flip_perm``, so readers can restore the schema); its
   instances in samples without keypoints get all-zero keypoints.
 
@@ -49,13 +50,13 @@ from fakevision.io.writers.encoding import (
     DEPTH_SCALE,
     NORMALS_ENCODING,
     check_unique_stems,
+    class_ids,
     encode_depth_png,
     encode_label_map,
     encode_normals_png,
     encode_sample_image,
     file_stem,
     image_ext,
-    class_ids,
     jsonable,
     label_id_claims,
     label_names_to_json,
