@@ -36,12 +36,16 @@ class RecipeModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "recipe"
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    shard_size: int = Field(32, ge=1, le=100_000)
-    sources: list[dict[str, Any]] = Field(min_length=1)
-    outputs: list[str | OutputModel] = Field(default_factory=lambda: list[str | OutputModel]([OutputModel(format="coco")]), min_length=1)
+    name: str = Field("recipe", description="the data set's name (report titles, progress bar)")
+    description: str = Field("", description="one line for `fakevision recipes`, more below it")
+    seed: int = Field(0, ge=0, description="root seed: every sample's random stream derives from (seed, source "
+                                           "name, index), so the output is the same for any number of workers")
+    shard_size: int = Field(32, ge=1, le=100_000, description="samples per shard: the unit of work, of resume and "
+                                                              "of a WebDataset tar")
+    sources: list[dict[str, Any]] = Field(min_length=1, description="what makes the samples, in order; see Sources")
+    outputs: list[str | OutputModel] = Field(
+        default_factory=lambda: list[str | OutputModel]([OutputModel(format="coco")]), min_length=1,
+        description="the formats to write (default: coco); see OutputSpec")
 
 
 @dataclass

@@ -11,7 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fakevision.core.errors import InputError
 from fakevision.core.source import RECIPE_PATH
@@ -158,34 +158,38 @@ class ReaderSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib", "fakevision"] = "auto"
-    path: Annotated[Path, RECIPE_PATH]
-    mode: Literal["RGB", "L", "keep"] | None = None
+    format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib", "fakevision"] = Field(
+        "auto", description="the data set's format; auto detects it")
+    path: Annotated[Path, RECIPE_PATH] = Field(description="file or folder, relative to the recipe's folder")
+    mode: Literal["RGB", "L", "keep"] | None = Field(None, description="colour: RGB (default), L (grey) or keep")
     # folder
-    classes: list[str] | None = None
+    classes: list[str] | None = Field(None, description="folder: only these class subfolders")
     # csv
-    label_column: str | None = None
-    path_column: str | None = None
-    label_names: dict[str, str] | None = None
+    label_column: str | None = Field(None, description="csv: the column that holds the label (required)")
+    path_column: str | None = Field(None, description="csv: the column of image paths (default: path)")
+    label_names: dict[str, str] | None = Field(None, description="csv: label value -> name, e.g. {0: male}")
     # csv, coco
-    image_root: Annotated[Path, RECIPE_PATH] | None = None
+    image_root: Annotated[Path, RECIPE_PATH] | None = Field(
+        None, description="csv, coco: folder image paths are relative to (default: the file's folder)")
     # coco
-    masks: bool | None = None
-    include_crowd: bool | None = None
-    keypoint_offset: float | None = None
-    box_tolerance: float | None = None
+    masks: bool | None = Field(None, description="coco: decode segmentations into masks (default: true)")
+    include_crowd: bool | None = Field(None, description="coco: keep iscrowd annotations (default: false)")
+    keypoint_offset: float | None = Field(None, description="coco: added to keypoints to reach our convention "
+                                                            "(default: 0.5, COCO's pixel-index convention)")
+    box_tolerance: float | None = Field(None, description="coco: boxes this far (px) outside the image are "
+                                                          "clipped, farther is an error (default: 1)")
     # pts, mask_pairs, dlib
-    category: str | None = None
-    keypoint_schema: str | None = None
+    category: str | None = Field(None, description="pts, mask_pairs, dlib: the instances' category name")
+    keypoint_schema: str | None = Field(None, description="pts, dlib: the keypoints' schema (e.g. ibug68)")
     # mask_pairs
-    image_dir: str | None = None
-    mask_dir: str | None = None
-    threshold: int | None = None
-    cache_dir: Annotated[Path, RECIPE_PATH] | None = None
+    image_dir: str | None = Field(None, description="mask_pairs: the images' folder name (default: images)")
+    mask_dir: str | None = Field(None, description="mask_pairs: the masks' folder name (default: masks)")
+    threshold: int | None = Field(None, description="mask_pairs: mask pixels above it are foreground")
+    cache_dir: Annotated[Path, RECIPE_PATH] | None = Field(None, description="mask_pairs: where an archive is unpacked")
     # labelme
-    ignore_labels: list[str] | None = None
+    ignore_labels: list[str] | None = Field(None, description="labelme: shape labels to skip")
     # dlib
-    include_ignored: bool | None = None
+    include_ignored: bool | None = Field(None, description="dlib: keep boxes marked ignore")
 
     @field_validator("label_names", mode="before")
     @classmethod
