@@ -108,15 +108,26 @@ def model_section(title: str, model: type[BaseModel], anchor: str | None = None,
     return "\n".join(lines) + "\n"
 
 
+def packaged_source_types() -> dict[str, Any]:
+    """The source types fakevision's package declares (its ``fakevision.sources`` entry points), without the ones a
+    process registered for itself (tests, notebooks)."""
+    from importlib import metadata
+
+    from fakevision.core.source import ENTRY_POINT_GROUP, source_type
+
+    names = sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+                    if ep.value.startswith("fakevision.")})
+    return {n: source_type(n) for n in names}
+
+
 def recipe_reference() -> str:
     """The whole reference page as Markdown (deterministic: the same models give the same bytes)."""
     from fakevision.engine.recipe import RecipeModel
-    from fakevision.engine.sources import source_types
     from fakevision.io.readers.factory import FORMAT_HELP, ReaderSpec
     from fakevision.io.writers import OutputSpec
 
     parts = [HEADER, model_section("Top level", RecipeModel, "top-level")]
-    types = source_types()
+    types = packaged_source_types()
     parts.append("## Sources\n\nEach entry of `sources:` has a `type`; these are the types (`name` defaults to the "
                  "type; names must differ within a recipe):\n\n"
                  + "\n".join(f"- [`{t}`](#source-{t.replace('_', '-')}): {types[t].summary}" for t in sorted(types))
