@@ -15,7 +15,6 @@ Nothing here imports more than a check needs, and no check can crash the command
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -24,7 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,32 +130,15 @@ def check_imports(names: list[tuple[str, str]], name: str, fix: str, required: b
 def check_renderers() -> Check:
     """Which render backends this process can use (raycast needs only numpy; pybullet ships as a dependency)."""
     ok = ["raycast"]
-    try:
-        with _quiet_stdout():  # pybullet's C code prints its build time on import
-            import pybullet  # noqa: F401
-
-        ok.append("pybullet")
-    except Exception as e:  # noqa: BLE001
-        return Check("renderers", FAIL, f"raycast only; pybullet does not import ({type(e).__name__}: {e})",
-                     "pip install pybullet", required=True)
+    # In a child: pybullet's C code prints its build time to the terminal on import (and silencing file
+    # descriptor 1 here would also silence whatever else this process is writing, e.g. a test runner's pipe).
+    p = subprocess.run([sys.executable, "-c", "import pybullet"], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["unknown error"])[-1][:160]
+        return Check("renderers", FAIL, f"raycast only; pybullet does not import ({last})", "pip install pybullet",
+                     required=True)
+    ok.append(f"pybullet {_version('pybullet') or ''}".strip())
     return Check("renderers", OK, ", ".join(ok) + " (pyrender: see egl)", required=True)
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence what C extensions print to file descriptors 1 and 2 while they load."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        for fd, s in zip((1, 2), saved, strict=True):
-            os.dup2(s, fd)
-            os.close(s)
 
 
 def check_egl() -> Check:

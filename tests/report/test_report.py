@@ -96,7 +96,7 @@ def test_every_annotation_kind_is_a_layer(tmp_path: Path) -> None:
     v = d["vectors"]
     assert len(v["boxes"]) == 2 and v["schema"] == "ibug68" and len(v["kp_names"]) == 68
     assert v["kp_names"][36] == "right_eye_0" and [36, 37] in v["skeleton"]  # names for hover, skeleton drawn
-    assert d["full"].startswith("data:image/") and d["provenance"]["sample_id"] == "synth-000"
+    assert d["full"] is None and d["provenance"]["sample_id"] == "synth-000"  # 32 px: the thumbnail is full size
     assert "samples with normals" in html
 
 

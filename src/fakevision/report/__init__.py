@@ -246,8 +246,11 @@ def _render(out: Path, html_path: str | Path | None, context: dict[str, Any]) ->
     present = {k for s in samples for k in ("masks", "depth", "normals") if s.get(k)}
     present |= {"boxes" for s in samples if s.get("vectors", {}).get("boxes")}
     present |= {"keypoints" for s in samples if s.get("vectors", {}).get("keypoints")}
-    page_data = {"samples": [{k: v for k, v in s.items() if k not in ("thumb", "masks", "depth", "normals")}
-                             for s in samples], "page_size": context.get("page_size", PAGE_SIZE)}
+    # The cards' <img> tags hold the thumbnail and the layers; the script's data holds the rest, and the full picture
+    # only when it differs from the thumbnail (small samples: the same picture, once in the file).
+    page_data = {"samples": [{k: (None if k == "full" and v == s["thumb"] else v) for k, v in s.items()
+                              if k not in ("thumb", "masks", "depth", "normals")} for s in samples],
+                 "page_size": context.get("page_size", PAGE_SIZE)}
     markup = jinja2.utils.markupsafe.Markup
     context = {**context, "data_json": markup(_json_for_script(page_data)), "css": markup(_asset("report.css")),
                "js": markup(_asset("report.js")),

@@ -75,8 +75,17 @@ def _lower_better(metric: str) -> bool:
     return any(w in metric.lower() for w in LOWER_IS_BETTER)
 
 
+_NAMES = {"acc": "accuracy", "nme": "NME", "iou": "IoU", "auc": "AUC"}
+
+
 def _pretty(metric: str) -> str:
-    return metric.removeprefix("test_").replace("_", " ")
+    """A metric key as a label: ``test_acc`` -> ``accuracy``, ``test_nme`` -> ``NME``, ``val_iou`` -> ``val IoU``.
+
+    >>> _pretty("test_acc"), _pretty("test_nme"), _pretty("val_iou"), _pretty("test_failure_rate")
+    ('accuracy', 'NME', 'val IoU', 'failure rate')
+    """
+    words = metric.removeprefix("test_").split("_")
+    return " ".join(_NAMES.get(w, w) for w in words)
 
 
 def fmt_metric(metric: str, stat: dict[str, Any]) -> str:
@@ -104,11 +113,15 @@ def _diff(d: dict[str, Any] | None, metric: str) -> str:
     return f"{float(d['diff']) * scale:+.2f}{unit} [{lo:+.2f}, {hi:+.2f}]{star}"
 
 
+def _numeric(cell: str) -> bool:
+    return bool(cell) and (cell[0].isdigit() or cell[0] in "+-−–")
+
+
 def _table(head: list[str], rows: list[list[str]], caption: str = "") -> str:
     cap = f"<caption>{_e(caption)}</caption>" if caption else ""
     th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f'<td class="{"n" if i else ""}">{_e(c)}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f'<td class="{"n" if i and _numeric(c) else ""}">{_e(c)}</td>'
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
     return f'<table class="fv-table">{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 

@@ -178,7 +178,7 @@
     zoomScale = scale;
     const dpr = window.devicePixelRatio || 1;
     const cw = Math.round(s.w * scale), ch = Math.round(s.h * scale);
-    const want = [s.full];
+    const want = [s.full || layerSrc(i, "l-image")];  // small samples: the thumbnail is the full picture
     const extra = [];
     if (layers.depth && layerSrc(i, "l-depth")) extra.push(layerSrc(i, "l-depth"));
     if (layers.normals && layerSrc(i, "l-normals")) extra.push(layerSrc(i, "l-normals"));
