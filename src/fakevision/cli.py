@@ -425,8 +425,8 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
                      out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None, seconds: SecondsOpt = None,
                      device: DeviceOpt = "cpu",
                      n_gen: Annotated[int, typer.Option("--n-gen", min=4, help="Generator width.")] = 32,
-                     batch: Annotated[int, typer.Option("--batch", min=2)] = 16,
-                     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+                     batch: Annotated[int, typer.Option("--batch", min=2, help="Faces per training step.")] = 16,
+                     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the training run.")] = 0,
                      threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
                      decoder: Annotated[str, typer.Option("--decoder", help="began (GAN, trained) or pca (texture "
                                                                             "model, fitted in seconds).")] = "began",
