@@ -171,18 +171,19 @@ def mask_picture(masks: np.ndarray, alpha: int = 110) -> np.ndarray:
     return out
 
 
-def _schema(name: str | None, k: int) -> tuple[list[str], list[list[int]]]:
-    """Point names and skeleton of a schema (generic ``kp<i>`` names when the schema is unknown here)."""
-    if name:
+def _schema(schema: Any, k: int) -> tuple[str, list[str], list[list[int]]]:
+    """Name, point names and skeleton of a keypoint schema (a ``KeypointSchema`` value, or a shipped schema's name);
+    generic ``kp<i>`` names when it is unknown or does not fit ``k`` points."""
+    if schema:
         try:
             from fakevision.core.keypoints import get_schema
 
-            s = get_schema(name)
+            s = get_schema(schema)
             if s.num_keypoints == k:
-                return list(s.names), [list(e) for e in s.skeleton]
-        except (KeyError, ValueError):
+                return str(s.name), list(s.names), [[int(a), int(b)] for a, b in s.skeleton]
+        except (KeyError, ValueError, TypeError):
             pass
-    return [f"kp{i}" for i in range(k)], []
+    return "generic", [f"kp{i}" for i in range(k)], []
 
 
 def vectors(sample: Sample) -> dict[str, Any]:
@@ -201,12 +202,12 @@ def vectors(sample: Sample) -> dict[str, Any]:
         "colours": ["#{:02x}{:02x}{:02x}".format(*palette(i)) for i in range(a.num_instances)],
     }
     if a.keypoints is not None and a.visibility is not None:
-        names, skeleton = _schema(a.keypoint_schema, a.keypoints.shape[1])
+        name, names, skeleton = _schema(a.keypoint_schema, a.keypoints.shape[1])
         out["keypoints"] = np.round(a.keypoints.astype(np.float64), 2).tolist()
         out["visibility"] = a.visibility.astype(int).tolist()
         out["kp_names"] = names
         out["skeleton"] = skeleton
-        out["schema"] = a.keypoint_schema or "generic"
+        out["schema"] = name
     return out
 
 
