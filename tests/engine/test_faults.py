@@ -126,7 +126,7 @@ def test_object_store_write_error_keeps_earlier_shards_and_resumes(tmp_path: Pat
     assert store.list(".state/shards") == ["000000.done", "000001.done"]
     partial = store_digest(store)
     for k, v in partial.items():  # every file written before the error is whole and as in the reference
-        if k != ".state/run.json":
+        if not k.startswith(".state/"):  # run state is deleted when the run finishes
             assert ref[k] == v, k
     res = make(Recipe.from_dict(data), url)
     assert res.resumed_shards == 2 and store_digest(store) == ref

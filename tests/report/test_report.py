@@ -278,11 +278,12 @@ def test_evaluation_results_are_plotted_with_the_extractor_named(tmp_path: Path)
     assert r.returncode == 0, r.stderr
     html = (tmp_path / "out" / "report.html").read_text()
     ev = re.search(r'<section id="evaluation">.*?</section>', html, re.S).group(0)
-    assert "Downstream protocol: landmarks" in ev and "nme vs fake:real ratio" in ev and "(↓ better)" in ev
+    assert "Downstream protocol: landmarks" in ev and "NME vs fake:real ratio" in ev and "(↓ better)" in ev
     assert "0.08 ± 0.004" in ev and "-0.01 [-0.01, -0.01] *" in ev.replace("−", "-")
     assert "12.346" in ev and ev.count("randconv-v1") >= 2 and "pixels-v1" in ev  # extractor beside each number
     assert ev.count('<figure class="pair">') == 5 and "Identity leak (dlib ResNet)" in ev
     assert "dlib-resnet-128" in ev
+    assert "<code>landmarks/protocol.json</code>" in ev  # named within the --results folder, not by absolute path
 
 
 def test_a_large_output_stays_small_and_paginated(tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
 
         open_reference(reference)  # fail fast, naming the path, before reading the output
     result_files = find_results(out, *(Path(r) for r in results or []))
-    evaluation = results_sections(result_files, out)
+    evaluation = results_sections(result_files, out, *(Path(r) for r in results or []))
     from fakevision.io.dataset import FakevisionDataset
 
     try:

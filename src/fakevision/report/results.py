@@ -235,16 +235,17 @@ def pairs_section(data: dict[str, Any], key: str) -> str:
             f'(left fake, right real):</p><div class="pairs" id="{_e(key)}">{"".join(cards)}</div>')
 
 
-def results_sections(files: list[Path], root: Path | None = None) -> list[dict[str, str]]:
-    """One section per result file: ``title``, ``html``; an unreadable file becomes a section saying so."""
+def results_sections(files: list[Path], *roots: Path | None) -> list[dict[str, str]]:
+    """One section per result file: ``title``, ``html``; an unreadable file becomes a section saying so. Each is
+    named by its path relative to the first of ``roots`` (the output, the ``--results`` folders) that holds it."""
     out = []
+    bases = [r.resolve() for r in roots if r is not None]
     for i, path in enumerate(files):
-        where = path.name
-        if root is not None:
-            try:
-                where = path.relative_to(root.resolve()).as_posix()
-            except ValueError:
-                where = path.as_posix()
+        where = path.as_posix() if bases else path.name
+        for base in bases:
+            if path.is_relative_to(base):
+                where = path.relative_to(base).as_posix()
+                break
         try:
             res = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
