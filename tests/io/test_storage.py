@@ -102,8 +102,8 @@ def test_make_to_s3_is_byte_identical_to_local_and_reads_back(tmp_path: Path, s3
     assert info["formats"] == ["coco", "webdataset", "imagefolder", "manifest"]
     assert FakevisionDataset(url + "/webdataset/shard-000001.tar").ids() == FakevisionDataset(
         tmp_path / "local/webdataset/shard-000001.tar").ids()
-    with pytest.raises(OutputError, match="already exists and holds a finished run"):
-        make(r, url)
+    again = make(r, url)  # a finished run: nothing to do, nothing rewritten
+    assert again.already_finished and again.made == 0 and store_digest(as_storage(url)) == tree_digest(tmp_path / "local")
 
 
 @pytest.mark.slow
@@ -143,5 +143,5 @@ def test_cli_make_writes_to_a_bucket(tmp_path: Path, s3_server) -> None:
     assert f"wrote 8 samples to {url}" in r.stderr
     make(Recipe.from_dict(RECIPE), tmp_path / "local")
     assert store_digest(as_storage(url)) == tree_digest(tmp_path / "local")
-    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)  # a finished run: refused
-    assert r.returncode == 2 and "already exists and holds a finished run" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)  # a finished run: a no-op
+    assert r.returncode == 0 and "already holds the finished run" in r.stderr and "Traceback" not in r.stderr
