@@ -173,8 +173,12 @@ def test_changed_input_data_is_called_that(tmp_path: Path, monkeypatch: pytest.M
 def test_ctrl_c_while_workers_start_prints_one_line(tmp_path: Path) -> None:
     (tmp_path / "r.yaml").write_text(RENDER.replace("count: 12", "count: 400"))
     out = tmp_path / "o"
+    # Started as a terminal's shell starts a command: SIGINT at its default. pytest started in the background of a
+    # non-interactive shell (`pytest ... &`, as CI scripts may) ignores SIGINT, and an ignored signal is inherited
+    # through exec: the make would then rightly ignore the Ctrl-C, as any program does that starts with it ignored.
     proc = subprocess.Popen([*FV, "make", str(tmp_path / "r.yaml"), "--out", str(out), "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / "recipe.json").exists() and time.time() < deadline:  # the parent is about to start workers
         time.sleep(0.01)

@@ -34,7 +34,8 @@ def test_smart_then_downstream_then_report(shared_data: Path, tmp_path: Path) ->
     r = fv("report", str(ev))
     assert r.returncode == 0, r.stderr
     html = (ev / "report.html").read_text()
-    assert "data:image/png;base64," in html and "fake:real" in html
+    ev_html = html[html.index('<section id="evaluation">'):]
+    assert "<svg" in ev_html and "fake:real" in ev_html and "accuracy" in ev_html  # the metric-vs-ratio plot, inline
 
 
 def test_smart_table_one_command(shared_data: Path, tmp_path: Path) -> None:

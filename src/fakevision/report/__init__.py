@@ -38,7 +38,6 @@ DEFAULT_SAMPLES = 96
 PAGE_SIZE = 24
 MAX_CHECKED = 2000  # samples decoded for statistics and validation
 MAX_HISTOGRAMS = 48  # parameter histograms per source
-RESULT_FILES = ("protocol.json", "distances.json", "table.json", "adversarial.json")
 
 
 def _manifest_rows(out: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ working):
 * ``distances.json``: ``fid`` / ``kid`` with their ``extractor`` (named beside every number), ``memorisation`` with
   ``closest_pairs``;
 * ``table.json`` (the Smart Augmentation table) and ``adversarial.json``: rows of conditions with metric entries;
+* ``task_table.json`` (``fakevision evaluate table``): its tables per metric and its plot (``task_table.png`` beside
+  it, else drawn), as ``fakevision.evaluate.report`` renders them;
 * any JSON holding ``closest_pairs`` or ``pairs`` (memorisation, identity leak): a list of ``{"fake", "real",
   "distance", "flagged", "fake_png", "real_png"}`` (pictures as base64 PNG), shown side by side with a summary of
   the numbers beside them (``flagged``, ``n_fake``, ``threshold``, ``expected_chance_fraction``, ``extractor``).
@@ -26,7 +28,7 @@ from typing import Any
 
 from fakevision.report import plots
 
-RESULT_NAMES = ("protocol.json", "distances.json", "table.json", "adversarial.json")
+RESULT_NAMES = ("protocol.json", "distances.json", "table.json", "task_table.json", "adversarial.json")
 LOWER_IS_BETTER = ("nme", "error", "fid", "kid", "loss", "failure", "distance")
 
 
@@ -266,6 +268,12 @@ def results_sections(files: list[Path], *roots: Path | None) -> list[dict[str, s
                 title = "Distribution distance and memorisation"
             elif path.name == "table.json":
                 body, title = conditions_section(res, "augmenter"), "Smart Augmentation table"
+            elif path.name == "task_table.json":
+                from fakevision.evaluate.report import render_task_table
+
+                png = path.with_suffix(".png")
+                body = render_task_table(res, png.read_bytes() if png.is_file() else None)
+                title = f"Task table{': ' + str(res['table']) if res.get('table') else ''}"
             elif path.name == "adversarial.json":
                 body, title = conditions_section(res, "training"), "Adversarial training"
             else:
