@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FV = [sys.executable, "-m", "fakevision.cli"]
 
 
@@ -14,6 +16,7 @@ def fv(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FV, *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_per_class_with_ops_file_on_csv(shared_data: Path, tmp_path: Path) -> None:
     ops = tmp_path / "ops.yaml"
     ops.write_text("ops:\n  - {op: HorizontalFlip, p: 0.5}\n  - {op: Rotate, angle: [-15, 15]}\n")
@@ -48,6 +51,7 @@ def test_iris_phone_preset_on_tar_keeps_masks(shared_data: Path, tmp_path: Path)
         assert xs.max() + 1 - xs.min() < 100  # the preset's phone-quality iris is under 100 px across
 
 
+@pytest.mark.slow
 def test_bad_augment_inputs_exit_2(shared_data: Path, tmp_path: Path) -> None:
     r = fv("augment", str(shared_data / "orl_att_faces" / "labels.csv"), "--preset", "face", "--out",
            str(tmp_path / "x"))

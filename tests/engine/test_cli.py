@@ -40,6 +40,7 @@ def recipe(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_workers_1_and_2_give_identical_files(tmp_path: Path, recipe: Path) -> None:
     a = fv("make", str(recipe), "--out", str(tmp_path / "w1"), "--workers", "1", "-q")
     assert a.returncode == 0, a.stderr
@@ -49,6 +50,7 @@ def test_workers_1_and_2_give_identical_files(tmp_path: Path, recipe: Path) -> N
     assert len(da) > 20 and da == db
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_is_byte_identical(tmp_path: Path) -> None:
     recipe = tmp_path / "big.yaml"
     recipe.write_text(RECIPE.format(count=160))
@@ -72,6 +74,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path: Path) -> None:
     assert tree_digest(out) == tree_digest(tmp_path / "ref")
 
 
+@pytest.mark.slow
 def test_bad_inputs_get_one_line_and_exit_2(tmp_path: Path, recipe: Path) -> None:
     r = fv("make", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "missing.yaml: recipe file not found" in r.stderr
@@ -91,6 +94,7 @@ def test_bad_inputs_get_one_line_and_exit_2(tmp_path: Path, recipe: Path) -> Non
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_inspect_report_recipes_and_help(tmp_path: Path, recipe: Path) -> None:
     out = tmp_path / "o"
     assert fv("make", str(recipe), "--out", str(out), "-q").returncode == 0

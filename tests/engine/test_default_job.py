@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Every test here reads the default job's output, which a module fixture makes once (~1-2 min on 2 cores).
+pytestmark = pytest.mark.slow
+
 FV = [sys.executable, "-m", "fakevision.cli"]
 
 

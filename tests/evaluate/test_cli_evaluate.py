@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FV = [sys.executable, "-m", "fakevision.cli"]
 
 
@@ -15,6 +17,7 @@ def fv(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*FV, *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_smart_then_downstream_then_report(shared_data: Path, tmp_path: Path) -> None:
     labels = str(shared_data / "orl_att_faces" / "labels.csv")
     sm = tmp_path / "sm"
@@ -38,6 +41,7 @@ def test_smart_then_downstream_then_report(shared_data: Path, tmp_path: Path) ->
     assert "<svg" in ev_html and "fake:real" in ev_html and "accuracy" in ev_html  # the metric-vs-ratio plot, inline
 
 
+@pytest.mark.slow
 def test_smart_table_one_command(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "t"
     r = fv("evaluate", "smart-table", "orl_identity", "--data-root", str(shared_data), "--out", str(out),
@@ -50,6 +54,7 @@ def test_smart_table_one_command(shared_data: Path, tmp_path: Path) -> None:
     assert again.returncode == 0 and (out / "table.md").read_text() == table  # resumed, same numbers
 
 
+@pytest.mark.slow
 def test_downstream_not_enough_fake_images_is_one_line(shared_data: Path, tmp_path: Path) -> None:
     labels = shared_data / "orl_att_faces" / "labels.csv"
     import shutil
@@ -63,6 +68,7 @@ def test_downstream_not_enough_fake_images_is_one_line(shared_data: Path, tmp_pa
     assert r.returncode == 2 and "fake images" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_downstream_on_augment_output_excludes_held_out_parents(shared_data: Path, tmp_path: Path) -> None:
     """Fake data made from the whole real set would leak validation/test images into training: the protocol keeps
     only fake samples whose parents are all in the training split, and says how many it dropped."""

@@ -23,6 +23,7 @@ def _light_augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out.reshape(img.shape)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extractor", [PixelExtractor()], ids=lambda e: e.name)
 def test_planted_copies_flagged_fresh_samples_rarely(shared_data, extractor):
     from fakevision.io.labelled import load_labelled_csv

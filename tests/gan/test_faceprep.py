@@ -108,6 +108,7 @@ def test_detectors_find_faces_and_crops_carry_ground_truth(shared_data, method):
 
 
 # --- dlib as annotator and judge ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dlib_nme_on_helen_test(shared_data):
     """dlib on faces_68pt/helen_test (a third of it, every face it sees): at 160 px with its own HOG box NME <=
     0.06 (all 330: 0.039) and its +0.5 pixel convention unbiased in x within the annotations' 0.5 px; on 64 x 64

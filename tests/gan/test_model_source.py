@@ -155,6 +155,7 @@ def test_training_entry_points_chain(tmp_path) -> None:
                                  bundle_dir)
 
 
+@pytest.mark.slow
 def test_train_fast_from_the_cli_writes_a_bundle_with_f(tmp_path) -> None:
     """``fakevision train fast``: F trained from scratch for a few steps already moves towards G (validation L1
     falls), and the written bundle keeps G, E, L and adds F, which the gan_faces source then uses."""

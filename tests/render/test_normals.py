@@ -140,6 +140,7 @@ def test_default_job_writes_normals_the_torch_dataset_loads(small_default_job: P
     assert batch["normals"].shape == (2, 3, *ds[0]["image"].shape[1:])
 
 
+@pytest.mark.slow
 def test_default_job_files_and_inspect_count_normals(small_default_job: Path) -> None:
     coco = json.loads((small_default_job / "coco/annotations.json").read_text())
     im = coco["images"][0]

@@ -381,6 +381,7 @@ def _fv(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_make_with_raycast_writes_valid_reproducible_data(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)
@@ -423,6 +424,7 @@ def _make_digests(indices: list[int]) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_fresh_process_equals_warm_process() -> None:
     """Sample 9 alone in a new process == sample 9 made after samples of other scenes in this one (per-scene
     caches must not leak between scenes)."""

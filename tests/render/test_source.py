@@ -118,6 +118,7 @@ def _fresh(indices: list[int]) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sample_made_in_a_fresh_process_equals_one_made_after_others() -> None:
     """Purity: sample 9 alone in a new process == sample 9 after samples of other scenes in this one (and after a
     different scene was built in the same process, which must not leak into it)."""

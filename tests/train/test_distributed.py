@@ -56,6 +56,7 @@ def test_single_process_context_does_nothing() -> None:
     assert ctx.any(True) and not ctx.any(False)
 
 
+@pytest.mark.slow
 def test_gradient_sync_needs_an_optimiser() -> None:
     class NoOpt:
         step = 0
