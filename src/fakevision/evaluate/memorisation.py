@@ -139,7 +139,7 @@ def shifted(images: np.ndarray, dx: float, dy: float) -> np.ndarray:
     """Translate N x H x W x C images by (dx, dy) pixels, borders reflected (a copy that moved slightly)."""
     import cv2
 
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     out = [cv2.warpAffine(im, m, (im.shape[1], im.shape[0]), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT_101).reshape(im.shape) for im in images]
     return np.stack(out) if out else images

@@ -144,7 +144,7 @@ class ConditionalDecoder(Decoder):
         self.cond_dim = cond_dim
         self.latent_dim = z_dim
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         if c is None:  # called with an already-concatenated input
             return super().forward(z)
         return super().forward(torch.cat([z, c.to(z.dtype)], dim=1))

@@ -31,7 +31,7 @@ def check_image_size(im: Image.Image, data: bytes, name: str | Path) -> None:
     w, h = im.size
     if w < 1 or h < 1:
         raise InputError(f"image has no pixels ({w}x{h})", name)
-    if w * h > Image.MAX_IMAGE_PIXELS:
+    if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
         raise InputError(f"image header claims {w}x{h} pixels, more than the {Image.MAX_IMAGE_PIXELS:,} fakevision "
                          "reads (corrupt, or a decompression bomb)", name)
     if im.format == "PNG":
@@ -54,9 +54,10 @@ def decode_image(data: bytes, name: str | Path, mode: str | None = "RGB") -> np.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im_ctx = Image.open(io.BytesIO(data))
-        with im_ctx as im:
-            check_image_size(im, data, name)
-            im.load()
+        with im_ctx as opened:
+            check_image_size(opened, data, name)
+            opened.load()
+            im: Image.Image = opened
             if mode is not None:
                 im = im.convert(mode)
             elif im.mode not in ("L", "RGB", "RGBA"):

@@ -87,7 +87,7 @@ def sample_iris_statistics(sample: Sample, category: str = "iris") -> dict[str, 
     idx = [i for i, c in enumerate(a.categories) if c == category]
     if not idx or a.masks is None:
         return None
-    return iris_statistics(sample.image, a.masks[idx].any(axis=0))
+    return iris_statistics(sample.image, np.asarray(a.masks[idx].any(axis=0), bool))
 
 
 def summarise(stats: Iterable[dict[str, float] | None]) -> dict[str, Any]:
@@ -170,9 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="MMU pairs to read (default all)")
     a = ap.parse_args(argv)
     sets = {"MMU (real, NIR)": mmu_statistics(a.mmu, a.limit)}
-    for name, cfg in (("render nir", {"appearance": "nir", "degrade": "none"}),
-                      ("render nir + camera", {"appearance": "nir", "degrade": "camera"}),
-                      ("render visible", {"appearance": "visible", "degrade": "none"})):
+    runs: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("render nir", {"appearance": "nir", "degrade": "none"}),
+        ("render nir + camera", {"appearance": "nir", "degrade": "camera"}),
+        ("render visible", {"appearance": "visible", "degrade": "none"}),
+    )
+    for name, cfg in runs:
         sets[name] = rendered_statistics(a.n, **cfg)
     print(compare_table(sets))
     return 0

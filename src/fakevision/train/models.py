@@ -118,7 +118,8 @@ class LandmarkNet(nn.Module):
         self.stages = nn.ModuleList(nn.Sequential(conv_bn_relu(a, b, 2), conv_bn_relu(b, b))
                                     for a, b in zip(w[:-1], w[1:]))
         self.skip = 2  # the stage at 1/8 of the input: stem /2, then /4, /8
-        self.fine = None
+        self.fine: nn.Module | None = None
+        self.out: nn.Module
         if head == "heatmap":
             self.out = nn.Conv2d(w[-1] + w[self.skip], points, 1)
             if heatmap_stride == 4:

@@ -453,7 +453,7 @@ _GL_TEXTURE_MAX_ANISOTROPY = 0x84FE  # GL 4.6 / EXT_texture_filter_anisotropic (
 
 @functools.lru_cache(maxsize=1)
 def _texture_class(pr: Any) -> type:
-    class AnisotropicTexture(pr.Texture):  # type: ignore[misc, valid-type]
+    class AnisotropicTexture(pr.Texture):
         def _add_to_context(self) -> None:
             super()._add_to_context()
             if ANISOTROPY <= 1.0:
