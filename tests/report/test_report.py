@@ -98,6 +98,17 @@ def test_every_annotation_kind_is_a_layer(tmp_path: Path) -> None:
     assert v["kp_names"][36] == "right_eye_0" and [36, 37] in v["skeleton"]  # names for hover, skeleton drawn
     assert d["full"] is None and d["provenance"]["sample_id"] == "synth-000"  # 32 px: the thumbnail is full size
     assert "samples with normals" in html
+    legend = re.search(r'<section id="samples">.*?<p class="note">(.*?)</p>', html, re.S).group(1)
+    assert all(w in legend for w in ("Masks tinted", "boxes", "keypoints", "magma", "normals"))
+
+
+def test_the_legend_names_only_what_the_samples_carry(tmp_path: Path) -> None:
+    samples = [Sample(np.full((16, 16, 3), 40 * i, np.uint8), Annotations(label="a"),
+                      Provenance("flat", f"flat-{i}")) for i in range(3)]
+    write_run(tmp_path, samples, formats=["coco", "manifest"])
+    legend = re.search(r'<section id="samples">.*?<p class="note">(.*?)</p>', write_report(tmp_path).read_text(),
+                       re.S).group(1)
+    assert "carry no annotations" in legend and "magma" not in legend and "Masks" not in legend
 
 
 def test_reference_section_numbers_equal_iris_stats(synthetic_sets: tuple) -> None:
@@ -296,3 +307,18 @@ def test_a_large_output_stays_small_and_paginated(tmp_path: Path) -> None:
     assert '<small>96 of 3,000 samples shown, evenly spaced</small>' in html
     assert "n=3,000" in html  # histograms cover every sample (from the manifest), not only the shown ones
     assert len(html) < 3_000_000
+
+
+def test_histograms_count_in_whole_samples_and_give_whole_numbers_one_bar_each() -> None:
+    """A drawn count or variant (3..6 objects) gets one bar per value (tooltips ``4: 2``), and no axis of counts
+    shows fractions of a sample."""
+    from fakevision.report.params import Series
+    from fakevision.report.plots import histogram
+
+    svg = histogram(Series("scene.objects (count)", numbers=[3, 4, 4, 6] * 3), "t")
+    tips = re.findall(r"<title>([^<]*)</title>", svg)
+    assert tips == ["3: 3", "4: 6", "5: 0", "6: 3"]
+    labels = re.findall(r">([^<>]*)</text>", svg)
+    assert not [t for t in labels if re.fullmatch(r"[−-]?\d+\.\d+", t.strip())], labels  # integer ticks only
+    svg = histogram(Series("light.ambient", numbers=list(np.linspace(0.1, 0.9, 30))), "u")
+    assert all(t.startswith("[") for t in re.findall(r"<title>([^<]*)</title>", svg))  # real numbers: bins
