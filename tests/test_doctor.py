@@ -49,3 +49,18 @@ def test_optional_problems_only_warn(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert c.status == doctor.WARN and not c.failed and "apt-get install chromium" in c.fix
     r = CliRunner().invoke(app, ["doctor", "--no-egl", "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "apt-get install chromium" in r.stdout
+
+
+def test_a_busy_machine_is_said_with_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(doctor.os, "getloadavg", lambda: (14.0, 12.0, 9.0))
+    c = doctor.check_load()
+    assert c.status == doctor.WARN and not c.failed and "~6x longer" in c.found and "nice -n 10" in c.fix
+    monkeypatch.setattr(doctor.os, "getloadavg", lambda: (0.5, 0.4, 0.3))
+    assert doctor.check_load().status == doctor.OK
+
+
+def test_the_table_has_no_fix_column_when_nothing_needs_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "run_checks", lambda out, egl: [doctor.Check("python", doctor.OK, "CPython 3.11")])
+    r = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "120"})
+    assert r.exit_code == 0 and " fix " not in r.stdout and "everything required is here" in r.stdout

@@ -402,13 +402,14 @@ def run_doctor(out: Path | None, egl: bool, as_json: bool) -> bool:
         print(json.dumps([{**dataclasses.asdict(c), "failed": c.failed} for c in checks], indent=2))
         return not any(c.failed for c in checks)
     t = Table(title="fakevision doctor", show_lines=False)
-    for col in ("check", "status", "found", "fix"):
+    fixes = any(c.fix for c in checks)  # no empty column taking a quarter of the width when all is well
+    for col in ("check", "status", "found", "fix")[:4 if fixes else 3]:
         t.add_column(col, overflow="fold")
     colour = {OK: "green", FAIL: "red"}
     for c in checks:
         status = Text(c.status + (" (required)" if c.required and c.status != OK else ""),
                       style=colour.get(c.status, "yellow"))
-        t.add_row(Text(c.name), status, Text(c.found), Text(c.fix))
+        t.add_row(Text(c.name), status, Text(c.found), *([Text(c.fix)] if fixes else []))
     out_console = Console(soft_wrap=False)
     out_console.print(t)
     failed = [c.name for c in checks if c.failed]

@@ -108,6 +108,22 @@ def check_threads() -> Check:
     return Check("threads", OK, found)
 
 
+def check_load() -> Check:
+    """The CPU's load against its cores: on a shared machine other processes take the cores ``make`` and training
+    were sized for, and every run is that much slower (nothing is wrong with fakevision; the numbers you time are)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return Check("cpu load", OK, "load average not available here")
+    found = f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {cores} core(s)"
+    if five > 1.5 * cores:
+        return Check("cpu load", WARN, found + f": runs here take ~{five / cores:.0f}x longer than on an idle machine",
+                     "see what runs (top -o %CPU); start long jobs under 'nice -n 10' with --workers 1, and time "
+                     "nothing you will compare until the load falls")
+    return Check("cpu load", OK, found)
+
+
 def check_imports(names: list[tuple[str, str]], name: str, fix: str, required: bool, load: bool = True) -> Check:
     """Every (module, distribution) in ``names`` imports (``load``) or is at least installed; the versions found."""
     found, missing = [], []
@@ -239,6 +255,7 @@ def run_checks(out: Path | None = None, egl: bool = True) -> list[Check]:
         ("fakevision", True, check_fakevision),
         ("torch", True, check_torch),
         ("threads", False, check_threads),
+        ("cpu load", False, check_load),
         ("core libraries", True, lambda: check_imports(core, "core libraries", "pip install -e .", True)),
         ("renderers", True, check_renderers),
         ("egl (renderer: pyrender)", False, check_egl if egl else lambda: Check(
@@ -251,7 +268,11 @@ def run_checks(out: Path | None = None, egl: bool = True) -> list[Check]:
         ("chromium (report test)", False, check_chromium),
         ("docs extra", False, lambda: check_imports([("mkdocs", "mkdocs"), ("material", "mkdocs-material")],
                                                     "docs extra", 'pip install -e ".[docs]"', False, load=False)),
-        ("bench extra", False, lambda: check_imports([("albumentations", "albumentations"), ("kornia", "kornia")],
+        ("ray extra (--engine ray)", False, lambda: check_imports([("ray", "ray")], "ray extra (--engine ray)",
+                                                   'pip install -e ".[ray]"', False, load=False)),
+        ("s3 extra (--out s3://...)", False, lambda: check_imports([("s3fs", "s3fs")], "s3 extra (--out s3://...)",
+                                                  'pip install -e ".[s3]"', False, load=False)),
+        ("bench extra", False, lambda: check_imports([("albumentations", "albumentationsx"), ("kornia", "kornia")],
                                                      "bench extra", 'pip install -e ".[bench]"', False, load=False)),
         ("disk (--out)", True, lambda: check_disk(out)),
     ]
