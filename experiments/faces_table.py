@@ -248,7 +248,13 @@ def main() -> None:
 def markdown(res: dict) -> str:
     names = {"real": "real faces (helen_test, hand landmarks; CelebA held-out for identity)",
              "latent_gan": "latent-mapping GAN (gan_faces)", "morph_k3": "morph k = 3", "morph_k5": "morph k = 5",
-             "appearance_pca": "shape-appearance, PCA texture", "appearance_began": "shape-appearance, BEGAN"}
+             "appearance_pca": "shape-appearance, PCA texture", "appearance_began": "shape-appearance, BEGAN",
+             "appearance_old": "shape-appearance PCA-64, 480 faces (shipped before)",
+             "appearance_p05_m64": "shape-appearance PCA-64, 5 % of people (appearance64 config)",
+             "appearance_p10_m64": "shape-appearance PCA-64, 10 % of people",
+             "appearance_p10_m128": "shape-appearance PCA-128, 10 % of people",
+             "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
+             "appearance_full_m64": "shape-appearance PCA-64, all training people"}
     lines = ["| source | dlib NME median / mean (box: extent) | dlib's box rule | blank floor | identity flags "
              "(5 % chance) | identity variety | memorised pixels / randconv (2 % chance) | FID / KID randconv-v1 | "
              "sharpness vs real | faces/s, 1 thread |", "|---" * 10 + "|"]
@@ -263,10 +269,14 @@ def markdown(res: dict) -> str:
         fid = f"{r['fid_randconv']:.2f} / {r['kid_randconv']:.4f}" if "fid_randconv" in r else "–"
         sh = f"{r['sharpness_vs_real']:.2f}" if "sharpness_vs_real" in r else "1"
         fps = "–" if r["faces_per_s_one_thread"] != r["faces_per_s_one_thread"] else f"{r['faces_per_s_one_thread']:.0f}"
-        lines.append(f"| {names.get(k, k)} | {r['nme_extent']['median']:.3f} / {r['nme_extent']['mean']:.3f} | "
+        mark = " (earlier run †)" if "from" in r else ""
+        lines.append(f"| {names.get(k, k)}{mark} | {r['nme_extent']['median']:.3f} / {r['nme_extent']['mean']:.3f} | "
                      f"{r['nme_dlib']['median']:.3f} / {r['nme_dlib']['mean']:.3f} | "
                      f"{r['nme_blank_floor_extent']['median_nme']:.3f} | {flags_s} | {var} | {mem} | {fid} | "
                      f"{sh} | {fps} |")
+    if any("from" in r for r in res["rows"].values()):
+        lines += ["", "† carried from an earlier run of this script (another CelebA bundle: the first 8,000 images; "
+                  "identity and memorisation against that run's training sets; see its JSON)."]
     c = res["identity_calibration"]
     lines += [] if not c else ["", f"Identity-check calibration (CelebA): photos of held-out people flagged "
                   f"{100 * c['held_out_people_flagged']:.1f} % (n = {c['held_out_people_n']}, chance 5 %); held-out "

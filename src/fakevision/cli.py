@@ -374,14 +374,16 @@ class _TrainGroup(typer.core.TyperGroup):
 
 train_app = typer.Typer(cls=_TrainGroup, no_args_is_help=True,
                         help="Train models: 'fakevision train CONFIG --out OUT' runs an experiment config (a YAML file "
-                             "or a built-in: faces64, conditional64); the sub-commands train one model each.")
+                             "or a built-in: faces64, conditional64, judges64, appearance64); the sub-commands train "
+                             "one model each.")
 app.add_typer(train_app, name="train")
 
 
 @train_app.command("run")
 @_friendly
 def train_run(
-    config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64).")],
+    config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64, "
+                                               "judges64, appearance64).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Experiment folder: one sub-folder per stage.")],
     device: DeviceOpt = "cpu",
     data_root: Annotated[Path | None, typer.Option(
