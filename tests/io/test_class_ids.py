@@ -13,7 +13,7 @@ import pytest
 from fakevision.core import Annotations, Provenance, Sample
 from fakevision.engine import Recipe, make
 from fakevision.io.dataset import FakevisionDataset
-from fakevision.io.writers.encoding import class_ids
+from fakevision.io.records import class_ids
 from tests.io.test_writers import write_run
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from fakevision.core import Annotations, Provenance, Sample
 from fakevision.core.errors import InputError
+from fakevision.io.codecs import NORMALS_ENCODING, decode_normals_png, encode_normals_png
 from fakevision.io.dataset import FakevisionDataset, collate
 from fakevision.io.images import encode_image, encode_mask_png
-from fakevision.io.writers.encoding import NORMALS_ENCODING, decode_normals_png, encode_normals_png
 from tests.io.test_writers import make_samples, write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -20,8 +20,8 @@ from fakevision.core import Annotations, Provenance, Sample
 from fakevision.core.errors import OutputError
 from fakevision.core.sample import boxes_from_masks
 from fakevision.io.atomic import TMP_MARK
+from fakevision.io.codecs import decode_instance_masks, encode_instance_masks
 from fakevision.io.writers import OutputSpec, ShardInfo, make_writer, make_writers
-from fakevision.io.writers.encoding import decode_instance_masks, encode_instance_masks
 
 # pycocotools' own decode trips a numpy 2 deprecation; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -316,43 +316,42 @@ def test_webdataset_tars_are_the_bytes_of_webdatasets_tar_writer(tmp_path: Path)
     assert (tmp_path / shard_name(0)).read_bytes() == buf.getvalue()
 
 
-def test_encoded_bytes_are_shared_by_content_only() -> None:
-    """The writers' encoders remember results by the content they encode: the same array gives the same bytes
-    (from the memo or not), a changed array (even the same object, changed in place) is encoded afresh."""
-    from fakevision.io.writers.encoding import (
-        _ENCODED,
-        decode_depth_png,
-        decode_normals_png,
+def test_an_encoded_sample_encodes_each_file_once_and_matches_the_plain_encoders() -> None:
+    """Writers share one ``EncodedSample`` per sample of a shard: each file is encoded the first time it is asked
+    for and the same bytes object comes back after; the bytes equal the plain encoders'; an encoding error is
+    raised each time and never kept as a result."""
+    from fakevision.io.codecs import (
+        EncodedSample,
         encode_depth_png,
         encode_label_map,
         encode_normals_png,
         encode_sample_image,
+        encoded,
     )
 
     s = make_sample(0)
     a = s.annotations
-    calls = [lambda: encode_sample_image(s.image, "png"), lambda: encode_depth_png(a.depth),
-             lambda: encode_normals_png(a.normals), lambda: encode_label_map(a.label_map, "lm")]
-    first = [f() for f in calls]
-    assert [f() for f in calls] == first
-    _ENCODED.clear()
-    assert [f() for f in calls] == first
-    a.depth[0, 0] += 0.25
-    assert decode_depth_png(encode_depth_png(a.depth), "d")[0, 0] == np.float32(a.depth[0, 0])
-    a.normals[0, 0] = [0.0, 1.0, 0.0]
-    np.testing.assert_allclose(decode_normals_png(encode_normals_png(a.normals), "n")[0, 0], [0, 1, 0], atol=4e-5)
-    with pytest.raises(OutputError, match="lm: label_map ids"):
-        encode_label_map(np.full((2, 2), -1), "lm")
-    with pytest.raises(OutputError, match="lm: label_map ids"):  # an error is never remembered as a result
-        encode_label_map(np.full((2, 2), -1), "lm")
+    e = EncodedSample(s)
+    files = [e.image_bytes("png"), e.depth_png(), e.normals_png(), e.label_map_png("lm")]
+    assert files == [encode_sample_image(s.image, "png"), encode_depth_png(a.depth), encode_normals_png(a.normals),
+                     encode_label_map(a.label_map, "lm")]
+    again = [e.image_bytes("png"), e.depth_png(), e.normals_png(), e.label_map_png("lm")]
+    assert all(x is y for x, y in zip(files, again, strict=True))
+    assert e.image_bytes("jpg", 90) != e.image_bytes("png") and e.image_bytes("jpg", 90) is e.image_bytes("jpg", 90)
+    assert encoded(e) is e and encoded(s).sample is s
+    a.label_map[0, 0] = -1
+    bad = EncodedSample(s)
+    for _ in range(2):
+        with pytest.raises(OutputError, match="lm: label_map ids"):
+            bad.label_map_png("lm")
 
 
-def test_provenance_json_is_jsonable_of_asdict() -> None:
-    """``provenance_json`` (which skips ``dataclasses.asdict``'s deep copy) gives ``jsonable(p.to_dict())``, for
+def test_provenance_to_dict_is_jsonable_of_asdict() -> None:
+    """``Provenance.to_dict`` (which skips ``dataclasses.asdict``'s deep copy) gives ``jsonable(asdict(p))``, for
     JSON-like params and for params it hands back to ``asdict`` (a dataclass inside, a tuple key)."""
     import dataclasses
 
-    from fakevision.io.writers.encoding import jsonable, provenance_json
+    from fakevision.core.sample import jsonable
 
     @dataclasses.dataclass
     class Inner:
@@ -363,4 +362,4 @@ def test_provenance_json_is_jsonable_of_asdict() -> None:
                                                     "e": np.arange(4).reshape(2, 2), "f": Path("p/q"), 7: True})
     odd = Provenance("s", "s-2", params={"inner": Inner(), (1, 2): "tuple key"}, parents=["p"])
     for p in (plain, odd):
-        assert json.dumps(provenance_json(p), sort_keys=True) == json.dumps(jsonable(p.to_dict()), sort_keys=True)
+        assert json.dumps(p.to_dict(), sort_keys=True) == json.dumps(jsonable(dataclasses.asdict(p)), sort_keys=True)

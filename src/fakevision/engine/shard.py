@@ -12,6 +12,7 @@ from fakevision.core.source import Source
 from fakevision.core.source import make_sample as stamped_sample
 from fakevision.engine.plan import Plan
 from fakevision.engine.recipe import Recipe
+from fakevision.io.codecs import EncodedSample
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers import OutputSpec, make_writers
 from fakevision.io.writers.base import RUN_STATE_DIR, ShardInfo, Writer
@@ -77,7 +78,8 @@ def run_shard(recipe: Recipe, shard: int, out_dir: str | Path | Storage) -> int:
     out = as_storage(out_dir)
     plan = plan_of(recipe)
     start, stop = plan.shard_range(shard)
-    samples = make_shard(recipe, shard)
+    # one EncodedSample per sample, shared by every writer: each file is encoded once, however many outputs
+    samples = [EncodedSample(s) for s in make_shard(recipe, shard)]
     info = ShardInfo(index=shard, num_shards=plan.num_shards, first=start)
     for w in _built(recipe)[1]:
         w.write_shard(out, info, samples)

@@ -1,7 +1,7 @@
 """``FakevisionDataset``: a ``torch.utils.data.Dataset`` over any output the writers make (COCO, WebDataset
 shards, image folders), so training code reads fake data the same way whatever format a recipe chose.
 
-Reading goes through the writers' own encodings (``fakevision.io.writers.encoding``), so a round trip returns
+Reading goes through the writers' own encodings (``fakevision.io.codecs``), so a round trip returns
 the sample that was written: pixels exact for PNG, boxes and keypoints exact (COCO: to float64 rounding of its
 0.5 keypoint shift), masks exact, depth to 1 mm, normals to the 16-bit quantisation (3e-5 per component). A missing
 or corrupt file raises ``InputError`` naming it.
@@ -28,21 +28,18 @@ from torch.utils.data import Dataset
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Annotations, Provenance, Sample
-from fakevision.io.images import decode_image
-from fakevision.io.storage import Storage, as_storage, is_url
-from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
-from fakevision.io.writers.encoding import (
+from fakevision.io.codecs import (
     DEPTH_SCALE,
     check_normals_encoding,
-    class_ids,
     decode_instance_masks,
     decode_label_map,
     decode_normals_png,
     decode_png_unchanged,
-    label_names_from_json,
-    resolve_schema,
-    sample_from_record,
 )
+from fakevision.io.images import decode_image
+from fakevision.io.records import class_ids, label_names_from_json, resolve_schema, sample_from_record
+from fakevision.io.storage import Storage, as_storage, is_url
+from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
 from fakevision.io.writers.imagefolder import IMAGES_DIR, UNLABELLED
 from fakevision.io.writers.manifest import MANIFEST
 from fakevision.io.writers.wds import INFO, WDS_DIR

@@ -67,12 +67,12 @@ def caption(s: Sample) -> str:
 
 def sample_entry(s: Sample, source: str, index: int | None) -> dict[str, Any]:
     """A sample as the page's data: its layers (``report.layers``), caption, source and provenance."""
-    from fakevision.io.writers.encoding import jsonable, provenance_json
+    from fakevision.core.sample import jsonable
     from fakevision.report.layers import sample_layers
 
     d = sample_layers(s)
     d.update(id=s.id, source=source, index=index, caption=caption(s), label=s.annotations.label,
-             provenance=provenance_json(s.provenance),
+             provenance=s.provenance.to_dict(),
              attributes=jsonable(dict(s.annotations.attributes)))
     d["px"] = max(s.width, s.height) < 200  # upscaled on the page: show pixels, not blur
     return d

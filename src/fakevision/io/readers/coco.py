@@ -15,7 +15,7 @@ Coordinate conventions (COCO -> ours):
 
 Extra fields that fakevision's COCO writer adds are read when present: the image's ``label`` and
 ``attributes``, its ``depth_file`` (+ ``depth_scale``) and ``normals_file`` (+ ``normals_encoding``), both relative
-to the JSON's folder and decoded as ``fakevision.io.writers.encoding`` writes them (so augmenting a fakevision
+to the JSON's folder and decoded as ``fakevision.io.codecs`` writes them (so augmenting a fakevision
 output keeps its depth and normals, which then move with the pixels), each annotation's ``attributes`` (else
 ``instance_attributes`` = ``{"coco_id", "iscrowd"}``) and the category's ``fakevision_schema``. Masks are
 returned when every instance of an image has a segmentation; otherwise None (a box-only instance has no honest
@@ -311,12 +311,7 @@ class CocoReader(Reader):
 
     def _dense(self, iid: int, fields: dict[str, Any]) -> dict[str, Any]:
         """The depth and normal maps fakevision's writer referenced from image ``iid`` (none for plain COCO)."""
-        from fakevision.io.writers.encoding import (
-            DEPTH_SCALE,
-            check_normals_encoding,
-            decode_normals_png,
-            decode_png_unchanged,
-        )
+        from fakevision.io.codecs import DEPTH_SCALE, check_normals_encoding, decode_normals_png, decode_png_unchanged
 
         out: dict[str, Any] = {}
         if "depth_file" in fields:

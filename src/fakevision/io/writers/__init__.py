@@ -1,5 +1,5 @@
 """Writers: turn ``Sample``s into the files users load. The contract (shards, ``ShardInfo``, pure ``write_shard``,
-``finalize`` from disk) is in ``base``; shared encodings in ``encoding``.
+``finalize`` from disk) is in ``base``; file codecs in ``fakevision.io.codecs``, the JSON record in ``fakevision.io.records``.
 
 Output layout under ``out_dir`` (paths relative to it; ``<id>`` is ``encoding.file_stem(sample id)``):
 

@@ -1,7 +1,10 @@
 """The writer contract. Writers never know which source made a sample; the engine never knows what is inside.
 
 A run is cut into shards (consecutive runs of samples). For each shard the engine calls ``write_shard`` on every
-writer, then marks the shard done; after the last shard it calls ``finalize`` once. Rules every writer keeps:
+writer, then marks the shard done; after the last shard it calls ``finalize`` once. The engine passes the shard's
+samples as ``fakevision.io.codecs.EncodedSample`` objects, the same ones to every writer, so each image and map is
+encoded once per run whatever the number of outputs; a writer takes plain ``Sample`` objects too (``encoded``).
+Rules every writer keeps:
 
 * ``out_dir`` is a local folder, an fsspec URL (``s3://bucket/prefix``) or a ``Storage``; writers address files by
   relative path through ``fakevision.io.storage.as_storage(out_dir)``, so every writer works on every storage.
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from fakevision.core.sample import Sample
+from fakevision.io.codecs import EncodedSample
 from fakevision.io.storage import Storage
 
 #: The hidden folder of an output that holds a run in progress (shard markers, writers' per-shard parts); the
@@ -44,6 +48,7 @@ class Writer(Protocol):
 
     name: str
 
-    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None: ...
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo,
+                    samples: Sequence[Sample | EncodedSample]) -> None: ...
 
     def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None: ...

@@ -13,10 +13,10 @@ Conventions of the format, and how ours maps onto them:
   ``label``, ``attributes``, ``fakevision_extras`` (e.g. camera intrinsics), ``fakevision_keypoint_schema`` (only
   when the sample has keypoints), ``depth_file`` + ``depth_scale`` (16-bit millimetre PNG), ``normals_file`` +
   ``normals_encoding`` (16-bit RGB PNG of camera-frame unit normals, ``coco/normals/<id>.png``, see
-  ``encoding``), ``label_map_file`` +
+  ``io.codecs``), ``label_map_file`` +
   ``label_names`` (semantic label map PNG, ``coco/labelmaps/<id>.png``). Per-instance
   attributes ride as ``attributes`` on each annotation.
-* Category ids are the run's one class id space (``encoding.class_ids``): a class that label maps name has the id
+* Category ids are the run's one class id space (``io.records.class_ids``): a class that label maps name has the id
   its pixels carry in every label map (render: box 1, sphere 2, cylinder 3; eyes: skin 1, sclera 2, iris 3, pupil
   4), other classes the next free ids in name order (the default job's ``face``: 4). Classes only the label maps
   know (``skin``) are listed as categories too, so the category table is the legend of every label map. Ids come
@@ -42,27 +42,20 @@ from pycocotools import mask as mask_utils
 from fakevision._version import __version__
 from fakevision.core.errors import OutputError
 from fakevision.core.keypoints import KeypointSchema, generic_schema
-from fakevision.core.sample import Sample
+from fakevision.core.sample import Sample, jsonable
 from fakevision.io.atomic import dumps_json
-from fakevision.io.storage import Storage, as_storage
-from fakevision.io.writers.base import RUN_STATE_DIR, ShardInfo
-from fakevision.io.writers.encoding import (
+from fakevision.io.codecs import (
     DEPTH_SCALE,
     NORMALS_ENCODING,
+    EncodedSample,
     check_unique_stems,
-    class_ids,
-    encode_depth_png,
-    encode_label_map,
-    encode_normals_png,
-    encode_sample_image,
+    encoded,
     file_stem,
     image_ext,
-    jsonable,
-    label_id_claims,
-    label_names_to_json,
-    provenance_json,
-    schema_def,
 )
+from fakevision.io.records import class_ids, label_id_claims, label_names_to_json, schema_def
+from fakevision.io.storage import Storage, as_storage
+from fakevision.io.writers.base import RUN_STATE_DIR, ShardInfo
 
 COCO_DIR = "coco"
 ANNOTATIONS = f"{COCO_DIR}/annotations.json"
@@ -133,24 +126,26 @@ class CocoWriter:
             files["label_map"] = f"{COCO_DIR}/labelmaps/{stem}.png"
         return files
 
-    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo,
+                    inputs: Sequence[Sample | EncodedSample]) -> None:
         store = as_storage(out_dir)
         part = part_name(self.name, shard.index)
+        enc = [encoded(s) for s in inputs]
+        samples = [e.sample for e in enc]
         check_unique_stems(samples, store.url(part))
         images: list[dict[str, Any]] = []
         annotations: list[dict[str, Any]] = []
         schemas: dict[str, str | None] = {}
         defs: dict[str, dict[str, Any]] = {}
-        for i, s in enumerate(samples):
+        for i, (e, s) in enumerate(zip(enc, samples, strict=True)):
             files = self.sample_files(shard, s)
-            store.write_bytes(files["image"], encode_sample_image(s.image, self.ext, self.jpeg_quality))
+            store.write_bytes(files["image"], e.image_bytes(self.ext, self.jpeg_quality))
             if s.annotations.depth is not None:
-                store.write_bytes(files["depth"], encode_depth_png(s.annotations.depth))
+                store.write_bytes(files["depth"], e.depth_png())
             if s.annotations.normals is not None:
-                store.write_bytes(files["normals"], encode_normals_png(s.annotations.normals))
+                store.write_bytes(files["normals"], e.normals_png())
             if s.annotations.label_map is not None:
-                lm = encode_label_map(s.annotations.label_map, store.url(files["label_map"]))
-                store.write_bytes(files["label_map"], lm)
+                store.write_bytes(files["label_map"], e.label_map_png(store.url(files["label_map"])))
             image_id = shard.first + i + 1
             images.append(self._image_entry(s, image_id, files))
             annotations += self._annotations(s, image_id, schemas)
@@ -174,7 +169,7 @@ class CocoWriter:
             "width": s.width,
             "height": s.height,
             "fakevision_id": s.id,
-            "fakevision_provenance": provenance_json(s.provenance),
+            "fakevision_provenance": s.provenance.to_dict(),
             "label": a.label,
             "attributes": a.attributes,
         }

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fakevision.core.sample import Sample
+from fakevision.io.codecs import EncodedSample, check_unique_stems, encoded, file_stem, image_ext
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
-from fakevision.io.writers.encoding import check_unique_stems, encode_sample_image, file_stem, image_ext
 
 IMAGES_DIR = "images"
 UNLABELLED = "unlabelled"
@@ -48,12 +48,13 @@ class ImageFolderWriter:
         folder = label_folder(sample.annotations.label)
         return {"image": f"{IMAGES_DIR}/{folder}/{file_stem(sample.id)}.{self.ext}"}
 
-    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo,
+                    inputs: Sequence[Sample | EncodedSample]) -> None:
         store = as_storage(out_dir)
-        check_unique_stems(samples, store.url(IMAGES_DIR))
-        for s in samples:
-            store.write_bytes(self.sample_files(shard, s)["image"],
-                              encode_sample_image(s.image, self.ext, self.jpeg_quality))
+        enc = [encoded(s) for s in inputs]
+        check_unique_stems([e.sample for e in enc], store.url(IMAGES_DIR))
+        for e in enc:
+            store.write_bytes(self.sample_files(shard, e.sample)["image"], e.image_bytes(self.ext, self.jpeg_quality))
 
     def finalize(self, out_dir: Path | str | Storage, num_shards: int) -> None:
         """Nothing to merge: every file is final when its shard is written."""

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fakevision.core.errors import OutputError
-from fakevision.core.sample import Sample
+from fakevision.core.sample import Sample, jsonable
 from fakevision.io.atomic import dumps_json
+from fakevision.io.codecs import EncodedSample, encoded
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.coco import part_name
-from fakevision.io.writers.encoding import jsonable, provenance_json
 
 MANIFEST = "manifest.jsonl"
 
@@ -83,7 +83,7 @@ class ManifestWriter:
             "id": sample.id,
             "index": shard.first + i,
             "source": sample.provenance.source,
-            "provenance": provenance_json(sample.provenance),
+            "provenance": sample.provenance.to_dict(),
             "label": a.label,
             "attributes": a.attributes,
             "width": sample.width,
@@ -92,9 +92,11 @@ class ManifestWriter:
             "files": {w.name: w.sample_files(shard, sample) for w in self.linked},
         })
 
-    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo,
+                    inputs: Sequence[Sample | EncodedSample]) -> None:
         store = as_storage(out_dir)
         part = part_name(self.name, shard.index, "jsonl")
+        samples = [encoded(s).sample for s in inputs]
         try:
             lines = [dumps_json(self.record(shard, i, s)) + "\n" for i, s in enumerate(samples)]
         except ValueError as e:

@@ -4,13 +4,13 @@
 Per sample, under the key ``file_stem(id)``:
 
 * ``<key>.png`` or ``<key>.jpg``: the image;
-* ``<key>.json``: the full record (``encoding.sample_record``): boxes xyxy in our convention, categories,
+* ``<key>.json``: the full record (``io.records.sample_record``): boxes xyxy in our convention, categories,
   keypoints + visibility + schema, label, attributes, instance attributes, provenance, extras, at full precision;
 * ``<key>.mask.png``: instance ids (0 background, ``i + 1`` instance ``i``; 16-bit above 255; later instance wins
   shared pixels) when the sample has masks, plus ``<key>.masks.png`` (the N exact masks stacked vertically) when
-  masks overlap, see ``encoding``;
+  masks overlap, see ``io.codecs``;
 * ``<key>.depth.png``: 16-bit millimetre depth, when present;
-* ``<key>.normals.png``: surface normals as a 16-bit RGB PNG (``encoding.encode_normals_png``), when present;
+* ``<key>.normals.png``: surface normals as a 16-bit RGB PNG (``io.codecs.encode_normals_png``), when present;
 * ``<key>.labelmap.png``: the semantic label map (class ids, names in the JSON's ``label_names``), when present.
 
 Tars are byte-reproducible: members in sorted order, ``mtime`` 0, uid/gid 0, empty user/group names, mode 0444.
@@ -20,7 +20,7 @@ the standard library's ``tarfile`` the way it does: importing ``webdataset`` imp
 ``fakevision make`` (measured; the default job takes ~10 s), for a class of twenty lines. The per-shard summary
 ``.state/parts/webdataset/<shard>.json`` is merged by ``finalize`` into ``webdataset/info.json`` (shard list, sample
 count, sorted category and label names, and ``category_ids``: the run's class ids, the same as the COCO
-category ids and the label maps' values, see ``encoding.class_ids``), which lets a reader build class indices
+category ids and the label maps' values, see ``io.records.class_ids``), which lets a reader build class indices
 without opening every tar.
 """
 
@@ -36,22 +36,11 @@ from typing import IO, Any, Self
 from fakevision.core.errors import OutputError
 from fakevision.core.sample import Sample
 from fakevision.io.atomic import dumps_json
+from fakevision.io.codecs import EncodedSample, check_unique_stems, encoded, file_stem, image_ext
+from fakevision.io.records import class_ids, label_id_claims, sample_record
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.base import ShardInfo
 from fakevision.io.writers.coco import part_name
-from fakevision.io.writers.encoding import (
-    check_unique_stems,
-    class_ids,
-    encode_depth_png,
-    encode_instance_masks,
-    encode_label_map,
-    encode_normals_png,
-    encode_sample_image,
-    file_stem,
-    image_ext,
-    label_id_claims,
-    sample_record,
-)
 
 WDS_DIR = "webdataset"
 INFO = f"{WDS_DIR}/info.json"
@@ -119,34 +108,39 @@ class WebDatasetWriter:
         """Where this writer puts ``sample``: the tar (relative to ``out_dir``) and the key inside it."""
         return {"tar": shard_name(shard.index), "key": file_stem(sample.id)}
 
-    def _entry(self, sample: Sample, key: str) -> dict[str, Any]:
+    def _entry(self, sample: Sample | EncodedSample, key: str) -> dict[str, Any]:
+        e = encoded(sample)
+        sample = e.sample
         a = sample.annotations
         entry: dict[str, Any] = {
             "__key__": key,
-            self.ext: encode_sample_image(sample.image, self.ext, self.jpeg_quality),
+            self.ext: e.image_bytes(self.ext, self.jpeg_quality),
             "json": dumps_json(sample_record(sample)).encode("utf-8"),
         }
         if a.masks is not None:
-            ids, stack = encode_instance_masks(a.masks)
+            ids, stack = e.instance_masks()
             entry["mask.png"] = ids
             if stack is not None:
                 entry["masks.png"] = stack
         if a.depth is not None:
-            entry["depth.png"] = encode_depth_png(a.depth)
+            entry["depth.png"] = e.depth_png()
         if a.normals is not None:
-            entry["normals.png"] = encode_normals_png(a.normals)
+            entry["normals.png"] = e.normals_png()
         if a.label_map is not None:
-            entry["labelmap.png"] = encode_label_map(a.label_map, f"{sample.id} label_map")
+            entry["labelmap.png"] = e.label_map_png(f"{sample.id} label_map")
         return entry
 
-    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo, samples: Sequence[Sample]) -> None:
+    def write_shard(self, out_dir: Path | str | Storage, shard: ShardInfo,
+                    inputs: Sequence[Sample | EncodedSample]) -> None:
         store = as_storage(out_dir)
         name = shard_name(shard.index)
+        enc = [encoded(s) for s in inputs]
+        samples = [e.sample for e in enc]
         keys = check_unique_stems(samples, store.url(name))
         with store.writer(name) as f, _TarWriter(f) as tw:
-            for s, k in zip(samples, keys, strict=True):  # streamed: one sample's bytes in memory at a time
+            for e, s, k in zip(enc, samples, keys, strict=True):  # streamed: one sample's bytes in memory at a time
                 try:
-                    entry = self._entry(s, k)
+                    entry = self._entry(e, k)
                 except ValueError as e:  # e.g. NaN in attributes: JSON refuses it
                     raise OutputError(f"{store.url(name)}: cannot encode sample {s.id!r} ({e})") from None
                 tw.write(entry)

@@ -1,6 +1,6 @@
-"""Encodings shared by the writers and by the readers (``fakevision.io.dataset``, ``io.readers.coco``): file names,
-pixels, masks, depth, surface normals and the per-sample JSON record. Kept in one module so that what a writer
-writes and what the readers expect cannot drift apart.
+"""File codecs shared by the writers and the readers (``fakevision.io.dataset``, ``io.readers``): file names,
+pixels, masks, depth, surface normals, label maps. Kept in one module so that what a writer writes and what the
+readers expect cannot drift apart; the per-sample JSON record is ``fakevision.io.records``.
 
 Choices, and why:
 
@@ -32,23 +32,18 @@ Speed (the writers encode every sample, and a run usually has COCO and WebDatase
   OpenCV's default tries every filter on every row, which is what cost the time; measured on the default job's
   256² maps: normals 3.7 -> 1.3 ms at 19.1 -> 19.3 KiB, depth 1.8 -> 1.2 ms at 10.1 -> 10.3 KiB, label maps
   0.5 -> 0.13 ms at 1.2 -> 1.1 KiB. PNG is lossless: the decoded values are the same as before.
-* **Encode once, share the bytes.** ``encode_sample_image`` and the map encoders (depth, normals, label map)
-  remember their last results (``_ENCODED``), keyed by a SHA-1 of the input array's bytes plus its shape, dtype
-  and the settings, so when the next writer of the run (COCO, then WebDataset) encodes the same sample it gets
-  the same bytes without converting and compressing again (hashing a 256² sample's four arrays costs ~1.2 ms,
-  encoding them ~12 ms). A pure memo of pure functions: it cannot change what is written, only skip work; it
-  holds at most ``_ENCODED.max_bytes`` of output, oldest out first (a default shard's files are ~3 MB).
+* **Encode once per shard.** The engine hands each writer of a run (COCO, then WebDataset, ...) the same
+  ``EncodedSample`` objects: each file of a sample is encoded the first time a writer asks for it and kept on that
+  object until the shard is written, so a second writer gets the same bytes without converting and compressing
+  again (encoding a 256² sample's four arrays costs ~12 ms). No hashing, no process-wide memo: the bytes live and
+  die with the shard.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import io
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +52,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from fakevision.core.errors import InputError, OutputError
-from fakevision.core.keypoints import SHIPPED, KeypointSchema, schema
-from fakevision.core.sample import Annotations, Provenance, Sample
+from fakevision.core.sample import Sample
 from fakevision.io.images import check_image_size, encode_image, encode_mask_png
 
 DEPTH_SCALE = 0.001  # metres per depth PNG unit (millimetres)
@@ -100,48 +94,6 @@ def image_ext(image_format: str) -> str:
     raise ValueError(f"unsupported image format {image_format!r} (png or jpg)")
 
 
-class _EncodedBytes:
-    """A small LRU memo of encoded files keyed by what was encoded: (settings, shape, dtype, SHA-1 of the array's
-    bytes). Bounded by ``max_bytes`` of stored output (the oldest go first), so a shard's worth of samples (the
-    engine hands the same shard to each writer in turn) fits, and memory stays flat."""
-
-    def __init__(self, max_bytes: int = 48 << 20) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, settings: tuple, array: np.ndarray, encode: Callable[[], bytes]) -> bytes:
-        """``encode()``'s bytes, from the memo when ``array`` with these settings was encoded before."""
-        a = np.ascontiguousarray(array)
-        if a.dtype.hasobject:  # its bytes are pointers, not values: nothing to key on, just encode
-            return encode()
-        digest = hashlib.sha1(memoryview(a).cast("B"), usedforsecurity=False).digest() if a.size else b""
-        key = (settings, a.shape, a.dtype.str, digest)
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-                return data
-        data = encode()  # errors propagate, and nothing is remembered
-        if len(data) <= self.max_bytes // 4:
-            with self._lock:
-                if key not in self._items:
-                    self._items[key] = data
-                    self._size += len(data)
-                while self._size > self.max_bytes:
-                    self._size -= len(self._items.popitem(last=False)[1])
-        return data
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
-
-
-_ENCODED = _EncodedBytes()
-
-
 def _png_settings(level: int, filter_name: str, *extra: int) -> tuple[int, ...]:
     """``cv2.imencode`` PNG parameters; the row filter only where this OpenCV has the setting (4.11 and later; an
     older one uses its default filter: the same pixels, slower and differently compressed)."""
@@ -171,12 +123,10 @@ def _narrow_ids(m: np.ndarray) -> np.ndarray:
 
 
 def encode_sample_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
-    """Encode a sample's pixels; JPEG cannot hold alpha, so RGBA is stored as its RGB part there. The bytes are
-    remembered (``_ENCODED``), so a second writer of the same run gets them without encoding again."""
+    """Encode a sample's pixels; JPEG cannot hold alpha, so RGBA is stored as its RGB part there."""
     if ext == "jpg" and image.shape[2] == 4:
         image = image[:, :, :3]
-    settings = ("image", ext, int(jpeg_quality) if ext == "jpg" else None)
-    return _ENCODED.get(settings, image, lambda: encode_image(image, ext, jpeg_quality))
+    return encode_image(image, ext, jpeg_quality)
 
 
 def decode_png_unchanged(data: bytes, name: str | Path) -> np.ndarray:
@@ -202,10 +152,6 @@ def encode_depth_png(depth: np.ndarray) -> bytes:
     >>> d.dtype.name, [round(float(v), 6) for v in d.ravel()]
     ('float32', [0.0, 1.234, 0.0, 0.0])
     """
-    return _ENCODED.get(("depth", DEPTH_SCALE, DEPTH_PNG), np.asarray(depth), lambda: _encode_depth(depth))
-
-
-def _encode_depth(depth: np.ndarray) -> bytes:
     mm = np.array(depth, dtype=np.float64)  # a copy: worked on in place
     if not np.isfinite(mm).all():
         mm[~np.isfinite(mm)] = 0.0
@@ -232,10 +178,6 @@ def encode_normals_png(normals: np.ndarray) -> bytes:
     src = np.asarray(normals)
     if src.ndim != 3 or src.shape[2] != 3:
         raise ValueError(f"normals must be H x W x 3, got shape {src.shape}")
-    return _ENCODED.get(("normals", NORMALS_PNG), src, lambda: _encode_normals(src))
-
-
-def _encode_normals(src: np.ndarray) -> bytes:
     # a float64 copy in PNG's (B, G, R) order, worked on in place below (OpenCV swaps float32 channels 6x faster)
     if src.dtype == np.float32 and src.size and src.flags.c_contiguous:
         n = cv2.cvtColor(src, cv2.COLOR_RGB2BGR).astype(np.float64)
@@ -310,77 +252,14 @@ def check_normals_encoding(tag: Any, name: str | Path) -> None:
 def encode_label_map(label_map: np.ndarray, name: str | Path) -> bytes:
     """H x W int class ids -> lossless PNG; ids outside 0-65535 raise ``OutputError`` naming ``name``."""
     lm = np.asarray(label_map)
-
-    def encode() -> bytes:
-        if lm.size and (lm.min() < 0 or lm.max() > 65535):
-            raise OutputError(f"{name}: label_map ids must lie in 0..65535, got {lm.min()}..{lm.max()}")
-        return _png(_narrow_ids(lm.astype(np.uint16)), LABEL_PNG, "label map")
-
-    return _ENCODED.get(("label_map", LABEL_PNG), lm, encode)
+    if lm.size and (lm.min() < 0 or lm.max() > 65535):
+        raise OutputError(f"{name}: label_map ids must lie in 0..65535, got {lm.min()}..{lm.max()}")
+    return _png(_narrow_ids(lm.astype(np.uint16)), LABEL_PNG, "label map")
 
 
 def decode_label_map(data: bytes, name: str | Path) -> np.ndarray:
     """Inverse of ``encode_label_map``: int32 H x W."""
     return decode_png_unchanged(data, name).astype(np.int32)
-
-
-def label_names_to_json(names: dict[int, str] | None) -> dict[str, str]:
-    return {str(int(k)): str(v) for k, v in (names or {}).items()}
-
-
-def label_names_from_json(names: dict[str, str] | None) -> dict[int, str] | None:
-    return None if names is None else {int(k): v for k, v in names.items()}
-
-
-def label_id_claims(samples: Sequence[Sample]) -> list[list[int | str]]:
-    """The (class id, name) pairs the label maps of ``samples`` use, in order of first appearance, background (0)
-    left out: what a writer keeps per shard so that ``class_ids`` can give COCO categories the same ids.
-
-    >>> import numpy as np
-    >>> from fakevision.core.sample import Annotations
-    >>> lm = np.zeros((2, 2), np.int32)
-    >>> s = Sample(np.zeros((2, 2, 3), np.uint8), Annotations(label_map=lm, label_names={0: "bg", 3: "iris"}))
-    >>> label_id_claims([s, s])
-    [[3, 'iris']]
-    """
-    seen: dict[tuple[int, str], None] = {}
-    for s in samples:
-        for k, v in sorted((s.annotations.label_names or {}).items()):
-            if int(k) != 0:
-                seen.setdefault((int(k), str(v)), None)
-    return [[k, v] for k, v in seen]
-
-
-def class_ids(claims: Iterable[Sequence[int | str]], names: Iterable[str]) -> dict[str, int]:
-    """One id space for the classes of a run: COCO category ids, label map values and ``FakevisionDataset``'s
-    ``labels`` all use it. A class a label map names keeps that label map's id (the first claim wins, in run
-    order); every other class (e.g. ``face`` from a source without label maps) gets the next free id, in name
-    order. Ids start at 1: 0 is the label maps' background, never a category.
-
-    When two label maps disagree (``3: cylinder`` in one, ``3: iris`` in another; only a recipe mixing ``render`` and
-    ``render_eye`` does that), the later class gets an id no label map uses: COCO then cannot match both, and a
-    reader must use the ``label_names`` written beside every label map, as all of ours do.
-
-    >>> class_ids([[1, "box"], [2, "sphere"], [3, "cylinder"]], ["face", "box", "cylinder", "sphere"])
-    {'box': 1, 'sphere': 2, 'cylinder': 3, 'face': 4}
-    >>> class_ids([[3, "cylinder"], [3, "iris"], [1, "skin"]], ["cylinder", "iris"])
-    {'skin': 1, 'iris': 2, 'cylinder': 3}
-    """
-    claims = [(int(k), str(name)) for k, name in claims if int(k) > 0]
-    ids: dict[str, int] = {}
-    for k, name in claims:
-        if name not in ids and k not in ids.values():
-            ids[name] = k
-    taken = {k for k, _ in claims}  # an id some label map uses is never given to another class
-    nxt = 1
-    for name in sorted(set(names) | {str(n) for _, n in claims}):
-        if name in ids:
-            continue
-        while nxt in taken:
-            nxt += 1
-        ids[name] = nxt
-        taken.add(nxt)
-    return dict(sorted(ids.items(), key=lambda kv: kv[1]))
 
 
 def encode_instance_masks(masks: np.ndarray) -> tuple[bytes, bytes | None]:
@@ -418,161 +297,57 @@ def decode_instance_masks(
     return ids[None] == np.arange(1, n + 1, dtype=np.int32)[:, None, None]
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types: np.float64 subclasses float, for one
+def _given(array: np.ndarray | None, what: str) -> np.ndarray:
+    if array is None:
+        raise ValueError(f"the sample has no {what}")
+    return array
 
 
-def jsonable(obj: Any) -> Any:
-    """Turn numpy scalars/arrays (which sources may leave in params/attributes) into plain JSON values.
-    (Plain leaves, by far the most common, are recognised by their exact type first: a sample's record has
-    thousands of them, mostly the scene in its provenance.)"""
-    if type(obj) in _PLAIN:
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    return obj
+class EncodedSample:
+    """A sample and the files made from it, each encoded once: the engine wraps a shard's samples in these and hands
+    the same objects to every writer, so COCO and WebDataset outputs of one run share the bytes of each image and
+    map (see the module docstring). Writers also accept plain ``Sample`` objects (``encoded``).
 
-
-class _NotPlain(Exception):
-    """Raised by ``_plain_json`` on a value whose ``dataclasses.asdict`` conversion it does not replicate."""
-
-
-def _plain_json(obj: Any) -> Any:
-    """``jsonable(dataclasses.asdict-converted obj)`` for JSON-like data (dicts with plain keys, lists, tuples,
-    plain leaves, numpy values, paths): the same result, without ``asdict``'s deep copy of every leaf."""
-    if type(obj) in _PLAIN:
-        return obj
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if type(k) not in _PLAIN:
-                raise _NotPlain
-            out[str(k)] = _plain_json(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return [_plain_json(v) for v in obj]
-    if isinstance(obj, np.ndarray | np.generic | Path):
-        return jsonable(obj)
-    raise _NotPlain  # a dataclass, or some other object: let asdict decide
-
-
-def provenance_json(prov: Provenance) -> dict[str, Any]:
-    """``jsonable(prov.to_dict())``: the provenance as plain JSON values.
-
-    Why not that expression: ``dataclasses.asdict`` deep-copies every leaf of ``params`` (a render sample's holds
-    its whole scene, thousands of values), which made it the largest cost of writing a sample after the image
-    encoders (measured: ~1.6 ms a call, twice per sample). Plain JSON-like params are converted directly; anything
-    else falls back to the original expression, so the result is the same."""
-    try:
-        return {f.name: _plain_json(getattr(prov, f.name)) for f in dataclasses.fields(prov)}
-    except _NotPlain:
-        return jsonable(prov.to_dict())
-
-
-def sample_record(sample: Sample) -> dict[str, Any]:
-    """Everything about a sample except its pixel arrays, as JSON in the project's coordinate convention
-    (continuous, corner origin; boxes xyxy), floats at full precision so the round trip is exact."""
-    a = sample.annotations
-    rec: dict[str, Any] = {
-        "id": sample.id,
-        "width": sample.width,
-        "height": sample.height,
-        "channels": int(sample.image.shape[2]),
-        "label": a.label,
-        "attributes": a.attributes,
-        "categories": a.categories,
-        "boxes": a.boxes.tolist(),
-        "masks": a.masks is not None,
-        "provenance": provenance_json(sample.provenance),
-        "extras": a.extras,
-    }
-    if a.keypoints is not None:
-        assert a.visibility is not None
-        rec["keypoints"] = a.keypoints.tolist()
-        rec["visibility"] = a.visibility.astype(int).tolist()
-        rec["keypoint_schema"] = None if a.keypoint_schema is None else a.keypoint_schema.name
-        if a.keypoint_schema is not None and a.keypoint_schema.name not in SHIPPED:
-            rec["keypoint_schema_def"] = schema_def(a.keypoint_schema)
-    if a.instance_attributes is not None:
-        rec["instance_attributes"] = a.instance_attributes
-    if a.depth is not None:
-        rec["depth_scale"] = DEPTH_SCALE
-    if a.normals is not None:
-        rec["normals_encoding"] = NORMALS_ENCODING
-    if a.label_map is not None:
-        rec["label_names"] = label_names_to_json(a.label_names)
-    return jsonable(rec)
-
-
-def schema_def(value: KeypointSchema) -> dict[str, Any]:
-    """A schema as data (names, flip permutation, 0-based skeleton), so files carry the schemas that are not
-    shipped (e.g. the renderer's) and readers can rebuild them."""
-    d = value.to_json()
-    del d["name"]
-    return d
-
-
-def resolve_schema(name: str | None, definition: dict[str, Any] | None = None) -> KeypointSchema | None:
-    """The keypoint schema a file names: a shipped one by ``name``, else rebuilt from ``definition`` (as written
-    by ``schema_def``) when the file carried one, else dropped (None) rather than failing the read; the points
-    themselves are kept either way.
-
-    >>> resolve_schema("ibug68").num_keypoints, resolve_schema("generic3").name, resolve_schema("nobody's")
-    (68, 'generic3', None)
+    >>> import numpy as np
+    >>> from fakevision.core.sample import Annotations, Sample
+    >>> e = EncodedSample(Sample(np.zeros((4, 4, 3), np.uint8), Annotations()))
+    >>> e.image_bytes("png") is e.image_bytes("png"), e.image_bytes("png")[:4]
+    (True, b'\x89PNG')
     """
-    if name is None:
-        return None
-    try:
-        return schema(name)
-    except ValueError:
-        pass
-    if not definition:
-        return None
-    try:
-        return KeypointSchema.from_json(definition, name)
-    except ValueError:
-        return None
+
+    __slots__ = ("_files", "sample")
+
+    def __init__(self, sample: Sample) -> None:
+        self.sample = sample
+        self._files: dict[tuple, Any] = {}
+
+    def _once(self, key: tuple, encode: Callable[[], Any]) -> Any:
+        if key not in self._files:
+            self._files[key] = encode()  # an error propagates and nothing is kept
+        return self._files[key]
+
+    def image_bytes(self, ext: str, jpeg_quality: int = 95) -> bytes:
+        """The pixels as ``ext`` (``png`` or ``jpg``; ``encode_sample_image``)."""
+        q = int(jpeg_quality) if ext == "jpg" else None
+        return self._once(("image", ext, q), lambda: encode_sample_image(self.sample.image, ext, jpeg_quality))
+
+    def depth_png(self) -> bytes:
+        """The depth map as a 16-bit millimetre PNG (``encode_depth_png``); the sample must have depth."""
+        return self._once(("depth",), lambda: encode_depth_png(_given(self.sample.annotations.depth, "depth")))
+
+    def normals_png(self) -> bytes:
+        """The normals as a 16-bit RGB PNG (``encode_normals_png``); the sample must have normals."""
+        return self._once(("normals",), lambda: encode_normals_png(_given(self.sample.annotations.normals, "normals")))
+
+    def label_map_png(self, name: str | Path) -> bytes:
+        """The label map as a PNG (``encode_label_map``; ``name`` is what an out-of-range id's error names)."""
+        return self._once(("label_map",), lambda: encode_label_map(_given(self.sample.annotations.label_map, "label_map"), name))
+
+    def instance_masks(self) -> tuple[bytes, bytes | None]:
+        """The masks as an instance-id PNG (+ the exact stack where they overlap; ``encode_instance_masks``)."""
+        return self._once(("masks",), lambda: encode_instance_masks(_given(self.sample.annotations.masks, "masks")))
 
 
-def sample_from_record(
-    rec: dict[str, Any],
-    image: np.ndarray,
-    masks: np.ndarray | None,
-    depth: np.ndarray | None,
-    name: str | Path,
-    label_map: np.ndarray | None = None,
-    normals: np.ndarray | None = None,
-) -> Sample:
-    """Rebuild a ``Sample`` from ``sample_record`` output plus decoded arrays; bad content raises ``InputError``."""
-    try:
-        n = len(rec.get("categories", []))
-        kp = rec.get("keypoints") if n else None  # zero instances: nothing to restore, K is unknowable
-        ann = Annotations(
-            label=rec.get("label"),
-            attributes=rec.get("attributes") or {},
-            categories=rec.get("categories", []),
-            boxes=np.asarray(rec.get("boxes") or np.zeros((0, 4)), dtype=np.float64).reshape(n, 4),
-            masks=masks,
-            keypoints=None if kp is None else np.asarray(kp, dtype=np.float64).reshape(n, -1, 2),
-            visibility=None if kp is None else np.asarray(rec["visibility"], dtype=np.uint8).reshape(n, -1),
-            keypoint_schema=resolve_schema(rec.get("keypoint_schema"), rec.get("keypoint_schema_def")),
-            instance_attributes=rec.get("instance_attributes"),
-            depth=depth,
-            label_map=label_map,
-            label_names=label_names_from_json(rec.get("label_names")) if label_map is not None else None,
-            extras=rec.get("extras") or {},
-            normals=normals,
-        )
-        prov = rec.get("provenance") or {"source": "unknown", "sample_id": rec.get("id", "unknown")}
-        return Sample(image, ann, Provenance.from_dict(prov))
-    except InputError as e:
-        raise InputError(e.problem, name) from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"malformed annotation record ({type(e).__name__}: {e})", name) from None
+def encoded(sample: Sample | EncodedSample) -> EncodedSample:
+    """``sample`` as an ``EncodedSample`` (itself when it already is one): what writers call on each input."""
+    return sample if isinstance(sample, EncodedSample) else EncodedSample(sample)
