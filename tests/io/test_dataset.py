@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from fakevision.core import Annotations, Provenance, Sample
 from fakevision.core.errors import InputError
-from fakevision.io.dataset import FakevisionDataset, collate, detect_format
+from fakevision.io.dataset import FakevisionDataset, collate, output_layout
 from fakevision.io.inspect import inspect_output
 from fakevision.io.writers import OutputSpec, ShardInfo, make_writers
 from tests.io.test_writers import ALL, make_sample, make_samples, write_run
@@ -88,7 +88,7 @@ def test_imagefolder_round_trip_uses_manifest(run_dir: Path, samples: list[Sampl
 
 def test_items_and_collate(run_dir: Path) -> None:
     ds = FakevisionDataset(run_dir)
-    assert ds.format == "coco" and detect_format(run_dir / "coco/annotations.json") == "coco"
+    assert ds.format == "coco" and output_layout(run_dir / "coco/annotations.json") == "coco"
     item = ds[0]
     assert item["image"].dtype == torch.float32 and item["image"].shape == (3, 24, 32)
     assert float(item["image"].min()) >= 0.0 and float(item["image"].max()) <= 1.0

@@ -362,8 +362,10 @@ def _split(path: str | Path) -> tuple[Storage, str | None]:
     return as_storage(text), None
 
 
-def detect_format(path: str | Path) -> str:
-    """Which output ``path`` holds: ``coco``, ``webdataset`` or ``imagefolder`` (``InputError`` if none)."""
+def output_layout(path: str | Path) -> str:
+    """Which of a fakevision output's layouts ``path`` holds: ``coco``, ``webdataset`` or ``imagefolder``
+    (``InputError`` if none). Not to be confused with ``fakevision.io.readers.detect_format``, the one detector of
+    *data set formats* (a fakevision output is the format ``fakevision`` there)."""
     store, file = _split(path)
     if file is not None:
         return "coco" if file.endswith(".json") else "webdataset"
@@ -440,7 +442,7 @@ class FakevisionDataset(Dataset):
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self.path: Path | str = str(path) if is_url(path) else Path(path)
-        self.format = detect_format(self.path) if format == "auto" else format
+        self.format = output_layout(self.path) if format == "auto" else format
         self._backend = _open(self.path, self.format)
         self.transform = transform
         self.categories: list[str] = list(self._backend.categories)  # in class id order

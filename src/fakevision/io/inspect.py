@@ -28,7 +28,7 @@ import numpy as np
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample, boxes_from_masks
-from fakevision.io.dataset import FakevisionDataset, detect_format, read_manifest
+from fakevision.io.dataset import FakevisionDataset, output_layout, read_manifest
 from fakevision.io.storage import Storage, as_storage
 from fakevision.io.writers.coco import ANNOTATIONS
 from fakevision.io.writers.imagefolder import IMAGES_DIR
@@ -223,7 +223,7 @@ def inspect_output(out_dir: str | Path, max_problems: int = 100, max_samples: in
     (1, {'cat': 1}, {'cube': 1}, {})
     """
     root = as_storage(out_dir)
-    ds = FakevisionDataset(root.url(), format=detect_format(root.url()))
+    ds = FakevisionDataset(root.url(), format=output_layout(root.url()))
     manifest = read_manifest(root, MANIFEST) if root.is_file(MANIFEST) else None
     per_class: Counter[str] = Counter()
     per_source: Counter[str] = Counter()
