@@ -126,15 +126,26 @@ def test_reference_section_numbers_equal_iris_stats(synthetic_sets: tuple) -> No
     assert "rendered 4 of 4 examined have an iris, real 3 of 3" in " ".join(html.split())
 
 
-def test_output_without_eye_samples_says_so(tmp_path: Path, synthetic_sets: tuple) -> None:
+def test_output_without_eye_samples_is_compared_by_eye(tmp_path: Path, synthetic_sets: tuple) -> None:
     _, ref, _, real = synthetic_sets
     write_run(tmp_path, make_samples())
     html = section(write_report(tmp_path, reference=ref).read_text())
-    assert "This output holds no eye samples" in html and "Iris statistics" not in html
+    assert "Iris statistics" not in html and "no eye samples" not in html  # no iris talk for a non-eye output
     # not eyes: the output's samples beside the real ones all the same (the comparison is by eye, then)
     assert cards(html) == ["synth-000", "images/0.png", "synth-001", "images/1.png", "synth-002", "images/2.png",
                            "synth-003", "synth-004", "synth-005"]  # 6 fake, the 3 real there are
     assert html.count("no real sample") == 3
+
+
+def test_a_derived_sample_is_shown_beside_its_parent(tmp_path: Path, synthetic_sets: tuple) -> None:
+    """Augmented from the reference: each fake goes beside the real sample its provenance names as parent."""
+    _, ref, _, _ = synthetic_sets
+    kids = [Sample(np.full((20, 20, 3), 60 * i, np.uint8), Annotations(label="a"),
+                   Provenance("augment", f"aug-{i}", parents=[f"images/{(2 * i + 1) % 3}.png"])) for i in range(3)]
+    write_run(tmp_path, kids, formats=["coco", "manifest"])
+    html = section(write_report(tmp_path, reference=ref, reference_samples=3).read_text())
+    assert cards(html) == ["aug-0", "images/1.png", "aug-1", "images/0.png", "aug-2", "images/2.png"]
+    assert "beside the real sample it was made from" in " ".join(html.split())
 
 
 def test_reference_without_iris_masks_says_so(tmp_path: Path, synthetic_sets: tuple) -> None:

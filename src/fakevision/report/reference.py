@@ -108,9 +108,17 @@ def reference_data(out_dir: str | Path, reference: str | Path, num_samples: int,
     real = _EyeSet(ref_name, len(ref_reader), lambda i: ref_reader[i], eyes or has_iris)
     fake_idx = ours.pick(num_samples) if eyes else evenly_spaced(count, num_samples)
     real_idx = real.pick(num_samples) if eyes and real.indices else evenly_spaced(len(ref_reader), num_samples)
+    fakes = [dataset.to_sample(i) for i in fake_idx]
+    # an augmented (or otherwise derived) sample goes beside the real sample it was made from, when its provenance
+    # names a parent in the reference set: the comparison a user wants ("what did augmentation do to this face?")
+    ref_index = {str(k): j for j, k in enumerate(getattr(ref_reader, "ids", []) or [])}
+    parents = [next((ref_index[str(p)] for p in (s.provenance.parents if s.provenance else []) if str(p) in ref_index),
+                    None) for s in fakes]
+    by_parent = not eyes and bool(fakes) and all(p is not None for p in parents)
+    if by_parent:
+        real_idx = [int(p) for p in parents if p is not None]
     fake_e, real_e = [], []
-    for i in fake_idx:
-        s = dataset.to_sample(i)
+    for i, s in zip(fake_idx, fakes, strict=True):
         entries.append(sample_entry(s, "fake", i))
         fake_e.append(len(entries) - 1)
     for i in real_idx:
@@ -128,11 +136,11 @@ def reference_data(out_dir: str | Path, reference: str | Path, num_samples: int,
                              autoescape=jinja2.select_autoescape(["html"]))
     table = env.get_template("reference.html").render(
         ours=ours, real=real, reference=str(reference), ref_name=ref_name, ref_format=ref_reader.format,
-        rows=rows, max_stats=MAX_STATS, iris=IRIS, eyes=eyes, has_iris=has_iris, n_pairs=len(pairs),
+        rows=rows, max_stats=MAX_STATS, iris=IRIS, eyes=eyes, has_iris=has_iris, n_pairs=len(pairs), by_parent=by_parent,
         ours_n=_counts(ours.summary), real_n=_counts(real.summary),
     )
     return {"name": ref_name, "format": ref_reader.format, "count": len(ref_reader), "pairs": pairs, "eyes": eyes,
-            "table_html": table}
+            "by_parent": by_parent, "table_html": table}
 
 
 def _no_sample(i: int) -> Sample:
