@@ -98,6 +98,12 @@ def test_page_loads_clean_and_every_grid_picture_decodes(browser, report: Path, 
         .map(i => ({alt: i.alt, w: i.naturalWidth, shown: getComputedStyle(i).display !== 'none'}))""")
     base = [i for i in imgs if i["alt"].split(" ")[0] not in ("depth", "normals", "masks")]
     assert len(base) == 24 + 4, imgs  # page 1 of render (24 of 30) and the 4 faces
+    # cards of one size whatever the picture's shape (128x96 scenes, 64x64 faces), and the grid uses the window
+    boxes = page.evaluate("""() => Array.from(document.querySelectorAll('.card:not([hidden])'))
+        .map(c => { const r = c.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; })""")
+    assert len({tuple(b) for b in boxes}) == 1, boxes
+    grid = page.evaluate("document.querySelector('.grid').getBoundingClientRect().width")
+    assert grid > 0.9 * 1400 - 60, grid
     assert all(i["w"] > 0 for i in imgs if i["shown"]), [i for i in imgs if i["shown"] and not i["w"]]
     # the hidden layers are decoded too once switched on
     for layer in ("depth", "normals"):

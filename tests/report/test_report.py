@@ -333,3 +333,16 @@ def test_histograms_count_in_whole_samples_and_give_whole_numbers_one_bar_each()
     assert not [t for t in labels if re.fullmatch(r"[−-]?\d+\.\d+", t.strip())], labels  # integer ticks only
     svg = histogram(Series("light.ambient", numbers=list(np.linspace(0.1, 0.9, 30))), "u")
     assert all(t.startswith("[") for t in re.findall(r"<title>([^<]*)</title>", svg))  # real numbers: bins
+
+
+def test_depth_is_coloured_without_banding() -> None:
+    """A smooth depth ramp (the issue's contour banding) takes hundreds of colours, whatever its range (the colour
+    map is dithered between its 256 entries), and it darkens with depth (near = bright)."""
+    from fakevision.report.layers import depth_picture
+
+    for far in (5.0, 1.2):
+        ramp = np.linspace(1.0, far, 1000, dtype=np.float32)[None]
+        pic = depth_picture(ramp)[0].astype(int)
+        assert len({tuple(c) for c in pic}) > 500, far
+        lum = (pic @ np.array([299, 587, 114])).reshape(50, 20).mean(axis=1)  # dithered: compare runs of 20
+        assert (np.diff(lum) < 0).all()  # farther is darker
