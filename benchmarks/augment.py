@@ -581,7 +581,7 @@ def main() -> None:
         print(head)
         print("|" + "---|" * (2 + 2 * len(others)))
         for name in names:
-            best: dict[str, float | None] = {lib: np.inf for lib in workers}
+            best: dict[str, float | None] = dict.fromkeys(workers, np.inf)
             for _ in range(args.repeats):
                 for lib, w in workers.items():
                     r = w.ask(cmd="time", op=name, n=args.n, budget=args.budget, clock=args.clock)

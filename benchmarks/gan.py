@@ -74,7 +74,7 @@ def bench_training(args) -> dict:
         sync(args.device)
         best["ours"] = min(best["ours"], (time.perf_counter() - t) / args.steps)
         t = time.perf_counter()
-        for i in range(args.steps):
+        for _ in range(args.steps):
             idx = torch.randint(0, len(x_all), (cfg.batch,), device=x_all.device)
             k = plain_began_step(ref.G, ref.D, optG, optD, x_all[idx], cfg.z_dim, k, cfg.gamma, cfg.lambda_k)
         sync(args.device)

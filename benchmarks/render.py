@@ -44,7 +44,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 CYCLES_S_PER_FRAME = 0.64  # quoted, see the module docstring
 MITSUBA_S_PER_FRAME = 1.9  # quoted: mitsuba 3 scalar_rgb, 16 spp + AOV, same reference

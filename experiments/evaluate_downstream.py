@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     res = evaluate_downstream(csv_path, col, os.path.join(smart_dir, "labels.csv"), a.out, n_train=n_tr, n_val=n_va,
                               ratios=a.ratios, seeds=a.seeds, model=a.model, epochs=a.epochs, size=a.size,
                               device=a.device, log=lambda m: print(m, flush=True))
-    print(open(os.path.join(a.out, "protocol.md")).read(), flush=True)
+    print(Path(a.out, "protocol.md").read_text(encoding="utf-8"), flush=True)
     # Distances and memorisation of the fake set against the real training split it was made from.
     split = stratified_split(real.labels, n_tr, n_va, seed=0)
     fake = load_labelled_csv(os.path.join(smart_dir, "labels.csv"), "label", size=a.size, grey=True)

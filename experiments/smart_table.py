@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     res = run_table(a.dataset, a.data_root, a.conditions, a.seeds, size=a.size, model=a.model, epochs=a.epochs,
                     lr=a.lr, device=a.device, out_dir=a.out, log=lambda s: print(s, flush=True))
-    print(open(os.path.join(a.out, "table.md")).read())
+    print(Path(a.out, "table.md").read_text(encoding="utf-8"))
     print(f"wall {time.time() - t0:.0f} s; command: python {' '.join(sys.argv)}")
     return 0 if res["rows"] else 1
 

@@ -131,10 +131,9 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path) -> None:
     target = tmp_path / "f.json"
     atomic_write_json(target, {"b": 1, "a": 2})
     assert target.read_text() == '{"a":2,"b":1}'
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
     assert target.read_text() == '{"a":2,"b":1}'
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
     (tmp_path / ".fvtmp-1-x").write_text("stale")

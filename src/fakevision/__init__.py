@@ -6,12 +6,11 @@ The public API re-exports the annotation model; sources, writers and the engine 
 
 from fakevision._version import __version__
 from fakevision.core.errors import FakevisionError, InputError, RecipeError
+from fakevision.core.keypoints import KeypointSchema, convert_keypoints, get_schema
 from fakevision.core.sample import Annotations, Provenance, Sample
-from fakevision.core.keypoints import KeypointSchema, get_schema, convert_keypoints
 from fakevision.core.seeding import sample_rng
 
 __all__ = [
-    "__version__",
     "Annotations",
     "FakevisionError",
     "InputError",
@@ -19,6 +18,7 @@ __all__ = [
     "Provenance",
     "RecipeError",
     "Sample",
+    "__version__",
     "convert_keypoints",
     "get_schema",
     "sample_rng",

@@ -14,8 +14,8 @@ from safetensors.numpy import save_file
 from typer.testing import CliRunner
 
 from fakevision.core.errors import InputError, RecipeError
-from fakevision.gan.model import FaceGAN
 from fakevision.engine.experiment import builtin_experiments, load_experiment, run_experiment
+from fakevision.gan.model import FaceGAN
 
 TINY_G = {"n_gen": 8, "n_enc": 4, "z_dim": 8, "h_dim": 8, "batch": 4, "log_every": 1}
 

@@ -61,7 +61,7 @@ def test_crop_moves_pixels_and_points_together(box, size):
     err = (crop[inner, inner, :2] - src[inner, inner]).reshape(-1, 2)
     assert np.abs(err.mean(0)).max() < 1e-3  # no offset, no scale error: measured ~1e-6 px
     assert np.abs(err).max() < 0.1  # per pixel only the kernels' own ripple (<= 0.06 px measured)
-    assert 0 <= t.left and t.left + t.side <= w and 0 <= t.top and t.top + t.side <= h
+    assert t.left >= 0 and t.left + t.side <= w and t.top >= 0 and t.top + t.side <= h
     np.testing.assert_allclose(t.apply(t.invert(centres)), centres)
 
 

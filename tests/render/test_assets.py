@@ -14,8 +14,8 @@ from fakevision.core.source import build_source, make_sample
 from fakevision.io.images import encode_image
 from fakevision.render import Camera, Ground, Light, ObjectSpec, Scene, intrinsics, look_at, render_ground_truth
 from fakevision.render.api import background_crop
-from fakevision.render.scene import Background
 from fakevision.render.meshes import load_triangles, load_vertices
+from fakevision.render.scene import Background
 from fakevision.render.source import RenderConfig
 from fakevision.render.textures import bake_background
 

@@ -120,12 +120,12 @@ class Compose(Transform):
                 if not params_applied(ps[k]):
                     return True
                 kk = ops[k].warp_key()
-                if applied and (kk == () or key == ()):
+                if applied and (kk == () or key == ()):  # noqa: B023 - called in this iteration only
                     return False
                 if kk is not None and key is not None and kk != key:
                     return False
                 key = kk if kk is not None else key
-                applied.append(k)
+                applied.append(k)  # noqa: B023 - called in this iteration only
                 if getattr(ops[k], "interpolation", None) == "linear":  # a crop/resize op: window fast path allowed
                     interpolation = "linear"
                 return True

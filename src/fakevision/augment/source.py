@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
+import numpy as np  # noqa: F401 - the docstring examples below use it
 from pydantic import Field, field_validator, model_validator
 
 from fakevision.augment.base import Transform

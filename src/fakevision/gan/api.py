@@ -31,8 +31,8 @@ from fakevision.gan.data import load_bundle, load_faces_68pt, load_utkface, yaw_
 from fakevision.gan.mapping import InverseConfig, LandmarkConfig, landmark_pairs, train_inverse, train_landmarks
 from fakevision.gan.model import ConditionalGAN, FaceGAN, save_nets
 from fakevision.io.atomic import atomic_write_json
-from fakevision.train.loop import LoopConfig, run_training
 from fakevision.io.images import read_image
+from fakevision.train.loop import LoopConfig, run_training
 
 Data = str | Path | np.ndarray
 

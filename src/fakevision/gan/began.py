@@ -42,8 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakevision.gan.data import to_unit_range
-from fakevision.train.distributed import DistContext
 from fakevision.gan.nets import AutoEncoder, ConditionalDecoder, Decoder, Encoder, default_widths, num_scales
+from fakevision.train.distributed import DistContext
 
 
 @dataclass

@@ -353,7 +353,7 @@ def prepare_faces(source: Any, size: int = 64, method: str = "haar", landmarks: 
     stop = total if stop is None else min(stop, total)
     out = PreparedFaces(np.zeros((0, size, size, 3), np.uint8), None, [], np.zeros((0, 4)), np.zeros((0, 3), int),
                         np.zeros(0, np.int8), method, use,
-                        no_landmarks=[u for u in unannotated] if start == 0 else [])
+                        no_landmarks=list(unannotated) if start == 0 else [])
     faces, lms, boxes, crops, split = [], [], [], [], []
     for k, (rid, load) in enumerate(items):
         if k < start:

@@ -67,7 +67,7 @@ def load_nets(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dic
         with safe_open(str(p), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
             parts: dict[str, dict[str, torch.Tensor]] = {}
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 - a safetensors file handle, not a dict
                 net, _, rest = key.partition(".")
                 parts.setdefault(net, {})[rest] = f.get_tensor(key)
     except Exception as e:  # safetensors raises several types for a corrupt header
@@ -160,7 +160,8 @@ class FaceGAN:
             try:
                 net.load_state_dict(parts[name])
             except RuntimeError as e:
-                raise InputError(f"{name} weights do not match the config in the file ({str(e)[:120]})", path)
+                raise InputError(f"{name} weights do not match the config in the file ({str(e)[:120]})",
+                                 path) from None
         return cls(G, E, L, began, inv, lmc, F, fast_began)
 
 

@@ -39,8 +39,8 @@ from fakevision.render.backends import RenderBuffers, get_backend
 from fakevision.render.camera import Camera, intrinsics, look_at
 from fakevision.render.groundtruth import keypoint_visibility
 from fakevision.render.primitives import Mesh
-from fakevision.render.shapes import normals_from_points
 from fakevision.render.scene import Light, MeshBody
+from fakevision.render.shapes import normals_from_points
 
 #: 8 points on each boundary ring (iris and pupil) at 0, 45, ... 315 degrees of the eye's own frame.
 EYE_SCHEMA = KeypointSchema("render_eye8", tuple(f"ring_{a}" for a in range(0, 360, 45)), tuple(range(8)))
@@ -143,7 +143,7 @@ def _grid_indices(rows: int, cols: int) -> np.ndarray:
     return np.concatenate([np.stack([a, b, cc], 1), np.stack([a, cc, d], 1)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sclera_mesh(radius: float, limbus_theta: float, segments: int = 64, rings: int = 40) -> Mesh:
     """The eyeball sphere minus the corneal cap (polar angle < ``limbus_theta`` from +z)."""
     theta = np.linspace(limbus_theta, np.pi, rings + 1)
@@ -157,7 +157,7 @@ def sclera_mesh(radius: float, limbus_theta: float, segments: int = 64, rings: i
     return _as_lists(n * radius, idx, uv, n)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def annulus_mesh(r_in: float, r_out: float, z: float, uv_radius: float, segments: int = 96,
                  rings: int = 8) -> Mesh:
     """A flat ring in the plane ``z`` facing +z; UVs map the disc of radius ``uv_radius`` onto the texture."""
@@ -190,7 +190,7 @@ def lid_contour(upper: float, lower: float, half_width: float, per_lid: int = 64
     return np.vstack([up, low])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def skin_mesh(upper: float, lower: float, half_width: float, thickness: float, rings: int = 28,
               outer: float = SKIN_OUTER) -> Mesh:
     """The wrapped skin sheet with the opening, for an eyeball of radius 1 (lid sizes in eyeball radii): rings

@@ -129,7 +129,7 @@ def load_triangles(path: str) -> np.ndarray:
     return tris
 
 
-@functools.lru_cache(maxsize=None)  # never evicted: the backend relies on getting the same lists back
+@functools.cache  # never evicted: the backend relies on getting the same lists back
 def render_mesh(path: str) -> tuple[list, list, list, list]:
     """(vertices, indices, uvs, normals) for a backend, in *file units* (scale by ``mesh_frame``'s scale and shift
     by its offset to reach the object frame): one vertex per triangle corner so

@@ -110,7 +110,7 @@ def cylinder_mesh(radius: float, height: float, segments: int = 64) -> Mesh:
     return verts, idx, uvs, nrms
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unit_mesh(shape: str) -> Mesh:
     """The unit mesh of a primitive: box of half extents 1, sphere of radius 1, cylinder of radius 1 and half
     height 1, ground square of half side 1. Scale it by half extents (box, cylinder: (r, r, h / 2)), the radius
