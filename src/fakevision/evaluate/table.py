@@ -47,7 +47,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fakevision.core.errors import InputError, RecipeError
+from fakevision.core.errors import InputError, OutputError, RecipeError
 from fakevision.evaluate.protocol import FAKE_ONLY, FakeGuard, protocol_run, real_subset
 from fakevision.evaluate.stats import difference_ci, fmt_rel, relative_difference_ci, summarise
 from fakevision.evaluate.task import Metric, get_task
@@ -279,7 +279,14 @@ def make_fake_set(name: str, spec: FakeSpec, data_root: Path, base: Path, out: P
     if is_finished(recipe, target):
         return target
     log(f"fake set {name}: making {recipe.total} samples into {target}")
-    make(recipe, target, workers=workers)
+    try:
+        make(recipe, target, workers=workers)  # resumes an unfinished run of this recipe
+    except OutputError as e:
+        if "different recipe" not in str(e):
+            raise
+        # the table's own folder holds an older version of the set (the recipe or a source's defaults changed)
+        log(f"fake set {name}: {target} holds another recipe's run; making it again")
+        make(recipe, target, workers=workers, overwrite=True)
     return target
 
 
