@@ -594,7 +594,7 @@ def run_table(
                    "fake_sets": {f: {"files": fake_files[f], "samples": len(loaded[f]) if f in loaded else None,
                                      "description": spec.fakes[f].description}
                                  for f in sorted({f for r in spec.rows for f in r.fakes})},
-                   "workers": workers, "torch_threads": threads, "device": device,
+                   "workers": None if report_only else workers, "torch_threads": threads, "device": device,
                    "load_avg_at_start": load0, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
                    "elapsed_s": round(time.perf_counter() - t0, 1), "cpu_count": os.cpu_count()})
     atomic_write_json(out / "task_table.json", result)
@@ -650,12 +650,14 @@ def summarise_table(spec: TableSpec, columns: list[Any], n_seeds: int, runs: dic
             "load_avg_at_runs_median": float(np.median(load)) if load else None}
 
 
-def _cell_text(m: Metric, cell: dict[str, Any] | None, with_diff: bool) -> str:
+def _cell_text(m: Metric, cell: dict[str, Any] | None, with_diff: bool, seeds: int = 0) -> str:
     if not cell:
         return "–"
     s = cell[m.name]
     text = (f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" if m.percent else
             f"{s['mean']:.{m.digits}f} ± {s['std']:.{m.digits}f}")
+    if s["n"] < seeds:  # a table still running, or cut short
+        text += f" (n={s['n']})"
     if s["n"] and with_diff:
         if "rel_diff_vs_first_row" in cell:
             text += f" ({fmt_rel(cell['rel_diff_vs_first_row'])})"
@@ -674,14 +676,17 @@ def column_label(col: str, n_train: int | None = None) -> str:
 def table_rows(result: dict[str, Any], metric: Metric, with_diff: bool = True) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of one metric of a table result: a column per N real, a row per condition."""
     head = ["training data", *[column_label(c, result.get("n_train")) for c in result["columns"]]]
+    n_seeds = len(result.get("seeds", []))
     rows = []
     for r in result["rows"]:
         if r["real"]:
-            rows.append([r["name"], *[_cell_text(metric, r["cells"].get(c), with_diff) for c in result["columns"]]])
+            rows.append([r["name"], *[_cell_text(metric, r["cells"].get(c), with_diff, n_seeds)
+                                      for c in result["columns"]]])
         else:  # fake only: one set of runs, compared with each column's first row
             only = next(iter(r["cells"].values()), None)
             rows.append([r["name"] + " (no real label)",
-                         *[_cell_text(metric, r["cells"].get(c) or only, with_diff) for c in result["columns"]]])
+                         *[_cell_text(metric, r["cells"].get(c) or only, with_diff, n_seeds)
+                           for c in result["columns"]]])
     return head, rows
 
 
