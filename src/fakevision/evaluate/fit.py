@@ -33,7 +33,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 import torch
@@ -81,6 +81,8 @@ class DenseSpec(Protocol):
 
     def from_sample(self, sample: Sample, height: int, width: int, fallback: tuple[np.ndarray, np.ndarray]
                     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def draw(self, image: np.ndarray, pred: np.ndarray) -> np.ndarray: ...
 
 
 def images_tensor(images: np.ndarray) -> torch.Tensor:
@@ -168,7 +170,8 @@ class DenseTrainable:
         self.x = images_tensor(images).to(self.device)
         self.y = spec.target_tensor(targets, h, w).to(self.device)
         self.val = val
-        self.model = spec.build_model(c, h, w).to(self.device).to(memory_format=torch.channels_last)
+        self.model = spec.build_model(c, h, w).to(self.device)
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack it
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, cfg.steps))
         self._order = torch.zeros(0, dtype=torch.long)
@@ -229,7 +232,7 @@ class DenseTrainable:
         """Up to 8 validation images with the current predictions drawn (``DenseSpec.draw``), as one H x W x 3."""
         k = min(8, len(self.val))
         pred = predict(self.spec, self.model, self.val.images[:k], self.device)
-        draw: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(self.spec, "draw")
+        draw: Callable[[np.ndarray, np.ndarray], np.ndarray] = self.spec.draw
         tiles = [draw(self.val.images[i], pred[i]) for i in range(k)]
         return np.concatenate(tiles, axis=1) if tiles else np.zeros((1, 1, 3), np.uint8)
 
@@ -244,8 +247,9 @@ def fit_dense(spec: DenseSpec, train: ArraySet, val: ArraySet, test: ArraySet, c
         torch.set_num_threads(cfg.threads)
     try:
         trainable = DenseTrainable(spec, train, val, cfg, seed)
+        select = cast(tuple[str, Literal["min", "max"]], spec.select)
         res = run_training(trainable, LoopConfig(steps=cfg.steps, validate_every=cfg.validate_every,
-                                                 log_every=cfg.validate_every, select=spec.select))
+                                                 log_every=cfg.validate_every, select=select))
         pred = predict(spec, trainable.model, test.images, cfg.device)
         test_metrics = spec.score(pred, test.targets)
     finally:

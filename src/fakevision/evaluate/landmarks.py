@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakevision.core.errors import InputError
+from fakevision.core.keypoints import get_schema
 from fakevision.core.sample import Annotations, Sample
 from fakevision.evaluate.fit import FitConfig, fit_dense
 from fakevision.evaluate.task import ArraySet, Metric, draw_without_replacement
@@ -220,7 +221,7 @@ def write_face_bundle_of(data: ArraySet, path: str | Path) -> Path:
 
     faces = data.images if data.images.shape[-1] == 3 else np.repeat(data.images[..., :1], 3, axis=-1)
     s = int(faces.shape[1])
-    tensors = {"faces": np.ascontiguousarray(faces, np.uint8), "landmarks": np.asarray(data.targets, np.float32),
+    tensors: dict[str, np.ndarray] = {"faces": np.ascontiguousarray(faces, np.uint8), "landmarks": np.asarray(data.targets, np.float32),
                "faces_split": np.zeros(len(data), np.int8), "utk": np.zeros((0, s, s, 3), np.uint8),
                "utk_gender": np.zeros(0, np.int64), "utk_age": np.zeros(0, np.int64)}
     meta = {"size": str(s), "detector": "landmarks", "landmarks": "ground-truth", "files": json.dumps(list(data.ids))}
@@ -345,8 +346,8 @@ class LandmarkTask:
 
     def to_sample(self, image: np.ndarray, target: np.ndarray) -> Sample:
         lo, hi = target.min(0), target.max(0)
-        return Sample(image, Annotations(categories=["face"], boxes=[[*lo, *hi]], keypoints=target[None],
-                                         keypoint_schema=SCHEMA))
+        return Sample(image, Annotations(categories=["face"], boxes=np.array([[*lo, *hi]], np.float64),
+                                         keypoints=target[None], keypoint_schema=get_schema(SCHEMA)))
 
     def from_sample(self, sample: Sample, height: int, width: int, fallback: tuple[np.ndarray, np.ndarray]
                     ) -> tuple[np.ndarray, np.ndarray]:

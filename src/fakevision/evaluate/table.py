@@ -48,7 +48,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fakevision.core.errors import InputError, OutputError, RecipeError
-from fakevision.evaluate.protocol import FAKE_ONLY, FakeGuard, protocol_run, real_subset
+from fakevision.evaluate.protocol import FakeGuard, protocol_run, real_subset
 from fakevision.evaluate.stats import difference_ci, fmt_rel, relative_difference_ci, summarise
 from fakevision.evaluate.task import Metric, get_task
 from fakevision.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, dumps_json
@@ -144,6 +144,10 @@ class RowSpec(BaseModel):
         return int(round(float(n.strip().lower()[:-1]) * n_real)) if isinstance(n, str) else int(n)
 
 
+def _all_column() -> list[int | Literal["all"]]:
+    return ["all"]
+
+
 class TableSpec(BaseModel):
     """A table file (module docstring)."""
 
@@ -157,7 +161,7 @@ class TableSpec(BaseModel):
     grey: bool = True
     seeds: int = Field(5, ge=1)
     split_seed: int = Field(0, ge=0)
-    real_n: list[int | Literal["all"]] = Field(default_factory=lambda: [ALL], min_length=1)
+    real_n: list[int | Literal["all"]] = Field(default_factory=lambda: _all_column(), min_length=1)
     train: dict[str, Any] = Field(default_factory=dict)
     fakes: dict[str, FakeSpec] = Field(default_factory=dict)
     rows: list[RowSpec] = Field(min_length=1)
@@ -415,10 +419,10 @@ def _per_run_fake(name: str, train: Any, real_n: Any, seed: int) -> Any:
     """Fake set ``name`` made from this run's real training images (``FakeSpec.from_real``): they are written as a
     face bundle, ``${real}`` in the recipe points at it, the recipe is made (or reused) under
     ``OUT/fakes/<name>/n<real_n>-s<seed>`` and read like any fake set."""
+    import fcntl
+
     from fakevision.evaluate.api import load_task_data
     from fakevision.evaluate.landmarks import write_face_bundle_of
-
-    import fcntl
 
     st = _STATE
     spec: FakeSpec = st["fake_specs"][name]
@@ -521,7 +525,7 @@ def run_table(
     n_train = len(split.train)
     columns = [ALL if n == ALL else int(n) for n in spec.real_n]
     for n in columns:
-        if n != ALL and not 0 < n <= n_train:
+        if isinstance(n, int) and not 0 < n <= n_train:
             raise RecipeError(f"table {spec.name}: real_n {n} outside 1..{n_train} (the real training split)")
     active = [] if report_only else [r for r in spec.rows if rows is None or r.name in rows]
     needed = sorted({f for r in active for f in r.fakes if not spec.fakes[f].from_real})
