@@ -109,6 +109,9 @@ def test_the_legend_names_only_what_the_samples_carry(tmp_path: Path) -> None:
     legend = re.search(r'<section id="samples">.*?<p class="note">(.*?)</p>', write_report(tmp_path).read_text(),
                        re.S).group(1)
     assert "carry no annotations" in legend and "magma" not in legend and "Masks" not in legend
+    html = (tmp_path / "report.html").read_text()
+    ok = re.search(r'<p class="ok">(.*?)</p>', html, re.S).group(1)
+    assert "pycocotools" in ok and "masks" not in ok and "keypoints" not in ok and "3 samples checked" in ok
 
 
 def test_reference_section_numbers_equal_iris_stats(synthetic_sets: tuple) -> None:

@@ -113,6 +113,28 @@ def _asset(name: str) -> str:
     return resources.files("fakevision.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
+def validation_note(info: dict[str, Any]) -> str:
+    """What the validation checked on this output, in words (only the checks that had something to check).
+
+    >>> validation_note({"formats": ["coco", "manifest"], "with_masks": 0, "boxes": {"count": 3}, "keypoints": {}})
+    'the COCO file loads in pycocotools, every file the manifest lists is there'
+    >>> validation_note({"formats": ["webdataset"], "with_masks": 2, "boxes": {"count": 3}, "keypoints": {"v2": 5}})
+    'boxes match their masks, visible keypoints lie inside the image and on their instance'
+    """
+    checks = []
+    if (info.get("boxes") or {}).get("count") and info.get("with_masks"):
+        checks.append("boxes match their masks")
+    if (info.get("keypoints") or {}).get("v2"):
+        checks.append("visible keypoints lie inside the image" + (" and on their instance" if info.get("with_masks")
+                                                                  else ""))
+    formats = info.get("formats") or []
+    if "coco" in formats:
+        checks.append("the COCO file loads in pycocotools")
+    if "manifest" in formats:
+        checks.append("every file the manifest lists is there")
+    return ", ".join(checks)
+
+
 def _json_for_script(data: Any) -> str:
     """JSON safe inside ``<script type="application/json">`` (no ``</script>`` can end it early)."""
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
@@ -229,7 +251,7 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     context = {
         "title": recipe.get("name", out.name), "folder": out.name, "num_samples": n, "samples": samples,
         "groups": groups, "recipe": recipe, "info": info, "stats": describe(info),
-        "problems": info.get("problems", []), "counts": _counts_section(info), "params": _param_sections(provs),
+        "problems": info.get("problems", []), "validation": validation_note(info), "counts": _counts_section(info), "params": _param_sections(provs),
         "provenance": _provenance_rows(provs), "reference": ref, "evaluation": evaluation,
         "extra_sections": extra_sections or [], "page_size": page_size,
         "recipe_hash": next((str(p.get("recipe_hash")) for p in provs if p.get("recipe_hash")), ""),
