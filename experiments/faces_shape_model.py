@@ -51,7 +51,7 @@ def main() -> None:
     if a.reference not in train:
         raise SystemExit(f"--reference {a.reference!r} is none of {sorted(train)}")
     parts = []
-    for name, u in train.items():
+    for u in train.values():
         parts.append(u if len(u) <= a.per_set else u[np.sort(rng.choice(len(u), a.per_set, replace=False))])
     info = {"sources": {k: int(len(v)) for k, v in train.items()}, "per_set_cap": a.per_set,
             "reference": a.reference}

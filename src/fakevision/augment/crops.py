@@ -285,7 +285,7 @@ class CropAroundObject(_WindowOp):
         for i in range(a.num_instances):
             if self.target == "instance":
                 b = a.boxes[i]
-            elif a.keypoints is not None:
+            elif a.keypoints is not None and a.visibility is not None:
                 pts = a.keypoints[i][a.visibility[i] > 0]
                 if not len(pts):
                     continue

@@ -236,8 +236,8 @@ class GridDistortion(DenseTransform):
 
     def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
         n = self.num_steps
-        return {"x_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)],  # type: ignore[arg-type]
-                "y_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)]}  # type: ignore[arg-type]
+        return {"x_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)],
+                "y_steps": [1.0 + draw_spec(rng, self.distort_limit) for _ in range(n)]}
 
     def dense_map(self, params: Params, height: int, width: int) -> DenseMap:
         xo, xs = grid_knots(params["x_steps"], width)

@@ -191,7 +191,7 @@ def _surely_valid_normals(arr: np.ndarray) -> bool:
     sq = cv2.transform(cv2.multiply(arr, arr), _ONES_1x3)  # H x W float32: nx² + ny² + nz²
     m = np.subtract(sq, _SQ_MID)
     np.abs(m, out=m)
-    sq *= _SQ_ZERO_SCALE  # type: ignore[arg-type]  # (sq is float32; numpy's stubs type cv2's result as int)
+    sq *= _SQ_ZERO_SCALE
     np.minimum(m, sq, out=m)
     return bool(m.max() <= _SQ_HALF)  # NaN compares False
 

@@ -111,6 +111,9 @@ class PCADecoder(torch.nn.Module):
     (sd x sqrt(3)). The classic active-appearance texture model: fitted in seconds, sharp where faces agree (eyes,
     brows, mouth on the mean shape), smooth elsewhere; a new face is no training face (a random mix of all modes)."""
 
+    mean: torch.Tensor  # buffers (saved with the weights), declared for the type checker
+    basis: torch.Tensor
+
     def __init__(self, size: int, z_dim: int) -> None:
         super().__init__()
         self.size = size
@@ -194,7 +197,7 @@ class AppearanceGAN:
             frame = frame_points(1 + 2 * m, 1 + 2 * m, self.FRAME_PER_SIDE) - m
             ref = np.concatenate([self.mean_shape / self.size, frame])
             tri = Delaunay(ref).simplices.astype(np.intp)
-            mouth = np.isin(tri, self.MOUTH).all(1)
+            mouth = np.asarray(np.isin(tri, self.MOUTH).all(1), bool)
             self._topo = (tri, frame, ref, mouth)
         return self._topo
 

@@ -343,7 +343,7 @@ class ShapeModel:
         try:
             with safe_open(str(p), framework="np") as f:
                 meta = f.metadata() or {}
-                t = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}
+                t = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}  # noqa: SIM118 - a safetensors file handle
         except Exception as e:  # safetensors raises several types for a corrupt header
             raise InputError(f"not a readable safetensors file ({e})", p) from None
         need = {"mean", "components", "sd", "coeffs", "placements", "pose_range"}

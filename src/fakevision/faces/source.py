@@ -36,8 +36,11 @@ import numpy as np
 from pydantic import Field
 
 from fakevision.core.errors import InputError
+from fakevision.core.keypoints import schema
 from fakevision.core.sample import OCCLUDED, VISIBLE, Annotations, boxes_from_keypoints
 from fakevision.core.source import Made, RandomStreams, RecipePath, SourceConfig, SourceType
+
+IBUG68 = schema("ibug68")  # the 68-point schema every face source writes
 
 
 def face_annotations(points: np.ndarray, size: int, generator: str) -> Annotations:
@@ -49,7 +52,7 @@ def face_annotations(points: np.ndarray, size: int, generator: str) -> Annotatio
     vis = np.where(inside, VISIBLE, OCCLUDED).astype(np.uint8)
     box = boxes_from_keypoints(pts[None], np.ones((1, len(pts))), s, s)
     return Annotations(categories=["face"], boxes=box, keypoints=pts[None], visibility=vis[None],
-                       keypoint_schema="ibug68", attributes={"generator": generator})
+                       keypoint_schema=IBUG68, attributes={"generator": generator})
 
 
 def _existing(path: str | None, what: str) -> str | None:

@@ -101,7 +101,7 @@ _CASCADE: Any = None
 def _haar() -> Any:
     global _CASCADE
     if _CASCADE is None:
-        path = Path(cv2.data.haarcascades) / HAAR_CASCADE  # type: ignore[attr-defined]  # (cv2's stubs omit it)
+        path = Path(cv2.data.haarcascades) / HAAR_CASCADE
         c = cv2.CascadeClassifier(str(path))
         if c.empty():
             raise InputError("OpenCV's Haar cascade could not be loaded", path)

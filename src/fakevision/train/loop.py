@@ -73,7 +73,8 @@ class Trainable(Protocol):
     ``fingerprint() -> str`` (identifies the configuration: a checkpoint with another fingerprint is refused);
     ``weights() / load_weights(w)`` (what ``select`` snapshots; default: the whole ``state_dict``)."""
 
-    step: int
+    @property
+    def step(self) -> int: ...  # (a plain attribute or a read-only property: the loop only reads it)
 
     def train_step(self) -> Mapping[str, Any]: ...
 

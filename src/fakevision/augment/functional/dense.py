@@ -466,7 +466,7 @@ def remap_sample(sample: Sample, dmap: DenseMap, *, border: str = "constant", fi
 
 
 # -- the exact piecewise-affine warp ---------------------------------------------------------------------------------
-def frame_points(height: int, width: int, per_side: int) -> np.ndarray:
+def frame_points(height: float, width: float, per_side: int) -> np.ndarray:
     """Points on the frame border (corner convention): the 4 corners and ``per_side - 1`` more, evenly spaced, on
     each side (``per_side = 0``: none). Ordered round the frame from the top-left corner.
 
@@ -849,5 +849,5 @@ def piecewise_affine(x: Sample | np.ndarray, src: np.ndarray, dst: np.ndarray, o
     255
     """
     src_hw = (x.height, x.width) if isinstance(x, Sample) else tuple(np.shape(x)[:2])
-    warp = PiecewiseAffineWarp(dst, out_hw or src_hw, src_hw=src_hw, frame=frame)  # type: ignore[arg-type]
+    warp = PiecewiseAffineWarp(dst, out_hw or src_hw, src_hw=src_hw, frame=frame)
     return warp.warp(x, src, border=border, fill=fill)
