@@ -263,3 +263,42 @@ def test_reference_coco_loader_failure_is_reported(tmp_path: Path) -> None:
     assert "pycocotools cannot load it (KeyError" in (_coco_problem(p) or "")
     write_run(tmp_path, make_samples(1), formats=["coco"])
     assert _coco_problem(tmp_path / "coco/annotations.json") is None
+
+
+def test_any_readable_data_set_loads_through_the_same_dataset_class(tmp_path: Path) -> None:
+    """Real data a user has (a COCO file of their own, a folder of class subfolders) and fake data load through one
+    class: ``format="auto"`` falls back to the data-set readers when the path is no fakevision output; the items
+    carry the file's own category ids and the folder's class labels; a path that is neither fails naming it."""
+    import json
+
+    from fakevision.core.errors import InputError
+    from fakevision.io.images import encode_image
+
+    img = np.zeros((10, 12, 3), np.uint8)
+    img[2:6, 3:9] = 200
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_bytes(encode_image(img))
+    coco = {"images": [{"id": 7, "file_name": "imgs/a.png", "width": 12, "height": 10}],
+            "categories": [{"id": 5, "name": "box"}],
+            "annotations": [{"id": 1, "image_id": 7, "category_id": 5, "bbox": [3, 2, 6, 4], "iscrowd": 0,
+                             "segmentation": [[3, 2, 9, 2, 9, 6, 3, 6]], "area": 24}]}
+    (tmp_path / "mine.json").write_text(json.dumps(coco))
+    ds = FakevisionDataset(tmp_path / "mine.json", format="coco")  # our output decoder reads plain COCO too
+    users = FakevisionDataset(tmp_path / "imgs" / ".." / "mine.json")
+    assert users.format == "coco" and len(users) == 1
+    item = users[0]
+    assert item["boxes"].tolist() == [[3.0, 2.0, 9.0, 6.0]] and item["labels"].tolist() == [5]
+    assert int(item["masks"].sum()) == 24 and ds[0]["boxes"].tolist() == item["boxes"].tolist()
+
+    folder = tmp_path / "classes"
+    for label in ("cat", "dog"):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "1.png").write_bytes(encode_image(img))
+    fds = FakevisionDataset(folder)
+    assert fds.format == "folder" and fds.classes == ["cat", "dog"]
+    assert sorted(fds[i]["label_index"] for i in range(2)) == [0, 1] and tuple(fds[0]["image"].shape) == (3, 10, 12)
+
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(InputError) as e:
+        FakevisionDataset(tmp_path / "nothing")
+    assert "nothing" in str(e.value)

@@ -385,6 +385,15 @@ def output_layout(path: str | Path) -> str:
                      path)
 
 
+_LAYOUTS = ("coco", "webdataset", "imagefolder")
+
+
+def _open_reader(fmt: str, path: str | Path) -> Any:
+    from fakevision.io.readers import open_reader  # (the readers import this module for format "fakevision")
+
+    return open_reader(fmt, path)
+
+
 def _open(path: str | Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
     store, file = _split(path)
     if fmt == "coco":
@@ -407,8 +416,35 @@ def _open(path: str | Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
     raise ValueError(f"unknown format {fmt!r} (auto, coco, webdataset, imagefolder)")
 
 
+class _ReaderBackend:
+    """Any data set a ``fakevision.io.readers`` reader opens (a user's COCO file, image folder, CSV, ``.pts``
+    folder, ...), as a dataset backend: the same tensors for real data as for fake data. Class ids follow the
+    file's own category ids where it has them (COCO), else the category names in sorted order from 1."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        cats = getattr(reader, "categories", None)
+        if isinstance(cats, dict) and cats:
+            self.category_ids = {str(name): int(k) for k, name in sorted(cats.items())}
+        else:
+            self.category_ids = {}
+        self.categories = list(self.category_ids)
+        self.classes = sorted({lab for lab in reader.labels if lab is not None})
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def ids(self) -> list[str]:
+        return list(self.reader.ids)
+
+    def load(self, i: int) -> Sample:
+        return self.reader[i]
+
+
 class FakevisionDataset(Dataset):
-    """Map-style dataset over a fakevision output folder.
+    """Map-style dataset over a fakevision output folder, or over any data set the readers open (``format``
+    ``auto`` falls back to ``fakevision.io.readers.detect_format`` when ``path`` is no fakevision output, so real
+    and fake data load through one class; ``reader=`` takes an opened reader).
 
     Each item is a dict: ``id`` (str), ``image`` (float32 C x H x W in [0, 1]), ``boxes`` (float32 N x 4, xyxy in
     the corner convention), ``labels`` (int64 N, class ids: ``dataset.category_ids[name]``, the run's one id space,
@@ -440,16 +476,42 @@ class FakevisionDataset(Dataset):
         path: str | Path,
         format: str = "auto",
         transform: Callable[[dict[str, Any]], Any] | None = None,
+        reader: Any = None,
     ) -> None:
         self.path: Path | str = str(path) if is_url(path) else Path(path)
-        self.format = output_layout(self.path) if format == "auto" else format
-        self._backend = _open(self.path, self.format)
+        self._backend: _Coco | _Wds | _ImageFolder | _ReaderBackend
+        if reader is not None:
+            self.format = str(reader.format)
+            self._backend = _ReaderBackend(reader)
+        else:
+            self.format = self._layout(format)
+            self._backend = (_open(self.path, self.format) if self.format in _LAYOUTS
+                             else _ReaderBackend(_open_reader(self.format, self.path)))
         self.transform = transform
         self.categories: list[str] = list(self._backend.categories)  # in class id order
         self.category_ids: dict[str, int] = dict(self._backend.category_ids)
         self.classes: list[str] = list(self._backend.classes)
         self._cat_index = self.category_ids
         self._class_index = {c: i for i, c in enumerate(self.classes)}
+
+    def _layout(self, format: str) -> str:
+        """The output layout, or the data-set format of a path that is no fakevision output."""
+        if format != "auto":
+            return format
+        try:
+            return output_layout(self.path)
+        except InputError as no_output:
+            if is_url(self.path):
+                raise
+            from fakevision.io.readers import detect_format
+
+            try:
+                fmt = detect_format(self.path)
+            except InputError:
+                raise no_output from None  # neither: say what a fakevision output would hold
+            if fmt == "fakevision":  # a fakevision output after all: its own error says what is wrong
+                raise
+            return fmt
 
     def __len__(self) -> int:
         return len(self._backend)
