@@ -19,7 +19,7 @@ from fakevision.core import Annotations, Provenance, Sample
 from fakevision.core.errors import InputError
 from fakevision.io.dataset import FakevisionDataset
 from fakevision.io.images import encode_image
-from fakevision.render.iris_stats import KEYS, sample_iris_statistics, summarise
+from fakevision.evaluate.iris_stats import KEYS, sample_iris_statistics, summarise
 from fakevision.report import write_report
 from fakevision.report.reference import mean_std
 from tests.io.test_writers import make_samples, write_run
@@ -203,7 +203,7 @@ def test_rendered_eyes_beside_mmu_through_the_cli(eyes_out: Path, shared_data: P
     assert all(i.startswith("Dataset/images/") for i in ids[1::2])
     ds = FakevisionDataset(eyes_out)
     want_ours = summarise(sample_iris_statistics(ds.to_sample(i)) for i in range(len(ds)))
-    from fakevision.render.iris_stats import mmu_statistics
+    from fakevision.evaluate.iris_stats import mmu_statistics
 
     want_real = mmu_statistics(mmu)  # all 450 pairs: the report reads them all too (under its 500 cap)
     assert want_real["n"] == 450

@@ -1,7 +1,7 @@
 """The report's "fake beside real" section (``fakevision report OUT --reference PATH``): samples of the output
 beside samples of a real data set, drawn as the same cards with the same layers; when the output holds rendered
 eyes, the eyes are compared with the real set's eyes and a table gives the iris statistics of both sets
-(``fakevision.render.iris_stats``: size, grey levels, contrast, texture) with their differences.
+(``fakevision.evaluate.iris_stats``: size, grey levels, contrast, texture) with their differences.
 
 Why in the report: whether fake data looks like real data is a question people answer by eye *and* by number, and
 answering it in the same page as the sample grid keeps the comparison next to the data it is about.
@@ -25,7 +25,7 @@ import numpy as np
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample
-from fakevision.render.iris_stats import difference_rows, sample_iris_statistics, summarise
+from fakevision.evaluate.iris_stats import difference_rows, sample_iris_statistics, summarise
 
 IRIS = "iris"
 MAX_STATS = 500

@@ -161,7 +161,7 @@ def rendered_statistics(n: int, seed: int = 0, **config: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fakevision.render.iris_stats --mmu PATH [--n 200]``: the comparison table, rendered vs MMU."""
+    """``python -m fakevision.evaluate.iris_stats --mmu PATH [--n 200]``: the comparison table, rendered vs MMU."""
     import argparse
 
     ap = argparse.ArgumentParser(description=main.__doc__)
