@@ -150,7 +150,7 @@ def report(
     from fakevision.report import write_report
 
     path = write_report(out, html, samples, reference=reference, reference_samples=reference_samples,
-                        results=results)
+                        results=list(results or []))
     typer.echo(str(path))
 
 

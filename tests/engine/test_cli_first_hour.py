@@ -5,6 +5,7 @@ start. One test per defect found by trying it as a new user."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -70,7 +71,7 @@ def test_two_workers_report_every_shard_and_the_bar_shows_a_sane_rate(tmp_path: 
     # ... as the shard finishes, not all at the end: 6 shards on 2 workers are three rounds, so the reports fall
     # at >= 3 distinct moments (once all 6 came in the same microsecond, after the last shard)
     times = [t for _, t in calls[1:]]
-    moments = 1 + sum(b - a > 0.01 for a, b in zip(times, times[1:], strict=False))
+    moments = 1 + sum(b - a > 0.01 for a, b in itertools.pairwise(times))
     assert moments >= 3, [round(t - calls[0][1], 3) for _, t in calls]
     (tmp_path / "r.yaml").write_text(RENDER)
     r = fv("make", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "cli"), "--workers", "2")

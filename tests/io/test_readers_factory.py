@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from fakevision.augment.source import DatasetSourceConfig
 from fakevision.core.errors import InputError, RecipeError, SourceError
 from fakevision.core.source import build_source, make_sample, source_types
 from fakevision.io.images import encode_image
 from fakevision.io.readers import ReaderSpec, detect_format, open_reader
-from fakevision.augment.source import DatasetSourceConfig
 
 
 def img(path: Path, h: int = 6, w: int = 8) -> None:

@@ -128,6 +128,7 @@ def test_dlib_examples_boxes_and_landmarks(shared_data: Path) -> None:
         assert boxes.format == marks.format == "dlib" and len(boxes) == len(marks) == images
         assert boxes.ids == marks.ids
         counts[name] = sum(m.annotations.num_instances for m in marks)
+        assert counts[name] == faces
         s, t = boxes[0], marks[0]
         assert np.array_equal(s.annotations.boxes, t.annotations.boxes) and s.annotations.keypoints is None
         a = t.annotations

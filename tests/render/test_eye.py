@@ -11,9 +11,9 @@ import pytest
 
 from fakevision.core.sample import OCCLUDED, VISIBLE, boxes_from_masks
 from fakevision.core.source import build_source, make_sample, source_types
+from fakevision.evaluate.iris_stats import mmu_statistics, rendered_statistics
 from fakevision.render import Camera, intrinsics, look_at
 from fakevision.render.eye import EyeOptions, EyeSpec, eye_camera, render_eye, sample_eye
-from fakevision.evaluate.iris_stats import mmu_statistics, rendered_statistics
 from fakevision.render.source import RenderEyeConfig
 
 WIDE_OPEN = EyeSpec(upper_lid=0.0095, lower_lid=0.0095, half_width=0.0125, highlight=0.0, occlusion=0.0)

@@ -17,9 +17,9 @@ import yaml
 
 from fakevision.core import Annotations, Provenance, Sample
 from fakevision.core.errors import InputError
+from fakevision.evaluate.iris_stats import KEYS, sample_iris_statistics, summarise
 from fakevision.io.dataset import FakevisionDataset
 from fakevision.io.images import encode_image
-from fakevision.evaluate.iris_stats import KEYS, sample_iris_statistics, summarise
 from fakevision.report import write_report
 from fakevision.report.reference import mean_std
 from tests.io.test_writers import make_samples, write_run

@@ -28,6 +28,7 @@ instance roles; ``AWS_ENDPOINT_URL`` or ``FSSPEC_S3_ENDPOINT_URL`` for MinIO and
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import posixpath
@@ -105,7 +106,7 @@ class Storage:
         """Sorted names of the files directly inside folder ``rel`` (none when it does not exist)."""
         raise NotImplementedError
 
-    def glob(self, pattern: str) -> list[str]:
+    def glob(self, pattern: str) -> builtins.list[str]:
         """Sorted relative paths of the files matching ``pattern`` (``*`` within one path component)."""
         raise NotImplementedError
 
@@ -181,7 +182,7 @@ class LocalStorage(Storage):
         d = self.path / rel
         return sorted(p.name for p in d.iterdir() if p.is_file()) if d.is_dir() else []
 
-    def glob(self, pattern: str) -> list[str]:
+    def glob(self, pattern: str) -> builtins.list[str]:
         return _by_parts(p.relative_to(self.path).as_posix() for p in self.path.glob(pattern) if p.is_file())
 
     def all_files(self) -> set[str]:
@@ -291,7 +292,7 @@ class FsspecStorage(Storage):
             return []
         return sorted(posixpath.basename(e["name"].rstrip("/")) for e in entries if e.get("type") == "file")
 
-    def glob(self, pattern: str) -> list[str]:
+    def glob(self, pattern: str) -> builtins.list[str]:
         self.fs.invalidate_cache(self.base)
         found = self._call("list", pattern, lambda: self.fs.glob(self._p(pattern), detail=True))
         n = len(self.base.lstrip("/")) + 1

@@ -17,7 +17,7 @@ _SHIFT = 4  # sub-pixel drawing precision for OpenCV (1/16 px)
 def palette(i: int) -> tuple[int, int, int]:
     """A distinct, stable RGB colour for instance ``i`` (golden-ratio hues)."""
     hue = int((i * 0.618033988749895 % 1.0) * 180)
-    hsv = np.uint8([[[hue, 200, 255]]])
+    hsv = np.array([[[hue, 200, 255]]], np.uint8)
     r, g, b = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
     return int(r), int(g), int(b)
 
@@ -70,7 +70,8 @@ def draw_sample(sample: Sample, min_size: int = 192) -> np.ndarray:
             kp, vis = a.keypoints[i], a.visibility[i]
             for s, t in skeleton:
                 if vis[s] > 0 and vis[t] > 0:
-                    cv2.line(out, _pt(*kp[s], scale), _pt(*kp[t], scale), palette(i), 1, cv2.LINE_AA, _SHIFT)
+                    cv2.line(out, _pt(kp[s][0], kp[s][1], scale), _pt(kp[t][0], kp[t][1], scale), palette(i), 1, cv2.LINE_AA,
+                             _SHIFT)
             for (x, y), v in zip(kp, vis, strict=True):
                 if v == 0:
                     continue

@@ -57,9 +57,7 @@ def flatten(params: Any, path: str = "") -> Iterable[tuple[str, Any]]:
             for v in params:
                 yield from flatten(v, f"{path}[]")
         # lists of lists (matrices) and mixed lists: not a sampled parameter one plots
-    elif _is_number(params) or isinstance(params, bool):
-        yield path, params
-    elif isinstance(params, str):
+    elif _is_number(params) or isinstance(params, (bool, str)):
         yield path, params
 
 

@@ -27,7 +27,7 @@ ACCENT = "#3b6ea8"
 FAKE = "#d9822b"
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained") -> Any:
+def _figure(width: float, height: float, layout: Any = "constrained") -> Any:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=96, layout=layout)

@@ -108,7 +108,7 @@ def reference_data(out_dir: str | Path, reference: str | Path, num_samples: int,
     real = _EyeSet(ref_name, len(ref_reader), lambda i: ref_reader[i], eyes or has_iris)
     fake_idx = ours.pick(num_samples) if eyes else evenly_spaced(count, num_samples)
     real_idx = real.pick(num_samples) if eyes and real.indices else evenly_spaced(len(ref_reader), num_samples)
-    fakes = [dataset.to_sample(i) for i in fake_idx]
+    fakes = [dataset.to_sample(i) for i in fake_idx] if dataset is not None else []
     # an augmented (or otherwise derived) sample goes beside the real sample it was made from, when its provenance
     # names a parent in the reference set: the comparison a user wants ("what did augmentation do to this face?")
     ref_index = {str(k): j for j, k in enumerate(getattr(ref_reader, "ids", []) or [])}

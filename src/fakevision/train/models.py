@@ -30,6 +30,7 @@ torch.Size([3, 2])
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -116,7 +117,7 @@ class LandmarkNet(nn.Module):
         self.head_kind, self.points = head, points
         self.stem = conv_bn_relu(in_channels, w[0], 2, 5)
         self.stages = nn.ModuleList(nn.Sequential(conv_bn_relu(a, b, 2), conv_bn_relu(b, b))
-                                    for a, b in zip(w[:-1], w[1:]))
+                                    for a, b in itertools.pairwise(w))
         self.skip = 2  # the stage at 1/8 of the input: stem /2, then /4, /8
         self.fine: nn.Module | None = None
         self.out: nn.Module
@@ -157,8 +158,8 @@ class UNet(nn.Module):
         self.stem_stride = stem_stride
         self.inc = nn.Sequential(conv_bn_relu(in_channels, widths[0], stem_stride), conv_bn_relu(widths[0], widths[0]))
         self.down = nn.ModuleList(nn.Sequential(conv_bn_relu(a, b, 2), conv_bn_relu(b, b))
-                                  for a, b in zip(widths[:-1], widths[1:]))
-        self.up = nn.ModuleList(conv_bn_relu(b + a, a) for a, b in zip(widths[:-1], widths[1:]))
+                                  for a, b in itertools.pairwise(widths))
+        self.up = nn.ModuleList(conv_bn_relu(b + a, a) for a, b in itertools.pairwise(widths))
         self.out = nn.Conv2d(widths[0], classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

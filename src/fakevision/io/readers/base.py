@@ -109,7 +109,7 @@ class Reader(Sequence[Sample]):
 
     format: ClassVar[str] = "base"
 
-    def __init__(self, root: Path, mode: str = "RGB") -> None:
+    def __init__(self, root: str | Path, mode: str = "RGB") -> None:
         self.root = Path(root)
         self.mode = check_mode(mode)
         self._ids: list[str] = []

@@ -96,7 +96,7 @@ class CsvReader(Reader):
             )
 
     @property
-    def labels(self) -> list[str]:
+    def labels(self) -> list[str | None]:
         """The label of every item without decoding any image (for per-class sampling)."""
         return list(self._labels)
 

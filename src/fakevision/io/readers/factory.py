@@ -68,9 +68,9 @@ def _json_kind(p: Path) -> str | None:
 
 def _has_class_folders(p: Path) -> bool:
     for sub in p.iterdir():
-        if sub.is_dir() and not sub.name.startswith("."):
-            if any(f.is_file() and is_image_file(f) for f in sub.rglob("*")):
-                return True
+        if (sub.is_dir() and not sub.name.startswith(".")
+                and any(f.is_file() and is_image_file(f) for f in sub.rglob("*"))):
+            return True
     return False
 
 
