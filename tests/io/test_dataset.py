@@ -267,7 +267,7 @@ def test_reference_coco_loader_failure_is_reported(tmp_path: Path) -> None:
 
 def test_any_readable_data_set_loads_through_the_same_dataset_class(tmp_path: Path) -> None:
     """Real data a user has (a COCO file of their own, a folder of class subfolders) and fake data load through one
-    class: ``format="auto"`` falls back to the data-set readers when the path is no fakevision output; the items
+    class: ``format="any"`` falls back to the data-set readers when the path is no fakevision output; the items
     carry the file's own category ids and the folder's class labels; a path that is neither fails naming it."""
     import json
 
@@ -284,7 +284,7 @@ def test_any_readable_data_set_loads_through_the_same_dataset_class(tmp_path: Pa
                              "segmentation": [[3, 2, 9, 2, 9, 6, 3, 6]], "area": 24}]}
     (tmp_path / "mine.json").write_text(json.dumps(coco))
     ds = FakevisionDataset(tmp_path / "mine.json", format="coco")  # our output decoder reads plain COCO too
-    users = FakevisionDataset(tmp_path / "imgs" / ".." / "mine.json")
+    users = FakevisionDataset(tmp_path / "imgs" / ".." / "mine.json", format="any")
     assert users.format == "coco" and len(users) == 1
     item = users[0]
     assert item["boxes"].tolist() == [[3.0, 2.0, 9.0, 6.0]] and item["labels"].tolist() == [5]
@@ -294,11 +294,14 @@ def test_any_readable_data_set_loads_through_the_same_dataset_class(tmp_path: Pa
     for label in ("cat", "dog"):
         (folder / label).mkdir(parents=True)
         (folder / label / "1.png").write_bytes(encode_image(img))
-    fds = FakevisionDataset(folder)
+    with pytest.raises(InputError, match="no fakevision output"):  # "auto" reads outputs only
+        FakevisionDataset(folder)
+    fds = FakevisionDataset(folder, format="any")
     assert fds.format == "folder" and fds.classes == ["cat", "dog"]
+    assert FakevisionDataset(folder, format="folder").classes == fds.classes
     assert sorted(fds[i]["label_index"] for i in range(2)) == [0, 1] and tuple(fds[0]["image"].shape) == (3, 10, 12)
 
     (tmp_path / "nothing").mkdir()
     with pytest.raises(InputError) as e:
-        FakevisionDataset(tmp_path / "nothing")
+        FakevisionDataset(tmp_path / "nothing", format="any")
     assert "nothing" in str(e.value)

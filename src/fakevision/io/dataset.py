@@ -442,9 +442,11 @@ class _ReaderBackend:
 
 
 class FakevisionDataset(Dataset):
-    """Map-style dataset over a fakevision output folder, or over any data set the readers open (``format``
-    ``auto`` falls back to ``fakevision.io.readers.detect_format`` when ``path`` is no fakevision output, so real
-    and fake data load through one class; ``reader=`` takes an opened reader).
+    """Map-style dataset over a fakevision output folder, or over any data set the readers open, so real and fake
+    data load through one class: ``format="auto"`` reads outputs only (an error names what an output would hold);
+    ``format="any"`` falls back to ``fakevision.io.readers.detect_format`` when ``path`` is no output (a user's
+    COCO file, image folders, CSV, ``.pts`` folder, ...); a reader format name (``folder``, ``csv``, ...) or
+    ``reader=`` (an opened reader) reads that data set.
 
     Each item is a dict: ``id`` (str), ``image`` (float32 C x H x W in [0, 1]), ``boxes`` (float32 N x 4, xyxy in
     the corner convention), ``labels`` (int64 N, class ids: ``dataset.category_ids[name]``, the run's one id space,
@@ -496,12 +498,12 @@ class FakevisionDataset(Dataset):
 
     def _layout(self, format: str) -> str:
         """The output layout, or the data-set format of a path that is no fakevision output."""
-        if format != "auto":
+        if format not in ("auto", "any"):
             return format
         try:
             return output_layout(self.path)
         except InputError as no_output:
-            if is_url(self.path):
+            if format == "auto" or is_url(self.path):
                 raise
             from fakevision.io.readers import detect_format
 
