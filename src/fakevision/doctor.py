@@ -72,11 +72,11 @@ def check_python() -> Check:
 
 
 def check_fakevision() -> Check:
-    import fakevision
+    from fakevision._version import __version__
 
-    where = Path(fakevision.__file__).resolve().parent
+    where = Path(__file__).resolve().parent  # this module sits in the package's root folder
     editable = "editable install" if "site-packages" not in str(where) else "installed"
-    return Check("fakevision", OK, f"{fakevision.__version__} ({editable}, {where})", required=True)
+    return Check("fakevision", OK, f"{__version__} ({editable}, {where})", required=True)
 
 
 def check_torch() -> Check:
