@@ -280,16 +280,20 @@ def standard_split(data: ArraySet, test_group: str | None = "helen_test", n_val:
 
 class LandmarkTask:
     """Landmark regression for the downstream protocol (module docstring). ``head`` "heatmap" or "regression";
-    ``widths`` of ``LandmarkNet``'s stages (None: its default for the size), ``heatmap_stride`` 8 or 4; the schedule
+    ``widths`` of ``LandmarkNet``'s stages (None: its default for the size), ``heatmap_stride`` 4 or 8; the schedule
     is ``FitConfig``'s (``steps``, ``batch_size``, ``lr``, ``validate_every``, ``augment``, ``aug_pool``,
-    ``device``, ``threads``)."""
+    ``device``, ``threads``), by default 400 steps of 32 at lr 4e-3."""
 
     name = "landmarks"
     metrics = METRICS
     select = ("nme", "min")
 
     def __init__(self, head: str = "heatmap", widths: tuple[int, ...] | list[int] | None = None,
-                 heatmap_stride: int = 8, **fit: Any) -> None:
+                 heatmap_stride: int = 4, **fit: Any) -> None:
+        # the landmarks table's measured schedule (results/evaluate_landmarks): 400 steps at 4e-3 with stride-4
+        # heatmaps match 800 steps at 2e-3 with stride 8 on all real faces and beat them with 50
+        for k, v in (("steps", 400), ("lr", 4e-3), ("validate_every", 50), ("aug_pool", 4096)):
+            fit.setdefault(k, v)
         if head not in ("heatmap", "regression"):
             raise ValueError(f"head must be 'heatmap' or 'regression', got {head!r}")
         if heatmap_stride not in (4, 8):
