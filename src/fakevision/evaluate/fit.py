@@ -65,7 +65,8 @@ class FitConfig:
 class DenseSpec(Protocol):
     """What a dense task tells the trainer (see ``LandmarkTask`` and ``SegmentationTask``)."""
 
-    select: tuple[str, str]  # (metric name, "min" | "max") the validation split selects by
+    @property
+    def select(self) -> tuple[str, str]: ...  # (metric name, "min" | "max") the validation split selects by
 
     def build_model(self, in_channels: int, height: int, width: int) -> nn.Module: ...
 

@@ -182,7 +182,8 @@ def run_protocol(
     on; a fake set may also carry them itself (``ArraySet.parents``).
     """
     t0 = time.perf_counter()
-    task = task or ClassificationTask(model=model, epochs=epochs, batch_size=batch_size, lr=lr, device=device)
+    if task is None:
+        task = ClassificationTask(model=model, epochs=epochs, batch_size=batch_size, lr=lr, device=device)
     ratios = sorted({float(r) for r in ratios} | {0.0})
     fake = task.align(fake, real)
     if parents is None:

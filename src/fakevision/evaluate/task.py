@@ -97,8 +97,11 @@ class ArraySet:
 class Task(Protocol):
     """One task of the downstream protocol (see the module docstring)."""
 
-    name: str
-    metrics: tuple[Metric, ...]
+    @property
+    def name(self) -> str: ...  # (read-only: a class attribute or a property)
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]: ...  # the first is the one tables and selection use
 
     def align(self, fake: Any, real: Any) -> Any: ...
 
