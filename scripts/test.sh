@@ -38,4 +38,8 @@ python3 -m venv .venv
 .venv/bin/pip install -q --no-deps "torch-fidelity==0.4.0" tqdm
 # the browser test's screenshots land in artifacts/ (CI keeps that folder)
 export NO_MKDOCS_2_WARNING=1
-exec .venv/bin/python -m pytest -n 2 "$@"
+# lint and types first (seconds): a finding fails the run like a failing test
+.venv/bin/ruff check src tests benchmarks experiments
+.venv/bin/mypy
+# the whole suite: slow end-to-end tests included (pyproject's default run leaves them out)
+exec .venv/bin/python -m pytest -n 2 -m "slow or not slow" "$@"
