@@ -70,8 +70,11 @@ def _sigint_then_resume(tmp_path: Path, extra: list[str]) -> None:
     # the CLI in a subprocess, with the test sources registered (python -m fakevision would not know them)
     cmd = [sys.executable, "-c", "import tests.engine.helpers, fakevision.cli as c; c.main()", "make", str(rfile),
            "--out", str(out), "-q", "--workers", "2", *extra]
+    # SIGINT at its default, as a terminal's shell starts a command: pytest run in the background of a
+    # non-interactive shell (`... &`, as CI scripts may) ignores SIGINT, and the child would inherit that
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     marks = out / ".state" / "shards"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not (marks.is_dir() and len(list(marks.iterdir())) >= 1):
