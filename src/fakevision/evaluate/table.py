@@ -231,6 +231,22 @@ def _subst(value: Any, data_root: Path) -> Any:
     return value
 
 
+def _portable(path: str | Path, data_root: Path, out: Path) -> str:
+    """``path`` as the table's JSON records it: under the data root as ``${data_root}/...``, under the table's folder
+    relative to it, else unchanged — so a published table holds no machine's absolute paths.
+
+    >>> _portable("/d/faces_68pt", Path("/d"), Path("/o")), _portable("/o/fakes/eyes", Path("/d"), Path("/o"))
+    ('${data_root}/faces_68pt', 'fakes/eyes')
+    """
+    p = Path(path)
+    for root, prefix in ((out, ""), (data_root, "${data_root}/")):
+        try:
+            return prefix + p.resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
 def _resolve(path: str, data_root: Path, base: Path) -> Path:
     p = Path(_subst(path, data_root)).expanduser()
     if p.is_absolute():
@@ -593,9 +609,11 @@ def run_table(
     task = get_task(spec.task, **train)
     task.align(real.subset(np.zeros(0, np.int64)), real)
     result = summarise_table(spec, columns, n_seeds, done, hashes, task.metrics)
-    result.update({"real": real.name, "real_path": str(real_path), "n_train": n_train, "n_val": len(split.val),
+    result.update({"real": real.name, "real_path": _portable(real_path, data_root, out), "n_train": n_train,
+                   "n_val": len(split.val),
                    "n_test": len(split.test), "image_shape": list(real.images.shape[1:]), "setup": task.describe(),
-                   "fake_sets": {f: {"files": fake_files[f], "samples": len(loaded[f]) if f in loaded else None,
+                   "fake_sets": {f: {"files": _portable(fake_files[f], data_root, out),
+                                     "samples": len(loaded[f]) if f in loaded else None,
                                      "description": spec.fakes[f].description}
                                  for f in sorted({f for r in spec.rows for f in r.fakes})},
                    "workers": None if report_only else workers, "torch_threads": threads, "device": device,
