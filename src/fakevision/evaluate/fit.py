@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from fakevision.core.sample import Sample
-from fakevision.evaluate.task import ArraySet
+from fakevision.evaluate.task import ArraySet, draw_without_replacement
 from fakevision.train.loop import LoopConfig, run_training
 
 
@@ -259,3 +259,22 @@ def fit_dense(spec: DenseSpec, train: ArraySet, val: ArraySet, test: ArraySet, c
     assert res.best is not None
     return {"test": test_metrics, "val": res.best[spec.select[0]], "best_step": int(res.best["step"]),
             "history": res.validations, "wall_s": time.perf_counter() - t0, "model": trainable.model}
+
+
+class DenseTask:
+    """The protocol side every dense task shares (landmarks, segmentation): fake and real training subsets drawn
+    without replacement, and one training run of the task's ``DenseSpec`` on real + fake through ``fit_dense``.
+    Subclasses are ``DenseSpec``s with a ``cfg: FitConfig``."""
+
+    cfg: FitConfig
+
+    def draw_fake(self, fake: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
+        return draw_without_replacement(len(fake), n, rng, "fake", fake.name or None)
+
+    def subsample(self, train: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
+        return draw_without_replacement(len(train), n, rng, "real training", train.name or None)
+
+    def fit(self, real_train: ArraySet, fake_train: ArraySet, val: ArraySet, test: ArraySet, seed: int
+            ) -> dict[str, Any]:
+        r = fit_dense(cast(DenseSpec, self), ArraySet.concat([real_train, fake_train]), val, test, self.cfg, seed)
+        return {k: r[k] for k in ("test", "val", "best_step", "wall_s")}

@@ -39,8 +39,8 @@ from torch import nn
 from fakevision.core.errors import InputError
 from fakevision.core.keypoints import get_schema
 from fakevision.core.sample import Annotations, Sample
-from fakevision.evaluate.fit import FitConfig, fit_dense
-from fakevision.evaluate.task import ArraySet, Metric, draw_without_replacement
+from fakevision.evaluate.fit import DenseTask, FitConfig
+from fakevision.evaluate.task import ArraySet, Metric
 
 POINTS = 68
 SCHEMA = "ibug68"
@@ -278,7 +278,7 @@ def standard_split(data: ArraySet, test_group: str | None = "helen_test", n_val:
 
 # -- the task ---------------------------------------------------------------------------------------------------------
 
-class LandmarkTask:
+class LandmarkTask(DenseTask):
     """Landmark regression for the downstream protocol (module docstring). ``head`` "heatmap" or "regression";
     ``widths`` of ``LandmarkNet``'s stages (None: its default for the size), ``heatmap_stride`` 4 or 8; the schedule
     is ``FitConfig``'s (``steps``, ``batch_size``, ``lr``, ``validate_every``, ``augment``, ``aug_pool``,
@@ -309,17 +309,6 @@ class LandmarkTask:
                              "both at the same size and channels", fake.name or None)
         return fake
 
-    def draw_fake(self, fake: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
-        return draw_without_replacement(len(fake), n, rng, "fake", fake.name or None)
-
-    def subsample(self, train: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
-        return draw_without_replacement(len(train), n, rng, "real training", train.name or None)
-
-    def fit(self, real_train: ArraySet, fake_train: ArraySet, val: ArraySet, test: ArraySet, seed: int
-            ) -> dict[str, Any]:
-        train = ArraySet.concat([real_train, fake_train])
-        r = fit_dense(self, train, val, test, self.cfg, seed)
-        return {k: r[k] for k in ("test", "val", "best_step", "wall_s")}
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg

@@ -41,9 +41,9 @@ from torch import nn
 
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Annotations, Sample
-from fakevision.evaluate.fit import FitConfig, fit_dense
+from fakevision.evaluate.fit import DenseTask, FitConfig
 from fakevision.evaluate.landmarks import _channels, open_samples
-from fakevision.evaluate.task import ArraySet, Metric, draw_without_replacement
+from fakevision.evaluate.task import ArraySet, Metric
 
 BACKGROUND = "background"
 
@@ -168,7 +168,7 @@ def group_split(groups: list[str], n_test: int | float = 1 / 3, n_val: int | flo
     return Split(train, val, test, seed)
 
 
-class SegmentationTask:
+class SegmentationTask(DenseTask):
     """Semantic segmentation for the downstream protocol (module docstring). ``widths`` of the U-Net; the schedule
     is ``FitConfig``'s. ``classes`` is set from the real set by ``align`` (or given)."""
 
@@ -208,18 +208,11 @@ class SegmentationTask:
         return ArraySet(fake.images, table[fake.targets], fake.ids, fake.name, list(real.classes), fake.groups,
                         fake.parents)
 
-    def draw_fake(self, fake: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
-        return draw_without_replacement(len(fake), n, rng, "fake", fake.name or None)
-
-    def subsample(self, train: ArraySet, n: int, rng: np.random.Generator) -> np.ndarray:
-        return draw_without_replacement(len(train), n, rng, "real training", train.name or None)
-
     def fit(self, real_train: ArraySet, fake_train: ArraySet, val: ArraySet, test: ArraySet, seed: int
             ) -> dict[str, Any]:
         if not self.classes:
             self.classes = list(real_train.classes)
-        r = fit_dense(self, ArraySet.concat([real_train, fake_train]), val, test, self.cfg, seed)
-        return {k: r[k] for k in ("test", "val", "best_step", "wall_s")}
+        return super().fit(real_train, fake_train, val, test, seed)
 
     def describe(self) -> dict[str, Any]:
         c = self.cfg
