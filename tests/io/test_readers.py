@@ -570,3 +570,61 @@ def test_dlib_xml_errors_name_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         DlibXmlReader(p)
     assert_names(e, p, "not valid XML")
+
+
+def test_coco_reader_reads_object_storage_as_it_reads_a_folder(tmp_path: Path) -> None:
+    """A COCO file in a bucket (here fsspec's memory store) reads exactly as the same file on disk, and a listed
+    image that is not there is named by its URL's folder at open."""
+    import uuid
+
+    from fakevision.io.storage import as_storage
+
+    cats = [{"id": 5, "name": "head", "keypoints": ["nose", "left_eye", "right_eye"], "skeleton": [[2, 3]]}]
+    ann = {"id": 9, "image_id": 1, "category_id": 5, "bbox": [1, 1, 2, 2], "iscrowd": 0,
+           "segmentation": [[1, 1, 3, 1, 3, 3, 1, 3]], "keypoints": [3, 4, 2, 0, 0, 0, 9, 7, 1]}
+    local = CocoReader(write_coco(tmp_path, coco_doc([ann], cats)))
+    url = f"memory://fv-{uuid.uuid4().hex}/data"
+    store = as_storage(url)
+    store.write_bytes("ann.json", (tmp_path / "ann.json").read_bytes())
+    store.write_bytes("img/a.png", (tmp_path / "img/a.png").read_bytes())
+    remote = CocoReader(f"{url}/ann.json")
+    a, b = local[0], remote[0]
+    assert remote.ids == local.ids == ["img/a.png"] and a.provenance == b.provenance
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.annotations.masks, b.annotations.masks)
+    assert a.annotations.keypoints.tolist() == b.annotations.keypoints.tolist()
+    assert a.annotations.keypoint_schema == b.annotations.keypoint_schema
+    store.remove("img/a.png")
+    with pytest.raises(InputError) as e:
+        CocoReader(f"{url}/ann.json")
+    assert_names(e, f"{url}/ann.json", f"image 1: image file not found: img/a.png (under {url})")
+    with pytest.raises(InputError) as e:
+        CocoReader(f"{url}/absent.json")
+    assert_names(e, f"{url}/absent.json", "file not found")
+
+
+def test_coco_reader_keeps_our_label_maps_and_extras(tmp_path: Path) -> None:
+    """Reading one of our COCO outputs as a plain COCO input keeps every annotation kind the writer stored: label
+    maps (with their names) and extras such as camera intrinsics come along, so `fakevision augment` moves them."""
+    from fakevision.core.sample import Annotations, Provenance, Sample
+    from fakevision.io.writers.base import ShardInfo
+    from fakevision.io.writers.coco import CocoWriter
+
+    label_map = np.zeros((12, 16), np.int32)
+    label_map[2:6, 3:9] = 7
+    written = Sample(np.full((12, 16, 3), 40, np.uint8),
+                     Annotations(categories=["cube"], boxes=[[3, 2, 9, 6]], label_map=label_map,
+                                 label_names={0: "background", 7: "cube"}, extras={"camera": {"fx": 20.0}}),
+                     Provenance("demo", "demo-0"))
+    w = CocoWriter()
+    w.write_shard(tmp_path, ShardInfo(0, 1, 0), [written])
+    w.finalize(tmp_path, 1)
+    plain = CocoReader(tmp_path / "coco" / "annotations.json")[0]
+    ours = CocoReader(tmp_path / "coco" / "annotations.json", output=True)[0]
+    for got in (plain, ours):
+        assert np.array_equal(got.annotations.label_map, label_map)
+        assert got.annotations.label_names == {0: "background", 7: "cube"}
+        assert got.annotations.extras == {"camera": {"fx": 20.0}}
+    assert plain.id == "images/demo-0.png" and plain.provenance.source == "read:coco"
+    assert ours.id == "demo-0" and ours.provenance == written.provenance
+    assert plain.annotations.instance_attributes == [{"coco_id": 1, "iscrowd": 0}]
+    assert ours.annotations.instance_attributes is None  # as written: none

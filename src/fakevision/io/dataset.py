@@ -1,7 +1,9 @@
 """``FakevisionDataset``: a ``torch.utils.data.Dataset`` over any output the writers make (COCO, WebDataset
 shards, image folders), so training code reads fake data the same way whatever format a recipe chose.
 
-Reading goes through the writers' own encodings (``fakevision.io.codecs``), so a round trip returns
+COCO is read by the one COCO decoder, ``fakevision.io.readers.coco.CocoReader`` in its ``output`` mode (ids,
+provenance and order as written); WebDataset records by ``fakevision.io.records``. Reading goes through the
+writers' own encodings (``fakevision.io.codecs``), so a round trip returns
 the sample that was written: pixels exact for PNG, boxes and keypoints exact (COCO: to float64 rounding of its
 0.5 keypoint shift), masks exact, depth to 1 mm, normals to the 16-bit quantisation (3e-5 per component). A missing
 or corrupt file raises ``InputError`` naming it.
@@ -16,14 +18,12 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torch.utils.data import Dataset
 
 from fakevision.core.errors import InputError
@@ -37,9 +37,10 @@ from fakevision.io.codecs import (
     decode_png_unchanged,
 )
 from fakevision.io.images import decode_image
-from fakevision.io.records import class_ids, label_names_from_json, resolve_schema, sample_from_record
+from fakevision.io.readers.coco import CocoReader
+from fakevision.io.records import class_ids, sample_from_record
 from fakevision.io.storage import Storage, as_storage, is_url
-from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT, category_schema_def
+from fakevision.io.writers.coco import ANNOTATIONS, KEYPOINT_SHIFT
 from fakevision.io.writers.imagefolder import IMAGES_DIR, UNLABELLED
 from fakevision.io.writers.manifest import MANIFEST
 from fakevision.io.writers.wds import INFO, WDS_DIR
@@ -93,126 +94,6 @@ def _parent(path: str) -> str:
 
 def _name(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else Path(path).name
-
-
-class _Coco:
-    """Reads ``coco/annotations.json`` (ours, and plain COCO instance/keypoint files)."""
-
-    format = "coco"
-
-    def __init__(self, store: Storage, json_rel: str) -> None:
-        self.store = store  # the JSON's folder: file names are relative to it
-        self.path = store.url(json_rel)
-        json_path = self.path
-        d = _read_json(store, json_rel)
-        try:
-            if not all(isinstance(x, dict) for k in ("images", "categories", "annotations") for x in d[k]):
-                raise InputError("malformed COCO file (an image, category or annotation is not an object)", json_path)
-            self.images = sorted(d["images"], key=lambda im: im["id"])
-            self.cats = {c["id"]: c for c in d["categories"]}
-            self.anns: dict[int, list[dict[str, Any]]] = defaultdict(list)
-            for a in sorted(d["annotations"], key=lambda a: a["id"]):
-                if a["category_id"] not in self.cats:
-                    raise InputError(f"annotation {a['id']} has unknown category_id {a['category_id']}", json_path)
-                self.anns[a["image_id"]].append(a)
-            self.category_ids = {str(c["name"]): c["id"] for c in sorted(self.cats.values(), key=lambda c: c["id"])}
-            self.categories = list(self.category_ids)  # in class id order
-            self.classes = sorted({str(im["label"]) for im in self.images if im.get("label") is not None})
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise InputError(f"malformed COCO file (missing or bad {e})", json_path) from None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def ids(self) -> list[str]:
-        return [im.get("fakevision_id", Path(im["file_name"]).stem) for im in self.images]
-
-    def load(self, i: int) -> Sample:
-        im = self.images[i]
-        try:
-            image = _read_image(self.store, str(im["file_name"]))
-            h, w = image.shape[:2]
-            anns = self.anns.get(im["id"], [])
-            return self._sample(im, anns, image, h, w)
-        except InputError as e:
-            if e.path is not None:  # a file of its own (image, depth, normals, label map) was bad: it is named
-                raise
-            raise InputError(f"image {im.get('id')}: {e.problem}", self.path) from None
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
-            raise InputError(f"image {im.get('id')}: malformed annotation ({type(e).__name__}: {e})",
-                             self.path) from None
-
-    def _sample(self, im: dict[str, Any], anns: list[dict[str, Any]], image: np.ndarray, h: int, w: int) -> Sample:
-        n = len(anns)
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(n, 4)
-        boxes[:, 2:] += boxes[:, :2]
-        masks = None
-        if n and any("segmentation" in a for a in anns):
-            masks = np.stack([self._mask(a.get("segmentation"), h, w) for a in anns])
-        kp = vis = schema = None
-        ours = "fakevision_id" in im
-        if ours:  # our writer flags samples that had keypoints (others' instances get zero-filled ones)
-            has_kp = "fakevision_keypoint_schema" in im
-        else:
-            has_kp = all(len(a.get("keypoints") or []) == len(anns[0].get("keypoints") or []) > 0 for a in anns)
-        if n and has_kp:
-            flat = np.array([a["keypoints"] for a in anns], dtype=np.float64).reshape(n, -1, 3)
-            kp, vis = flat[:, :, :2] + KEYPOINT_SHIFT, flat[:, :, 2].astype(np.uint8)
-            cat = self.cats[anns[0]["category_id"]]
-            schema = resolve_schema(im.get("fakevision_keypoint_schema") or cat.get("fakevision_schema"),
-                                    category_schema_def(cat))
-        depth = None
-        st = self.store
-        if "depth_file" in im:
-            p = im["depth_file"]
-            raw = decode_png_unchanged(_read_bytes(st, p), st.url(p))
-            depth = (raw * im.get("depth_scale", DEPTH_SCALE)).astype(np.float32)
-        normals = None
-        if "normals_file" in im:
-            p = im["normals_file"]
-            check_normals_encoding(im.get("normals_encoding"), st.url(p))
-            normals = decode_normals_png(_read_bytes(st, p), st.url(p))
-        label_map = label_names = None
-        if "label_map_file" in im:
-            p = im["label_map_file"]
-            label_map = decode_label_map(_read_bytes(st, p), st.url(p))
-            label_names = label_names_from_json(im.get("label_names") or {})
-        inst = [a.get("attributes", {}) for a in anns] if any("attributes" in a for a in anns) else None
-        ann = Annotations(
-            label=im.get("label"),
-            attributes=im.get("attributes") or {},
-            categories=[self.cats[a["category_id"]]["name"] for a in anns],
-            boxes=boxes,
-            masks=masks,
-            keypoints=kp,
-            visibility=vis,
-            keypoint_schema=schema,
-            instance_attributes=inst,
-            depth=depth,
-            label_map=label_map,
-            label_names=label_names,
-            extras=im.get("fakevision_extras") or {},
-            normals=normals,
-        )
-        prov = im.get("fakevision_provenance") or {"source": "coco", "sample_id": Path(im["file_name"]).stem}
-        return Sample(image, ann, Provenance.from_dict(prov))
-
-    @staticmethod
-    def _mask(seg: Any, h: int, w: int) -> np.ndarray:
-        if seg is None:
-            return np.zeros((h, w), bool)
-        if isinstance(seg, list):  # polygons
-            rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w)) if seg else None
-        elif isinstance(seg["counts"], list):  # uncompressed RLE
-            rle = mask_utils.frPyObjects(seg, h, w)
-        else:
-            rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
-        if rle is None:
-            return np.zeros((h, w), bool)
-        m = mask_utils.decode(rle).astype(bool)
-        if m.shape != (h, w):
-            raise InputError(f"mask size {m.shape} differs from image {h}x{w}")
-        return m
 
 
 class _Wds:
@@ -394,12 +275,11 @@ def _open_reader(fmt: str, path: str | Path) -> Any:
     return open_reader(fmt, path)
 
 
-def _open(path: str | Path, fmt: str) -> _Coco | _Wds | _ImageFolder:
+def _open(path: str | Path, fmt: str) -> _ReaderBackend | _Wds | _ImageFolder:
     store, file = _split(path)
-    if fmt == "coco":
-        if file is not None:
-            return _Coco(store, file)
-        return _Coco(as_storage(store.url(ANNOTATIONS.rsplit("/", 1)[0])), ANNOTATIONS.rsplit("/", 1)[1])
+    if fmt == "coco":  # the one COCO decoder, in its mode for our own files (ids, provenance, order as written)
+        return _ReaderBackend(CocoReader(store.url(file or ANNOTATIONS), mode="keep", keypoint_offset=KEYPOINT_SHIFT,
+                                         output=True))
     if fmt == "webdataset":
         if file is not None:
             return _Wds(store, [file], None)
@@ -429,7 +309,8 @@ class _ReaderBackend:
         else:
             self.category_ids = {}
         self.categories = list(self.category_ids)
-        self.classes = sorted({lab for lab in reader.labels if lab is not None})
+        self.labels: list[str | None] = list(reader.labels)
+        self.classes = sorted({lab for lab in self.labels if lab is not None})
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -481,7 +362,7 @@ class FakevisionDataset(Dataset):
         reader: Any = None,
     ) -> None:
         self.path: Path | str = str(path) if is_url(path) else Path(path)
-        self._backend: _Coco | _Wds | _ImageFolder | _ReaderBackend
+        self._backend: _Wds | _ImageFolder | _ReaderBackend
         if reader is not None:
             self.format = str(reader.format)
             self._backend = _ReaderBackend(reader)

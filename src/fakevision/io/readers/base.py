@@ -141,7 +141,11 @@ class Reader(Sequence[Sample]):
             return self._load(i)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
             raise InputError(f"malformed {self.format} annotation ({type(e).__name__}: {e})",
-                             self.root / self._ids[i]) from None
+                             self._where(i)) from None
+
+    def _where(self, i: int) -> str | Path:
+        """The file item ``i`` comes from, for messages (readers whose ids are not paths under ``root`` say)."""
+        return self.root / self._ids[i]
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):

@@ -39,11 +39,14 @@ from pycocotools import mask as mask_utils
 
 from fakevision.core.errors import InputError
 from fakevision.core.keypoints import SHIPPED, KeypointSchema, generic_schema, schema
-from fakevision.core.sample import UNLABELLED, Sample
+from fakevision.core.sample import UNLABELLED, Provenance, Sample
 from fakevision.io.readers.base import Reader, decode_rle, make_sample, relative_inside, require_path
+from fakevision.io.storage import LocalStorage, Storage, as_storage, is_url
 
 SHIPPED_SCHEMAS = ("ibug68", "face49", "face5")
-_DENSE_FIELDS = ("depth_file", "depth_scale", "normals_file", "normals_encoding")
+_DENSE_FIELDS = ("depth_file", "depth_scale", "normals_file", "normals_encoding", "label_map_file")
+_OUTPUT_FIELDS = ("fakevision_id", "fakevision_provenance", "fakevision_keypoint_schema", "fakevision_extras",
+                  "label_names")
 
 
 def _swap_side(name: str) -> str:
@@ -95,13 +98,15 @@ def schema_for_names(names: list[str], skeleton: list[list[int]], category: str,
     return KeypointSchema(name, names_t, perm, skel)
 
 
-def _read_file(p: Path) -> bytes:
+def _read_file(store: Storage, rel: str) -> bytes:
     try:
-        return p.read_bytes()
+        return store.read_bytes(rel)
     except FileNotFoundError:
-        raise InputError("file not found", p) from None
+        raise InputError("file not found", store.url(rel)) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, expected a file", store.url(rel)) from None
     except OSError as e:
-        raise InputError(f"cannot read ({e.strerror or e})", p) from None
+        raise InputError(f"cannot read ({e.strerror or e})", store.url(rel)) from None
 
 
 def _finite(values: Any) -> bool:
@@ -111,12 +116,45 @@ def _finite(values: Any) -> bool:
         return False
 
 
-class CocoReader(Reader):
-    """Read a COCO JSON file: one sample per image, one instance per annotation.
+def _locate(path: str | Path) -> tuple[Storage, str]:
+    """(storage of the JSON's folder, the JSON's name in it) for a local path or a URL; a missing file is named."""
+    text = str(path)
+    if not is_url(text):
+        p = require_path(text[len("file://"):] if text.startswith("file://") else text, "file")
+        return LocalStorage(p.parent), p.name
+    parent, _, name = text.rstrip("/").rpartition("/")
+    store = as_storage(parent)
+    try:
+        found = store.is_file(name)
+    except OSError as e:
+        raise InputError(f"cannot read ({e})", text) from None
+    if not found:
+        raise InputError("file not found", text)
+    return store, name
 
-    ``image_root`` is the folder ``file_name``s are relative to (default: the JSON's folder). ``masks=False``
-    skips mask decoding (boxes only, faster). ``include_crowd=False`` drops ``iscrowd`` annotations. Images
-    without annotations are kept (zero instances), as negatives.
+
+def _relative(root: Path | None, name: str) -> str | None:
+    """``relative_inside`` for a local root; in remote storage (``root`` None) only relative names stay inside."""
+    if root is None:
+        return None if name.replace("\\", "/").startswith("/") else relative_inside(Path("."), name)
+    return relative_inside(root, name)
+
+
+class CocoReader(Reader):
+    """Read a COCO JSON file: one sample per image, one instance per annotation. The one COCO decoder: users'
+    files (``read:coco`` provenance, ids = image paths) and, with ``output=True``, fakevision's own outputs as
+    ``FakevisionDataset`` reads them back (see below).
+
+    ``path`` is a local file or a URL (``s3://bucket/out/coco/annotations.json``; read through
+    ``fakevision.io.storage``, so a remote data set is read with the same checks). ``image_root`` is the folder
+    ``file_name``s are relative to (default: the JSON's folder). ``masks=False`` skips mask decoding (boxes only,
+    faster). ``include_crowd=False`` drops ``iscrowd`` annotations. Images without annotations are kept (zero
+    instances), as negatives. Every listed image file is checked to exist at open (one listing for remote storage),
+    so a missing file fails before a run starts, not in the middle of it.
+
+    ``output=True`` reads a file fakevision's COCO writer made exactly as it was written: samples in image-id order
+    (the run's order) with their ``fakevision_id`` as id and their stored provenance, keypoints only on the images
+    the writer flagged (``fakevision_keypoint_schema``), instance attributes only where they were written.
 
     >>> import tempfile
     >>> from fakevision.io.images import encode_image
@@ -143,14 +181,22 @@ class CocoReader(Reader):
         keypoint_offset: float = 0.5,
         box_tolerance: float = 1.0,
         mode: str = "RGB",
+        output: bool = False,
     ) -> None:
-        json_path = require_path(path, "file")
-        root = require_path(image_root, "folder") if image_root is not None else json_path.parent
-        super().__init__(root, mode)
-        self.json_path = json_path
+        self.store, self._json_name = _locate(path)
+        if image_root is None:
+            self.image_store = self.store
+        elif is_url(image_root):
+            self.image_store = as_storage(image_root)
+        else:
+            self.image_store = LocalStorage(require_path(image_root, "folder"))
+        super().__init__(self.image_store.local_path or Path("."), mode)
+        self.json_path: str | Path = (self.store.local_path / self._json_name if self.store.local_path is not None
+                                      else self.store.url(self._json_name))
         self.decode_masks = masks
         self.keypoint_offset = float(keypoint_offset)
-        data = self._load_json(json_path)
+        self.output = output
+        data = self._load_json()
         self.categories: dict[int, str] = {}
         self._cat_schema: dict[int, tuple[KeypointSchema, int]] = {}
         try:  # the checks below name what they know; anything else malformed is still this file's fault
@@ -158,12 +204,21 @@ class CocoReader(Reader):
             images = self._read_images(data["images"])
             for a in data["annotations"]:
                 if not isinstance(a, dict):
-                    raise InputError(f"annotation entry is not an object: {str(a)[:80]}", json_path)
+                    raise InputError(f"annotation entry is not an object: {str(a)[:80]}", self.json_path)
                 self._check_annotation(a, images, box_tolerance, include_crowd)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
-            raise InputError(f"malformed COCO file ({type(e).__name__}: {e})", json_path) from None
-        self._images = sorted(images.items(), key=lambda kv: (kv[1]["file"], kv[0]))
-        self._ids = self._image_files()
+            raise InputError(f"malformed COCO file ({type(e).__name__}: {e})", self.json_path) from None
+        order = (lambda kv: kv[0]) if output else (lambda kv: (kv[1]["file"], kv[0]))
+        self._images = sorted(images.items(), key=order)
+        self._files = self._image_files()
+        self._ids = ([str(im.get("fakevision_id", Path(im["file"]).stem)) for _, im in self._images] if output
+                     else list(self._files))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.json_path)!r}, {len(self)} samples)"
+
+    def _where(self, i: int) -> str | Path:
+        return self.image_store.url(self._files[i])
 
     def _read_categories(self, categories: list[Any]) -> None:
         for c in categories:
@@ -198,34 +253,44 @@ class CocoReader(Reader):
                            "label": None if label is None else str(label),
                            "attributes": attributes if isinstance(attributes, dict) else {},
                            "dense": {k: im[k] for k in _DENSE_FIELDS if k in im}}
+            for key in _OUTPUT_FIELDS:
+                if key in im:
+                    images[iid][key] = im[key]
         return images
 
     def _image_files(self) -> list[str]:
         """Relative paths of the images, checked to exist (a missing file fails at open, not mid-run)."""
-        ids: list[str] = []
+        files: list[str] = []
         seen: set[str] = set()
+        root = self.image_store.local_path
+        try:
+            listing = self.image_store.all_files() if root is None else None
+        except OSError as e:
+            raise InputError(f"cannot list the images ({e})", self.image_store.url()) from None
         for iid, im in self._images:
-            rel = relative_inside(self.root, im["file"])
+            rel = _relative(root, im["file"])
             if rel is None:
                 raise InputError(f"image {iid}: file_name {im['file']!r} is outside the image root", self.json_path)
             if rel in seen:
                 raise InputError(f"image {iid}: file {rel!r} listed twice", self.json_path)
             seen.add(rel)
-            if not (self.root / rel).is_file():
-                raise InputError(f"image {iid}: image file not found: {rel} (under {self.root})", self.json_path)
-            ids.append(rel)
-        return ids
+            found = (root / rel).is_file() if root is not None else rel in (listing or ())
+            if not found:
+                where = root if root is not None else self.image_store.url()
+                raise InputError(f"image {iid}: image file not found: {rel} (under {where})", self.json_path)
+            files.append(rel)
+        return files
 
     @property
     def labels(self) -> list[str | None]:
         """Image-level labels (present in files written by fakevision) without decoding any image."""
         return [im["label"] for _, im in self._images]
 
-    @staticmethod
-    def _load_json(p: Path) -> dict[str, Any]:
+    def _load_json(self) -> dict[str, Any]:
+        p = self.json_path
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as e:
+            data = json.loads(_read_file(self.store, self._json_name).decode("utf-8"))
+        except UnicodeDecodeError as e:
             raise InputError(f"cannot read ({e})", p) from None
         except json.JSONDecodeError as e:
             raise InputError(f"not valid JSON ({e.msg} at line {e.lineno})", p) from None
@@ -280,10 +345,11 @@ class CocoReader(Reader):
                 if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2 or not _finite(poly):
                     raise InputError(f"annotation {aid}: polygon must be >= 3 finite (x, y) pairs", p)
         attrs = a.get("attributes")
-        if not isinstance(attrs, dict):
-            attrs = {"coco_id": aid, "iscrowd": int(a.get("iscrowd", 0))}
+        written = isinstance(attrs, dict)
+        if not written:
+            attrs = {} if self.output else {"coco_id": aid, "iscrowd": int(a.get("iscrowd", 0))}
         im["anns"].append({"id": aid, "cat": cid, "box": box, "seg": seg, "kp": kp, "attributes": attrs,
-                           "iscrowd": int(a.get("iscrowd", 0))})
+                           "iscrowd": int(a.get("iscrowd", 0)), "written_attributes": written})
 
     def _mask(self, seg: Any, h: int, w: int, aid: Any) -> np.ndarray:
         try:
@@ -303,59 +369,94 @@ class CocoReader(Reader):
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"annotation {aid}: cannot decode segmentation ({e})", self.json_path) from None
 
-    def _dense_path(self, iid: int, name: Any) -> Path:
-        rel = relative_inside(self.json_path.parent, str(name))
+    def _dense_rel(self, iid: int, name: Any) -> str:
+        rel = _relative(self.store.local_path, str(name))
         if rel is None:
             raise InputError(f"image {iid}: {name!r} is outside the annotation file's folder", self.json_path)
-        return self.json_path.parent / rel
+        return rel
 
-    def _dense(self, iid: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """The depth and normal maps fakevision's writer referenced from image ``iid`` (none for plain COCO)."""
-        from fakevision.io.codecs import DEPTH_SCALE, check_normals_encoding, decode_normals_png, decode_png_unchanged
+    def _dense(self, iid: int, im: dict[str, Any]) -> dict[str, Any]:
+        """The depth, normal and label maps fakevision's writer referenced from image ``iid`` (relative to the
+        JSON's folder; none for plain COCO), decoded as ``fakevision.io.codecs`` wrote them, and the sample's
+        ``fakevision_extras`` (e.g. camera intrinsics)."""
+        from fakevision.io.codecs import (
+            DEPTH_SCALE,
+            check_normals_encoding,
+            decode_label_map,
+            decode_normals_png,
+            decode_png_unchanged,
+        )
+        from fakevision.io.records import label_names_from_json
 
+        fields, st = im["dense"], self.store
         out: dict[str, Any] = {}
         if "depth_file" in fields:
-            p = self._dense_path(iid, fields["depth_file"])
+            rel = self._dense_rel(iid, fields["depth_file"])
             scale = float(fields.get("depth_scale", DEPTH_SCALE))
-            out["depth"] = (decode_png_unchanged(_read_file(p), p) * scale).astype(np.float32)
+            out["depth"] = (decode_png_unchanged(_read_file(st, rel), st.url(rel)) * scale).astype(np.float32)
         if "normals_file" in fields:
-            p = self._dense_path(iid, fields["normals_file"])
-            check_normals_encoding(fields.get("normals_encoding"), p)
-            out["normals"] = decode_normals_png(_read_file(p), p)
+            rel = self._dense_rel(iid, fields["normals_file"])
+            check_normals_encoding(fields.get("normals_encoding"), st.url(rel))
+            out["normals"] = decode_normals_png(_read_file(st, rel), st.url(rel))
+        if "label_map_file" in fields:
+            rel = self._dense_rel(iid, fields["label_map_file"])
+            out["label_map"] = decode_label_map(_read_file(st, rel), st.url(rel))
+            out["label_names"] = label_names_from_json(im.get("label_names") or {})
+        extras = im.get("fakevision_extras")
+        if isinstance(extras, dict) and extras:
+            out["extras"] = extras
         return out
 
+    def _keypoints(self, iid: int, im: dict[str, Any], anns: list[dict[str, Any]]) -> dict[str, Any]:
+        """Keypoints (ours = COCO's + ``keypoint_offset``), visibility and the schema of image ``iid``'s instances.
+        A user's file: every instance of a category with keypoints gets them (unlabelled where it has none); one of
+        ours: only when the writer flagged the sample as having keypoints."""
+        if self.output and "fakevision_keypoint_schema" not in im:
+            return {}
+        schemas = {self._cat_schema[a["cat"]] for a in anns if a["cat"] in self._cat_schema}
+        if len(schemas) > 1:
+            raise InputError(f"image {iid}: instances with different keypoint schemas "
+                             f"{sorted(v.name for v, _ in schemas)}", self.json_path)
+        if not schemas:
+            return {}
+        value, k = schemas.pop()
+        kps = np.zeros((len(anns), k, 2))
+        vis = np.full((len(anns), k), UNLABELLED, np.uint8)
+        for j, a in enumerate(anns):
+            if a["kp"]:
+                arr = np.asarray(a["kp"], dtype=np.float64).reshape(k, 3)
+                kps[j] = arr[:, :2] + self.keypoint_offset
+                vis[j] = arr[:, 2].astype(np.uint8)
+        return {"keypoints": kps, "visibility": vis, "keypoint_schema": value}
+
     def _load(self, i: int) -> Sample:
-        rel = self._ids[i]
+        rel = self._files[i]
         iid, im = self._images[i]
-        image = self._read_image(self.root / rel)
+        name = self.image_store.url(rel)
+        image = self._decode_image(_read_file(self.image_store, rel), name)
         h, w = image.shape[:2]
         if (h, w) != (im["h"], im["w"]):
-            raise InputError(f"image {iid} is {w}x{h} but the JSON says {im['w']}x{im['h']}", self.root / rel)
+            raise InputError(f"image {iid} is {w}x{h} but the JSON says {im['w']}x{im['h']}", name)
         anns = im["anns"]
         extra: dict[str, Any] = {}
         if self.decode_masks and anns and all(a["seg"] for a in anns):
             extra["masks"] = np.stack([self._mask(a["seg"], h, w, a["id"]) for a in anns])
-        schemas = {self._cat_schema[a["cat"]] for a in anns if a["cat"] in self._cat_schema}
-        if len(schemas) > 1:
-            raise InputError(f"image {iid}: instances with different keypoint schemas "
-                             f"{sorted(v.name for v, _ in schemas)}",
-                             self.json_path)
-        if schemas:
-            value, k = schemas.pop()
-            kps = np.zeros((len(anns), k, 2))
-            vis = np.full((len(anns), k), UNLABELLED, np.uint8)
-            for j, a in enumerate(anns):
-                if a["kp"]:
-                    arr = np.asarray(a["kp"], dtype=np.float64).reshape(k, 3)
-                    kps[j] = arr[:, :2] + self.keypoint_offset
-                    vis[j] = arr[:, 2].astype(np.uint8)
-            extra.update(keypoints=kps, visibility=vis, keypoint_schema=value)
-        extra.update(self._dense(iid, im["dense"]))
+        extra.update(self._keypoints(iid, im, anns))
+        extra.update(self._dense(iid, im))
+        if self.output:
+            written = any(a["written_attributes"] for a in anns)
+            inst = [dict(a["attributes"]) for a in anns] if written else None
+            stored = im.get("fakevision_provenance")
+            prov = (Provenance.from_dict(stored) if isinstance(stored, dict)
+                    else Provenance(source="coco", sample_id=self._ids[i]))
+        else:
+            inst = [dict(a["attributes"]) for a in anns]
+            prov = self._provenance(rel, image_id=iid)
         return make_sample(
-            image, self.json_path, self._provenance(rel, image_id=iid),
+            image, self.json_path, prov,
             categories=[self.categories[a["cat"]] for a in anns],
             boxes=np.asarray([a["box"] for a in anns], dtype=np.float64).reshape(-1, 4),
-            instance_attributes=[dict(a["attributes"]) for a in anns],
+            instance_attributes=inst,
             label=im["label"], attributes=dict(im["attributes"]),
             **extra,
         )

@@ -85,10 +85,8 @@ class FakevisionOutputReader(Reader):
             raise InputError(f"not a readable fakevision output ({e.problem})", e.path or self.root,
                              fix=e.fix) from None
         self._ids = list(self._ds.ids())
-        images: Any = getattr(self._ds._backend, "images", None)  # COCO: labels without decoding any image
-        self._labels: list[str | None] | None = (
-            [im.get("label") for im in images] if isinstance(images, list) else None
-        )
+        labels: Any = getattr(self._ds._backend, "labels", None)  # COCO: labels without decoding any image
+        self._labels: list[str | None] | None = list(labels) if isinstance(labels, list) else None
 
     @property
     def labels(self) -> list[str | None]:

@@ -280,14 +280,6 @@ def _schema_def(value: KeypointSchema) -> dict[str, Any]:
             "fakevision_flip_perm": d["flip_perm"]}
 
 
-def category_schema_def(cat: dict[str, Any]) -> dict[str, Any] | None:
-    """Inverse of ``_schema_def`` for a COCO category (None when it has no keypoints or no flip permutation)."""
-    if "keypoints" not in cat or "fakevision_flip_perm" not in cat:
-        return None
-    return {"names": cat["keypoints"], "flip_perm": cat["fakevision_flip_perm"],
-            "skeleton": [[a - 1, b - 1] for a, b in cat.get("skeleton", [])]}
-
-
 def _read_part(store: Storage, rel: str) -> dict[str, Any]:
     try:
         return json.loads(store.read_bytes(rel).decode("utf-8"))
