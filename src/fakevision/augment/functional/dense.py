@@ -83,6 +83,7 @@ from fakevision.augment.functional.geometry import (
     BORDERS,
     _affine_fit,
     _turned,
+    moved_annotations,
     rotation_part,
     tight_boxes,
     warp_camera,
@@ -408,24 +409,7 @@ def remap_annotations(a: Annotations, dmap: DenseMap) -> Annotations:
     label_map = None if a.label_map is None else _remap_label_map(a.label_map, dmap)
     depth = None if a.depth is None else remap_array(a.depth, dmap, nearest=True)
     normals = None if a.normals is None else remap_normals(a.normals, dmap)
-    had_area = (a.boxes[:, 2] > a.boxes[:, 0]) & (a.boxes[:, 3] > a.boxes[:, 1])
-    has_area = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    keep = ~had_area | has_area
-    categories, inst_attrs = a.categories, a.instance_attributes
-    if not keep.all():
-        idx = np.flatnonzero(keep)
-        boxes = boxes[idx]
-        categories = [a.categories[i] for i in idx]
-        masks = None if masks is None else masks[idx]
-        kp = None if kp is None else kp[idx]
-        vis = None if vis is None else vis[idx]
-        inst_attrs = None if inst_attrs is None else [inst_attrs[i] for i in idx]
-    return Annotations(
-        label=a.label, attributes=a.attributes, categories=categories, boxes=boxes, masks=masks,
-        keypoints=kp, visibility=vis, keypoint_schema=a.keypoint_schema, instance_attributes=inst_attrs,
-        label_map=label_map, label_names=a.label_names, depth=depth, extras=dense_camera(a.extras, dmap),
-        normals=normals,
-    )
+    return moved_annotations(a, boxes, masks, kp, vis, label_map, depth, normals, dense_camera(a.extras, dmap))
 
 
 def dense_camera(extras: dict, dmap: DenseMap) -> dict:

@@ -432,6 +432,22 @@ def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_
     label_map = None if a.label_map is None else _warp_label_map(a.label_map, m, out_hw, interpolation)
     depth = None if a.depth is None else warp_array(a.depth, m, out_hw, nearest=True, interpolation=interpolation)
     normals = None if a.normals is None else warp_normals(a.normals, m, out_hw, interpolation)
+    return moved_annotations(a, boxes, masks, kp, vis, label_map, depth, normals,
+                             warp_camera(a.extras, m, out_hw, in_hw))
+
+
+def moved_annotations(a: Annotations, boxes: np.ndarray, masks: np.ndarray | None, kp: np.ndarray | None,
+                      vis: np.ndarray | None, label_map: np.ndarray | None, depth: np.ndarray | None,
+                      normals: np.ndarray | None, extras: dict) -> Annotations:
+    """``a`` with its geometry replaced by the moved arrays, less the instances the move pushed out of the frame
+    (a box that had area and has none now); an instance whose box never had area (a point annotation) stays.
+    What every geometric warp — affine (``warp_annotations``) or dense (``dense.remap_annotations``) — ends with.
+
+    >>> a = Annotations(categories=["in", "out"], boxes=[[0, 0, 2, 2], [5, 5, 6, 6]])
+    >>> moved_annotations(a, np.array([[1., 1, 3, 3], [4, 4, 4, 4]]), None, None, None, None, None, None,
+    ...                   {}).categories
+    ['in']
+    """
     had_area = (a.boxes[:, 2] > a.boxes[:, 0]) & (a.boxes[:, 3] > a.boxes[:, 1])
     has_area = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     keep = ~had_area | has_area
@@ -447,8 +463,7 @@ def warp_annotations(a: Annotations, m: np.ndarray, in_hw: tuple[int, int], out_
     return Annotations(
         label=a.label, attributes=a.attributes, categories=categories, boxes=boxes, masks=masks,
         keypoints=kp, visibility=vis, keypoint_schema=a.keypoint_schema, instance_attributes=inst_attrs,
-        label_map=label_map, label_names=a.label_names, depth=depth, extras=warp_camera(a.extras, m, out_hw, in_hw),
-        normals=normals,
+        label_map=label_map, label_names=a.label_names, depth=depth, extras=extras, normals=normals,
     )
 
 
