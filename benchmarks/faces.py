@@ -10,6 +10,8 @@ Run (from the repository root)::
 
     nice -n 10 python benchmarks/faces.py                       # appearance_faces and gan_faces, 2 workers
     python benchmarks/faces.py --bundle faces.safetensors       # also morph_faces (k = 3) from a face bundle
+    python benchmarks/faces.py --appearance began=src/fakevision/faces/data/appearance_began64.safetensors
+                                                                # also appearance_faces with other weights
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="faces per worker per repeat")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--bundle", default=None, help="a face bundle: adds morph_faces (k = 3)")
+    ap.add_argument("--appearance", action="append", default=[],
+                    help="NAME=WEIGHTS: also appearance_faces with these weights (e.g. the BEGAN appearance model)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     sources = dict(SOURCES)
+    for spec in a.appearance:
+        name, path = spec.split("=", 1)
+        sources[f"appearance_faces_{name}"] = {"type": "appearance_faces", "weights": str(Path(path).resolve())}
     if a.bundle:
         sources["morph_faces"] = {"type": "morph_faces", "bundle": str(Path(a.bundle).resolve()), "k": 3}
     best: dict[str, float] = {}

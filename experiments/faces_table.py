@@ -99,6 +99,9 @@ def main() -> None:
     ap.add_argument("--people", type=float, default=1.0,
                     help="training faces = the training split's photos of this fraction of people "
                          "(faces.appearance.select_people, as `train appearance --people`)")
+    ap.add_argument("--row-people", action="append", default=[],
+                    help="ROW=FRACTION: this row's model was trained on another fraction of people (e.g. the GAN on "
+                         "0.2): its identity and memorisation checks use those training photos (all embedded)")
     ap.add_argument("--held-people", type=float, default=1.0,
                     help="held-out reference = the held-out people's photos of this fraction of them (salt 'held')")
     ap.add_argument("--held-max", type=int, default=0, help="at most this many held-out faces (the first ones)")
@@ -143,6 +146,9 @@ def main() -> None:
 
     sets = {"celeba_train": celeba["train"], "celeba_held": celeba["held"], "celeba_photos": celeba["photos"],
             "f68_train": faces68["train"], "f68_held": faces68["held"]}
+    row_people = {k: float(v) for k, v in (r.split("=", 1) for r in a.row_people)}
+    for name, frac in row_people.items():  # another model's training set: its own reference set
+        sets[f"celeba_train_{name}"] = cb["faces"][(split == 0) & select_people(ids, frac)]
 
     class _Lazy(dict):  # reference sets are embedded when first needed (dlib's ResNet: ~0.1 CPU-s a face)
         def __missing__(self, key):
@@ -197,12 +203,17 @@ def main() -> None:
             row["identity"] = {k: v for k, v in res["identity_calibration"].items() if k == "held_out_people_flagged"}
         else:
             train, held = (faces68["train"], faces68["held"]) if ref == "faces68" else (celeba["train"], celeba["held"])
+            train_key = "f68_train" if ref == "faces68" else "celeba_train"
+            if name in row_people:
+                train_key = f"celeba_train_{name}"
+                train = sets[train_key]
+                row["people"] = row_people[name]
+                row["training_photos"] = int(len(train))
             if name in skip_identity or name in foreign:
                 row["identity"] = {}
             else:
                 e = embed_cached(faces[:a.identity_n], cache)
-                et, eh = (emb["f68_train"], emb["f68_held"]) if ref == "faces68" else (emb["celeba_train"],
-                                                                                       emb["celeba_held"])
+                et, eh = emb[train_key], (emb["f68_held"] if ref == "faces68" else emb["celeba_held"])
                 row["identity"] = {**identity_leak(e, et, eh), **identity_variety(e, eh)}
                 row["identity_n"] = int(len(e))
             for ext in (pix, rc) if name not in foreign else ():
@@ -254,7 +265,8 @@ def markdown(res: dict) -> str:
              "appearance_p10_m64": "shape-appearance PCA-64, 10 % of people",
              "appearance_p10_m128": "shape-appearance PCA-128, 10 % of people",
              "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
-             "appearance_full_m64": "shape-appearance PCA-64, all training people"}
+             "appearance_full_m64": "shape-appearance PCA-64, all training people",
+             "appearance_began64": "shape-appearance BEGAN (n_gen 32), 20 % of people (appearance_began64 config)"}
     lines = ["| source | dlib NME median / mean (box: extent) | dlib's box rule | blank floor | identity flags "
              "(5 % chance) | identity variety | memorised pixels / randconv (2 % chance) | FID / KID randconv-v1 | "
              "sharpness vs real | faces/s, 1 thread |", "|---" * 10 + "|"]

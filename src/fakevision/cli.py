@@ -374,8 +374,8 @@ class _TrainGroup(typer.core.TyperGroup):
 
 train_app = typer.Typer(cls=_TrainGroup, no_args_is_help=True,
                         help="Train models: 'fakevision train CONFIG --out OUT' runs an experiment config (a YAML file "
-                             "or a built-in: faces64, conditional64, judges64, appearance64); the sub-commands train "
-                             "one model each.")
+                             "or a built-in: faces64, conditional64, judges64, appearance64, appearance_began64); the "
+                             "sub-commands train one model each.")
 app.add_typer(train_app, name="train")
 
 
@@ -383,20 +383,24 @@ app.add_typer(train_app, name="train")
 @_friendly
 def train_run(
     config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64, "
-                                               "judges64, appearance64).")],
+                                               "judges64, appearance64, appearance_began64).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Experiment folder: one sub-folder per stage.")],
     device: DeviceOpt = "cpu",
     data_root: Annotated[Path | None, typer.Option(
         "--data-root", help="Where 'data:<folder>' inputs live (default $FAKEVISION_SHARED_DATA or ../shared/data).")
     ] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this stage (repeatable).")] = None,
+    seconds: Annotated[float | None, typer.Option(
+        "--seconds", min=1, help="Wall-time budget of this call for the GAN stages: a stage cut short keeps its "
+                                 "checkpoint; rerun to continue.")] = None,
 ) -> None:
     """Run an experiment config stage by stage (same as 'fakevision train CONFIG'); rerun to resume."""
     from fakevision.engine.experiment import run_experiment
 
-    res = run_experiment(config, out, device=device, only=only, data_root=data_root,
+    res = run_experiment(config, out, device=device, only=only, data_root=data_root, seconds=seconds,
                          log=lambda m: err_console.print(m, highlight=False))
-    typer.echo(" ".join(f"{k}={v['output']}" for k, v in res.items()))
+    typer.echo(" ".join(f"{k}={v['output']}" + (f" (unfinished: step {v['step']} of {v['steps']})"
+                                                   if v.get("unfinished") else "") for k, v in res.items()))
 
 DataOpt = Annotated[str, typer.Option("--data", help="Faces: a faces_68pt-style folder, UTKFace folder, or tensor file.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run folder (checkpoints, logs, sample grids, weights).")]

@@ -211,6 +211,56 @@ def test_appearance_experiment_stage_fits_pca_on_a_fraction_of_people_and_ships_
             {"name": "g", "kind": "appearance", "data": "x", "decoder": "began"}]})
 
 
+def test_appearance_began_stage_cut_by_seconds_resumes_to_the_unbroken_run_and_feeds_the_source(
+        tmp_path, monkeypatch) -> None:
+    """``kind: appearance, decoder: began`` (the GAN path of appearance_began64, tiny): a call whose ``seconds``
+    run out leaves the stage unfinished (no stage.json, no ship file) with weights as they stand; the same command
+    continues it, and the finished G equals an unbroken run's bit for bit, wherever the cut fell. The collapse
+    guard validates at every checkpoint; the shipped file records its steps and seed and is what an
+    ``appearance_faces`` recipe draws faces with (a COCO file whose boxes hold the written landmarks)."""
+    import json
+    import time
+
+    from fakevision.engine import Recipe, make
+    from fakevision.engine.experiment import ExperimentConfig, run_experiment
+    from fakevision.faces.appearance import AppearanceGAN, AppearanceTask
+    from tests.gan.test_model_source import coco_keypoints_inside_boxes
+
+    bundle = _bundle(tmp_path)
+    cfg = ExperimentConfig.model_validate({"name": "g", "seed": 5, "stages": [
+        {"name": "gan", "kind": "appearance", "data": str(bundle), "size": 16, "decoder": "began", "people": 0.5,
+         "steps": 6, "checkpoint_every": 2,
+         "config": {"z_dim": 8, "h_dim": 8, "n_gen": 8, "n_enc": 8, "batch": 4, "keep_diverse": 0.5,
+                    "lr_milestones": [4], "log_every": 1}}],
+        "ship": {"app.safetensors": "stage:gan"}})
+    run_experiment(cfg, tmp_path / "straight")
+    slow_step = AppearanceTask.train_step
+
+    def slowed(self):
+        time.sleep(0.05)
+        return slow_step(self)
+
+    monkeypatch.setattr(AppearanceTask, "train_step", slowed)
+    cut = run_experiment(cfg, tmp_path / "cut", seconds=0.12)
+    assert cut["gan"]["unfinished"] and cut["gan"]["step"] < 6
+    assert not (tmp_path / "cut" / "gan" / "stage.json").exists() and not (tmp_path / "cut" / "app.safetensors").exists()
+    assert AppearanceGAN.load(tmp_path / "cut" / "gan" / "appearance.safetensors").info["stopped_by"] == "seconds"
+    monkeypatch.setattr(AppearanceTask, "train_step", slow_step)
+    done = run_experiment(cfg, tmp_path / "cut")
+    assert "unfinished" not in done["gan"]
+    a, b = (AppearanceGAN.load(tmp_path / d / "app.safetensors") for d in ("straight", "cut"))
+    for p, q in zip(a.G.state_dict().values(), b.G.state_dict().values()):
+        assert torch.equal(p, q)
+    assert b.decoder == "began" and b.info["steps"] == 6 and b.info["seed"] == 5 and b.info["kept_step"] <= 6
+    log = [json.loads(r) for r in (tmp_path / "cut" / "gan" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 7))
+    _registered()
+    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "size": 32,
+                                        "weights": str(tmp_path / "cut" / "app.safetensors")}],
+                           "outputs": [{"format": "coco"}]}), tmp_path / "o")
+    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
+
+
 def test_appearance_warp_map_is_the_exact_piecewise_affine_map_and_poses_are_kept() -> None:
     """The generator's lean warp equals ``dense.PiecewiseAffineWarp`` on the same points and triangles (and on a
     folding shape, Delaunay's of its own points); frame points outside the image keep shapes whose chin leaves a

@@ -8,6 +8,10 @@ A config is a list of stages, run in order, each into ``OUT/<stage name>/`` thro
 or earlier stages' outputs, named ``stage:<name>``. A finished stage writes ``OUT/<name>/stage.json`` (its settings'
 fingerprint and result) and is skipped when the command runs again; a stage interrupted half-way resumes from its
 checkpoint; a stage whose settings changed since it finished is refused by name (delete its folder to redo it).
+``seconds`` (``--seconds``) slices a long CPU run into sessions: the GAN stages (``began``, ``vacgan``, ``vargan``,
+``appearance`` with ``decoder: began``) stop when this call's wall time is spent, leave their checkpoint (and their
+weights as they stand, so a cut run can be measured), and are not marked finished; the same command continues them
+to their ``steps`` — the steps are the same as one unbroken run's (the loop's resume is exact).
 
 Stage kinds (``kind:``), each a thin call into the library:
 
@@ -223,10 +227,22 @@ def _fingerprint(stage: BaseModel, seed: int) -> str:
 
 class _Runner:
     def __init__(self, cfg: ExperimentConfig, base: Path, out: Path, device: str, data_root: Path,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], seconds: float | None = None) -> None:
+        import time
+
         self.cfg, self.base, self.out, self.device, self.log = cfg, base, out, device, log
         self.data_root = data_root
         self.outputs: dict[str, Path] = {}
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.reached: int | None = None  # the step a budget-cut stage stopped at (None: it finished)
+
+    def seconds_left(self) -> float | None:
+        import time
+
+        return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
+
+    def _steps(self, res: dict[str, Any], steps: int | None) -> None:
+        self.reached = None if steps is None or int(res["step"]) >= steps else int(res["step"])
 
     def path(self, ref: str) -> Path:
         if ref.startswith("stage:"):
@@ -248,14 +264,17 @@ class _Runner:
         d = self.out / stage.name
         dev = stage.device or self.device
         k = stage.kind
+        self.reached = None
         if k == "began":
-            api.train_began(self.path(stage.data), d, size=stage.size, steps=stage.steps, device=dev,
-                            ckpt_every=stage.checkpoint_every, **self.with_seed(stage.config))
+            self._steps(api.train_began(self.path(stage.data), d, size=stage.size, steps=stage.steps,
+                                        seconds=self.seconds_left(), device=dev, ckpt_every=stage.checkpoint_every,
+                                        **self.with_seed(stage.config)), stage.steps)
             return d / "generator.safetensors"
         if k in ("vacgan", "vargan"):
             fn = api.train_vacgan if k == "vacgan" else api.train_vargan
-            fn(self.path(stage.data), d, size=stage.size, steps=stage.steps, device=dev,
-               ckpt_every=stage.checkpoint_every, **self.with_seed(stage.config))
+            self._steps(fn(self.path(stage.data), d, size=stage.size, steps=stage.steps, seconds=self.seconds_left(),
+                           device=dev, ckpt_every=stage.checkpoint_every, **self.with_seed(stage.config)),
+                        stage.steps)
             return d / f"{k}.safetensors"
         if k == "inverse":
             api.train_inverse_generator(self.path(stage.generator), self.path(stage.data), d, steps=stage.steps,
@@ -278,9 +297,12 @@ class _Runner:
         if k == "appearance":
             from fakevision.faces.appearance import train_appearance
 
-            train_appearance(self.path(stage.data), d, steps=stage.steps, size=stage.size, device=dev,
-                             checkpoint_every=stage.checkpoint_every, decoder=stage.decoder, modes=stage.modes,
-                             people=stage.people, **self.with_seed(stage.config))
+            budget = self.seconds_left() if stage.decoder == "began" else None
+            self._steps(train_appearance(self.path(stage.data), d, steps=stage.steps, seconds=budget,
+                                         size=stage.size, device=dev, checkpoint_every=stage.checkpoint_every,
+                                         decoder=stage.decoder, modes=stage.modes, people=stage.people,
+                                         **self.with_seed(stage.config)),
+                        stage.steps if stage.decoder == "began" else None)
             return d / "appearance.safetensors"
         raise RecipeError(f"stage {stage.name!r}: unknown kind {k!r}")  # unreachable: validated
 
@@ -294,11 +316,13 @@ def default_data_root() -> Path:
 
 def run_experiment(config: str | Path | ExperimentConfig, out: str | Path, device: str = "cpu",
                    only: list[str] | None = None, base_dir: str | Path | None = None,
-                   data_root: str | Path | None = None,
+                   data_root: str | Path | None = None, seconds: float | None = None,
                    log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run (or resume) an experiment into ``out``; returns ``{stage name: result}`` and writes
     ``OUT/experiment.json`` (the config as run) and the ``ship`` files. ``only``: run just these stages (their
-    inputs must be finished). ``data_root``: where ``data:<folder>`` inputs live."""
+    inputs must be finished). ``data_root``: where ``data:<folder>`` inputs live. ``seconds``: this call's wall-time
+    budget for the GAN stages; a stage it cuts short is returned as ``{"unfinished": True, "step": N, "steps": M}``
+    (the later stages and the ship files wait for the next call)."""
     if isinstance(config, ExperimentConfig):
         cfg, base = config, Path(base_dir or Path.cwd()).resolve()
     else:
@@ -307,7 +331,7 @@ def run_experiment(config: str | Path | ExperimentConfig, out: str | Path, devic
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "experiment.json", cfg.model_dump(mode="json"))
     root = Path(data_root).expanduser().resolve() if data_root is not None else default_data_root()
-    runner = _Runner(cfg, base, out, device, root, log)
+    runner = _Runner(cfg, base, out, device, root, log, seconds)
     results: dict[str, Any] = {}
     for stage in cfg.stages:
         d = out / stage.name
@@ -326,6 +350,13 @@ def run_experiment(config: str | Path | ExperimentConfig, out: str | Path, devic
             raise InputError(f"stage {stage.name!r} is not finished, and --only leaves it out", d)
         log(f"{stage.name}: {stage.kind} ...")
         path = runner.run(stage)
+        if runner.reached is not None:
+            steps = getattr(stage, "steps", None)
+            log(f"{stage.name}: stopped at step {runner.reached} of {steps} (time budget spent); run the same "
+                "command again to continue")
+            results[stage.name] = {"unfinished": True, "step": runner.reached, "steps": steps,
+                                   "output": str(path.relative_to(out))}
+            return results
         runner.outputs[stage.name] = path
         done = {"fingerprint": fp, "kind": stage.kind, "output": str(path.relative_to(out))}
         atomic_write_json(record, done)

@@ -368,6 +368,18 @@ class AppearanceTask:
     def fingerprint(self) -> str:
         return json.dumps({"began": self.cfg.to_dict(), "data": self.data_note}, sort_keys=True)
 
+    def validate(self) -> dict[str, float]:
+        """The collapse guard's numbers (``BEGANTrainer.validate``: G's sample diversity vs real faces', and
+        ``keep``): BEGAN on a few thousand faces has collapsed to one face within a few thousand steps here."""
+        return self.trainer.validate()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """What the guard keeps: G alone."""
+        return self.trainer.weights()
+
+    def load_weights(self, w: dict[str, torch.Tensor]) -> None:
+        self.trainer.load_weights(w)
+
     def model(self) -> AppearanceGAN:
         import copy
 
@@ -446,8 +458,14 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
         return {"step": 0, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
     cfg = BEGANConfig(size=size, seed=seed, **config)
     task = AppearanceTask(cfg, norm, model, mean_shape, data_note=Path(data).name, device=device)
+    guard = cfg.keep_diverse > 0  # the collapse guard: validate at every checkpoint, keep the last diverse G
     res = run_training(task, LoopConfig(steps=steps, seconds=seconds, out=out, checkpoint_every=checkpoint_every,
-                                        log_every=50))
+                                        log_every=cfg.log_every, validate_every=checkpoint_every if guard else None,
+                                        select=("keep", "max") if guard else None))
     gan = task.model()
+    if res.best is not None:
+        gan.info["kept_step"] = int(res.best["step"])
+    gan.info.update(seed=seed, people=people, stopped_by=res.stopped_by)
     gan.save(out / "appearance.safetensors")
-    return {"step": res.step, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
+    return {"step": res.step, "faces": int(len(norm)), "out": str(out / "appearance.safetensors"),
+            "stopped_by": res.stopped_by}
