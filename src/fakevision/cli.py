@@ -130,9 +130,11 @@ def inspect(
 @app.command()
 @_friendly
 def report(
-    out: Annotated[Path, typer.Argument(help="An output folder made by fakevision.")],
-    html: Annotated[Path | None, typer.Option("--html", help="Where to write the report (default OUT/report.html).")]
-    = None,
+    out: Annotated[str, typer.Argument(help="An output made by fakevision: a folder or a storage URL (s3://bucket/"
+                                            "prefix, gs://..., memory://..., file://...), any layout make writes.")],
+    html: Annotated[str | None, typer.Option(
+        "--html", help="Where to write the report: a local path or a URL (default OUT/report.html, also when OUT is "
+                       "a URL: written into that storage in one atomic upload).")] = None,
     samples: Annotated[int, typer.Option(min=0, help="Samples in the grid, shared out over the sources (0 = all; "
                                                      "24 a page, pictures load page by page).")] = 96,
     reference: Annotated[Path | None, typer.Option(
@@ -141,12 +143,14 @@ def report(
                             "statistics of both.")] = None,
     reference_samples: Annotated[int, typer.Option(
         "--reference-samples", min=1, max=200, help="Fake and real samples each in the comparison.")] = 6,
-    results: Annotated[list[Path] | None, typer.Option(
-        "--results", help="A folder of evaluation results (fakevision evaluate --out DIR) to include; repeatable. "
-                          "The output folder itself is always searched.")] = None,
+    results: Annotated[list[str] | None, typer.Option(
+        "--results", help="A folder (or storage URL) of evaluation results (fakevision evaluate --out DIR, "
+                          "results/faces_table, ...) to include; repeatable. The output itself is always searched.")]
+    = None,
 ) -> None:
     """Write one self-contained HTML report: samples with switchable annotation layers and zoom, counts, parameter
-    histograms, annotation statistics, evaluation results, provenance."""
+    histograms, annotation statistics, evaluation results, provenance. OUT may be in object storage (read through
+    the same storage layer make writes with); the report's location is printed."""
     from fakevision.report import write_report
 
     path = write_report(out, html, samples, reference=reference, reference_samples=reference_samples,

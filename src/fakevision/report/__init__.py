@@ -19,6 +19,7 @@ and parameter histograms come from ``manifest.jsonl`` without decoding any image
 from __future__ import annotations
 
 import json
+import posixpath
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -27,9 +28,10 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from fakevision.core.errors import InputError
+from fakevision.core.errors import InputError, OutputError
 from fakevision.core.sample import Sample
 from fakevision.io.atomic import atomic_write_text
+from fakevision.io.storage import Storage, as_storage, is_url
 from fakevision.report.draw import draw_sample
 
 __all__ = ["draw_sample", "write_report"]
@@ -38,13 +40,6 @@ DEFAULT_SAMPLES = 96
 PAGE_SIZE = 24
 MAX_CHECKED = 2000  # samples decoded for statistics and validation
 MAX_HISTOGRAMS = 48  # parameter histograms per source
-
-
-def _manifest_rows(out: Path) -> list[dict[str, Any]]:
-    p = out / "manifest.jsonl"
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def caption(s: Sample) -> str:
@@ -188,43 +183,91 @@ def _provenance_rows(provs: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "example": v["example"]} for k, v in sorted(by.items())]
 
 
-def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_samples: int = DEFAULT_SAMPLES,
-                 extra_sections: list[str] | None = None, reference: str | Path | None = None,
-                 reference_samples: int = 6, results: list[str | Path] | None = None,
-                 page_size: int = PAGE_SIZE) -> Path:
-    """Write the report of output folder ``out_dir`` (default ``out_dir/report.html``) and return its path.
+def _open_output(out_dir: str | Path | Storage) -> Storage:
+    """The output's storage, checked to be there: a local folder, or any URL ``make --out`` takes (``s3://``,
+    ``gs://``, ``memory://``, ``file://``). A bad URL, an unreachable store or a missing output is an
+    ``InputError`` naming it."""
+    try:
+        root = as_storage(out_dir)
+    except OutputError as e:  # an unknown protocol, a missing fsspec package: the message names the URL
+        raise InputError(str(e)) from None
+    local = root.local_path
+    if local is not None:
+        if not local.is_dir():
+            raise InputError("output folder not found", local)
+        return root
+    try:
+        there = root.exists()
+    except OSError as e:  # no credentials, no such bucket, endpoint down: one line, naming the URL
+        raise InputError(str(e).removeprefix(root.url() + ": "), root.url()) from None
+    if not there:
+        raise InputError("output not found (nothing stored under this URL)", root.url())
+    return root
 
+
+def _name(root: Storage) -> str:
+    local = root.local_path
+    return local.name if local is not None else posixpath.basename(root.url().rstrip("/"))
+
+
+def _manifest_rows(root: Storage) -> list[dict[str, Any]]:
+    from fakevision.io.dataset import read_manifest
+
+    return read_manifest(root, "manifest.jsonl") if root.is_file("manifest.jsonl") else []
+
+
+def write_report(out_dir: str | Path | Storage, html_path: str | Path | None = None,
+                 num_samples: int = DEFAULT_SAMPLES, extra_sections: list[str] | None = None,
+                 reference: str | Path | None = None, reference_samples: int = 6,
+                 results: list[str | Path] | None = None, page_size: int = PAGE_SIZE) -> Path | str:
+    """Write the report of output ``out_dir`` and return where it went: a ``Path`` when on this machine, the URL
+    when in object storage.
+
+    ``out_dir``: an output folder or any storage URL ``make --out`` writes to (``s3://bucket/run``, ``gs://...``,
+    ``memory://...``, ``file:///...``), in any layout ``make`` writes (COCO, WebDataset shards, image folder); a
+    remote output is read through ``fakevision.io.storage`` like a folder, so its report shows the same numbers.
+    ``html_path``: where the report goes — a local path, or a URL. Default: ``report.html`` inside the output,
+    local or remote (in object storage one atomic PUT: the old report stays until the new one is whole).
     ``num_samples``: samples in the grid, shared out over the sources (0 = all). ``reference``: a real data set
     (any format the readers open) shown beside the output's samples; an output of rendered eyes also gets iris
-    statistics of both sets. ``results``: folders with evaluation results (the output folder is always searched).
-    An unreadable reference is an ``InputError`` naming it, raised before any other work."""
+    statistics of both sets. ``results``: folders (or URLs) with evaluation results (the output is always
+    searched). A missing output or results folder, a bad URL or an unreadable reference is an ``InputError``
+    naming it, raised before any other work.
+
+    >>> import tempfile
+    >>> from fakevision.core import Annotations, Provenance
+    >>> from fakevision.io.writers import ShardInfo, make_writer
+    >>> url, w = "memory://report-doc/run", make_writer("webdataset")   # e.g. what make --out s3://... wrote
+    >>> w.write_shard(url, ShardInfo(0, 1, 0), [Sample(np.zeros((8, 8, 3), np.uint8), Annotations(label="cat"),
+    ...                                               Provenance("demo", "demo-0"))]); w.finalize(url, 1)
+    >>> write_report(url)
+    'memory://report-doc/run/report.html'
+    >>> str(write_report(url, html_path=Path(tempfile.mkdtemp()) / "r.html")).endswith("r.html")
+    True
+    """
     from fakevision.report.results import find_results, results_sections
 
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise InputError("output folder not found", out)
-    for r in results or []:
-        if not Path(r).is_dir():
-            raise InputError("results folder not found", r)
+    root = _open_output(out_dir)
+    result_roots = [_open_results(r) for r in results or []]
     if reference is not None:
         from fakevision.report.reference import open_reference
 
         open_reference(reference)  # fail fast, naming the path, before reading the output
-    result_files = find_results(out, *(Path(r) for r in results or []))
-    evaluation = results_sections(result_files, out, *(Path(r) for r in results or []))
+    evaluation = results_sections(find_results(root, *result_roots))
     from fakevision.io.dataset import FakevisionDataset
 
     try:
-        ds = FakevisionDataset(out)
+        ds = FakevisionDataset(root.url())
         n = len(ds)
     except InputError:
         if not evaluation and not extra_sections:
             raise
-        return _render(out, html_path, {"title": out.name, "samples": [], "groups": [], "evaluation": evaluation,
-                                        "extra_sections": extra_sections or [], "num_samples": 0})
+        return _render(root, html_path, {"title": _name(root), "samples": [], "groups": [],
+                                         "evaluation": evaluation, "extra_sections": extra_sections or [],
+                                         "num_samples": 0})
     if n == 0:
-        raise InputError("output folder holds no samples", out)
-    rows = _manifest_rows(out)
+        raise InputError("output holds no samples", root.url())
+    rows = _manifest_rows(root)
     groups_idx = _pick_per_source(ds.ids(), rows, num_samples)
     samples: list[dict[str, Any]] = []
     groups = []
@@ -236,7 +279,7 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
         groups.append({"source": src, "count": count, "members": members})
     from fakevision.io.inspect import describe, inspect_output
 
-    info = inspect_output(out, max_samples=MAX_CHECKED)
+    info = inspect_output(root.url(), max_samples=MAX_CHECKED)
     provs = [r["provenance"] for r in rows if isinstance(r.get("provenance"), dict)]
     if not provs:  # no manifest: what the shown samples say
         provs = [s["provenance"] for s in samples]
@@ -244,12 +287,12 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
     if reference is not None:
         from fakevision.report.reference import reference_data
 
-        ref = reference_data(out, reference, reference_samples, ds, samples)
+        ref = reference_data(_name(root), reference, reference_samples, ds, samples)
     recipe: dict[str, Any] = {}
-    if (out / "recipe.json").is_file():
-        recipe = json.loads((out / "recipe.json").read_text(encoding="utf-8"))
+    if root.is_file("recipe.json"):
+        recipe = json.loads(root.read_bytes("recipe.json").decode("utf-8"))
     context = {
-        "title": recipe.get("name", out.name), "folder": out.name, "num_samples": n, "samples": samples,
+        "title": recipe.get("name", _name(root)), "folder": _name(root), "num_samples": n, "samples": samples,
         "groups": groups, "recipe": recipe, "info": info, "stats": describe(info),
         "problems": info.get("problems", []), "validation": validation_note(info), "counts": _counts_section(info), "params": _param_sections(provs),
         "provenance": _provenance_rows(provs), "reference": ref, "evaluation": evaluation,
@@ -257,10 +300,51 @@ def write_report(out_dir: str | Path, html_path: str | Path | None = None, num_s
         "recipe_hash": next((str(p.get("recipe_hash")) for p in provs if p.get("recipe_hash")), ""),
         "versions": sorted({str(p.get("version", "?")) for p in provs}),
     }
-    return _render(out, html_path, context)
+    return _render(root, html_path, context)
 
 
-def _render(out: Path, html_path: str | Path | None, context: dict[str, Any]) -> Path:
+def _open_results(where: str | Path) -> Storage:
+    try:
+        store = as_storage(where)
+    except OutputError as e:
+        raise InputError(str(e)) from None
+    local = store.local_path
+    try:
+        there = local.is_dir() if local is not None else store.exists()
+    except OSError as e:
+        raise InputError(str(e)) from None
+    if not there:
+        raise InputError("results folder not found", where)
+    return store
+
+
+def _write_html(root: Storage, html_path: str | Path | None, text: str) -> Path | str:
+    """Write the page where the rule says (``write_report``): ``html_path`` (a local path or a URL), else
+    ``report.html`` in the output's own storage; atomically either way."""
+    if html_path is None:
+        store, rel = root, "report.html"
+    elif is_url(html_path):
+        parent, rel = str(html_path).rstrip("/").rsplit("/", 1)
+        try:
+            store = as_storage(parent)
+        except OutputError as e:
+            raise InputError(str(e)) from None
+    else:
+        target = Path(str(html_path).removeprefix("file://"))
+        atomic_write_text(target, text)
+        return target
+    local = store.local_path
+    if local is not None:
+        atomic_write_text(local / rel, text)
+        return local / rel
+    try:
+        store.write_text(rel, text)
+    except OutputError as e:
+        raise OutputError(f"{e}; give --html PATH (html_path) to write the report elsewhere") from None
+    return store.url(rel)
+
+
+def _render(root: Storage, html_path: str | Path | None, context: dict[str, Any]) -> Path | str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("fakevision.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     samples = context.get("samples", [])
@@ -281,7 +365,4 @@ def _render(out: Path, html_path: str | Path | None, context: dict[str, Any]) ->
                "params": [{**p, "svgs": [markup(x) for x in p["svgs"]]} for p in context.get("params", [])],
                "ref_table": markup(context["reference"]["table_html"]) if context.get("reference") else None,
                "present": present}
-    text = env.get_template("report.html").render(**context)
-    target = Path(html_path) if html_path else out / "report.html"
-    atomic_write_text(target, text)
-    return target
+    return _write_html(root, html_path, env.get_template("report.html").render(**context))

@@ -1,5 +1,6 @@
 """Evaluation results in the report: whatever ``fakevision evaluate`` / ``smart`` wrote, found in the output folder
-or in ``--results DIR`` (searched two folders deep), as sections with formatted tables and plots.
+or in ``--results DIR`` (searched two folders deep; either may be a storage URL such as ``s3://bucket/run``, read
+through ``fakevision.io.storage``), as sections with formatted tables and plots.
 
 What is read (the JSON files the measurement code writes; unknown keys are ignored, so richer results keep
 working):
@@ -13,6 +14,8 @@ working):
 * ``table.json`` (the Smart Augmentation table) and ``adversarial.json``: rows of conditions with metric entries;
 * ``task_table.json`` (``fakevision evaluate table``): its tables per metric and its plot (``task_table.png`` beside
   it, else drawn), as ``fakevision.evaluate.report`` renders them;
+* ``faces_table.json`` (``experiments/faces_table.py``): the face-source table with its sample grids
+  (``grid_<row>.png`` beside it), as ``report.faces`` renders it;
 * any JSON holding ``closest_pairs`` or ``pairs`` (memorisation, identity leak): a list of ``{"fake", "real",
   "distance", "flagged", "fake_png", "real_png"}`` (pictures as base64 PNG), shown side by side with a summary of
   the numbers beside them (``flagged``, ``n_fake``, ``threshold``, ``expected_chance_fraction``, ``extractor``).
@@ -23,12 +26,16 @@ from __future__ import annotations
 import html
 import json
 import math
+import posixpath
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fakevision.io.storage import Storage, as_storage
 from fakevision.report import plots
 
-RESULT_NAMES = ("protocol.json", "distances.json", "table.json", "task_table.json", "adversarial.json")
+RESULT_NAMES = ("protocol.json", "distances.json", "table.json", "task_table.json", "adversarial.json",
+                "faces_table.json")
 LOWER_IS_BETTER = ("nme", "error", "fid", "kid", "loss", "failure", "distance")
 
 
@@ -36,31 +43,84 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def find_results(*folders: Path | None) -> list[Path]:
-    """Result JSON files in ``folders`` and their sub-folders (two levels), in path order, without duplicates: the
-    known names, and any other JSON that holds pairs (memorisation / identity leak)."""
-    seen: dict[Path, None] = {}
-    for folder in folders:
-        if folder is None or not folder.is_dir():
+@dataclass(frozen=True)
+class ResultFile:
+    """A result JSON where it was found: its storage (a local folder or a URL, ``fakevision.io.storage``) and its
+    relative path there, so an output in a bucket has its results read from the bucket like a folder's.
+
+    >>> import tempfile
+    >>> root = as_storage(tempfile.mkdtemp())
+    >>> root.write_text("ev/protocol.json", "{}")
+    >>> [(f.rel, f.name, f.read_bytes()) for f in find_results(root)]
+    [('ev/protocol.json', 'protocol.json', b'{}')]
+    """
+
+    store: Storage
+    rel: str
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.rel)
+
+    @property
+    def key(self) -> str:
+        """Where it is, once: the resolved path of a local file, else its URL."""
+        local = self.store.local_path
+        return str((local / self.rel).resolve()) if local is not None else self.store.url(self.rel)
+
+    def read_bytes(self) -> bytes:
+        return self.store.read_bytes(self.rel)
+
+    def sibling(self, name: str) -> str:
+        """The relative path of file ``name`` in the same folder."""
+        folder = posixpath.dirname(self.rel)
+        return f"{folder}/{name}" if folder else name
+
+    def read_sibling(self, name: str) -> bytes | None:
+        """File ``name`` of the same folder (a plot, a sample grid), or None when it is not there."""
+        rel = self.sibling(name)
+        try:
+            return self.store.read_bytes(rel) if self.store.is_file(rel) else None
+        except OSError:
+            return None
+
+
+def find_results(*folders: Storage | str | Path | None) -> list[ResultFile]:
+    """Result JSON files in ``folders`` (local folders, storage URLs or ``Storage``) and their sub-folders (two
+    levels), in path order, without duplicates: the known names, and any other JSON that holds pairs
+    (memorisation / identity leak). A folder that is not there holds nothing."""
+    seen: dict[str, ResultFile] = {}
+    stores = [as_storage(f) for f in folders if f is not None]
+    for store in stores:
+        local = store.local_path
+        if local is not None and not local.is_dir():
             continue
         for depth in ("*.json", "*/*.json", "*/*/*.json"):
-            for p in sorted(folder.glob(depth)):
-                if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            try:
+                found = store.glob(depth)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for rel in found:
+                if any(part.startswith(".") for part in rel.split("/")):
                     continue
-                if p.name in RESULT_NAMES or (p.name not in ("recipe.json", "info.json", "annotations.json")
-                                              and _has_pairs_file(p)):
-                    seen.setdefault(p.resolve(), None)
-    return list(seen)
+                f = ResultFile(store, rel)
+                if f.name in RESULT_NAMES or (f.name not in ("recipe.json", "info.json", "annotations.json")
+                                              and _has_pairs_file(f)):
+                    seen.setdefault(f.key, f)
+    return list(seen.values())
 
 
-def _has_pairs_file(p: Path) -> bool:
-    if p.stat().st_size > 50_000_000:
+def _has_pairs_file(f: ResultFile) -> bool:
+    local = f.store.local_path
+    if local is not None and (local / f.rel).stat().st_size > 50_000_000:
         return False
     try:
-        head = p.read_text(encoding="utf-8", errors="replace")[:4096]
+        with f.store.open_read(f.rel) as fh:
+            head = fh.read(16384).decode("utf-8", errors="replace")[:4096]
     except OSError:
         return False
-    return '"closest_pairs"' in head or '"pairs"' in head or ("pairs" in p.stem and head.lstrip().startswith("{"))
+    stem = f.name.rsplit(".", 1)[0]
+    return '"closest_pairs"' in head or '"pairs"' in head or ("pairs" in stem and head.lstrip().startswith("{"))
 
 
 def _metrics(row: dict[str, Any]) -> list[str]:
@@ -237,49 +297,49 @@ def pairs_section(data: dict[str, Any], key: str) -> str:
             f'(left fake, right real):</p><div class="pairs" id="{_e(key)}">{"".join(cards)}</div>')
 
 
-def results_sections(files: list[Path], *roots: Path | None) -> list[dict[str, str]]:
-    """One section per result file: ``title``, ``html``; an unreadable file becomes a section saying so. Each is
-    named by its path relative to the first of ``roots`` (the output, the ``--results`` folders) that holds it."""
+def results_sections(files: list[ResultFile]) -> list[dict[str, str]]:
+    """One section per result file: ``title``, ``where`` (its path relative to the folder it was found in: the
+    output, a ``--results`` folder) and ``html``; an unreadable file becomes a section saying so."""
     out = []
-    bases = [r.resolve() for r in roots if r is not None]
-    for i, path in enumerate(files):
-        where = path.as_posix() if bases else path.name
-        for base in bases:
-            if path.is_relative_to(base):
-                where = path.relative_to(base).as_posix()
-                break
+    for i, f in enumerate(files):
+        where = f.rel
         try:
-            res = json.loads(path.read_text(encoding="utf-8"))
+            res = json.loads(f.read_bytes().decode("utf-8"))
         except (OSError, ValueError) as e:
-            out.append({"title": where, "html": f'<p class="bad">cannot read {_e(where)}: {_e(e)}</p>'})
+            out.append({"title": where, "where": where, "html": f'<p class="bad">cannot read {_e(where)}: {_e(e)}</p>'})
             continue
         if not isinstance(res, dict):
             continue
         key = f"res{i}"
         body = ""
         try:
-            if path.name == "protocol.json":
+            if f.name == "protocol.json":
                 body = protocol_section(res, key)
                 title = f"Downstream protocol{': ' + str(res['task']) if res.get('task') else ''}"
-            elif path.name == "distances.json":
+            elif f.name == "distances.json":
                 body = distances_section(res)
                 mem = res.get("memorisation") or {}
                 body += pairs_section(mem, key + "-pairs") if isinstance(mem, dict) else ""
                 title = "Distribution distance and memorisation"
-            elif path.name == "table.json":
+            elif f.name == "table.json":
                 body, title = conditions_section(res, "augmenter"), "Smart Augmentation table"
-            elif path.name == "task_table.json":
+            elif f.name == "task_table.json":
                 from fakevision.evaluate.report import render_task_table
 
-                png = path.with_suffix(".png")
-                body = render_task_table(res, png.read_bytes() if png.is_file() else None)
+                body = render_task_table(res, f.read_sibling(f.name.removesuffix(".json") + ".png"))
                 title = f"Task table{': ' + str(res['table']) if res.get('table') else ''}"
-            elif path.name == "adversarial.json":
+            elif f.name == "faces_table.json":
+                from fakevision.report.faces import faces_table_section
+
+                rows = res["rows"] if isinstance(res.get("rows"), dict) else {}
+                grids = {name: png for name in rows if (png := f.read_sibling(f"grid_{name}.png"))}
+                body, title = faces_table_section(res, grids), "Face sources: landmarks, identity, distance, speed"
+            elif f.name == "adversarial.json":
                 body, title = conditions_section(res, "training"), "Adversarial training"
             else:
                 body = pairs_section(res, key + "-pairs")
-                title = str(res.get("title") or res.get("kind") or path.stem.replace("_", " "))
-        except (KeyError, TypeError, ValueError) as e:
+                title = str(res.get("title") or res.get("kind") or f.name.rsplit(".", 1)[0].replace("_", " "))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             body, title = f'<p class="bad">{_e(where)}: unexpected layout ({_e(type(e).__name__)}: {_e(e)})</p>', where
         if body:
             out.append({"title": title, "where": where, "html": body})
