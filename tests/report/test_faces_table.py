@@ -79,7 +79,7 @@ SYNTH = {
                   "identity": {"flagged_fraction": 0.4, "variety_vs_real": 1.1}, "identity_n": 150,
                   "memorised_pixels-v1": 0.4, "memorised_randconv-v1": 0.12, "fid_randconv": 1.6,
                   "kid_randconv": 0.012, "sharpness_vs_real": 0.48, "faces_per_s_one_thread": 14.0,
-                  "label": "morph k = 3"},
+                  "label": "morph k = 3", "people": 0.2, "training_photos": 6500},
     },
 }
 
@@ -93,6 +93,7 @@ def test_synthetic_table_rows_columns_units_best_goals_and_marks() -> None:
     # source cell: label, reference / carried marks, the real set it is compared with
     assert real[0].startswith("real faces") and "reference" in real[0] and "vs faces_68pt helen_test" in real[0]
     assert leaky[0].startswith("morph k = 3") and "vs CelebA held-out" in leaky[0]
+    assert "identity / memorisation vs its 6,500 training photos" in leaky[0] and "training photos" not in good[0]
     assert old[0].startswith("old †") and "†" not in good[0]
     # values with units; missing ones say so instead of 0
     assert good[1:] == ["0.050 ✓ / 0.070", "0.051 / 0.060", "0.330", "2.0 % (n = 150) ✓", "0.95 ✓",

@@ -15,7 +15,8 @@ What is read (unknown keys are ignored; a missing measurement shows as "–" or 
   ``expected_chance_fraction``, ``n_fake``; the real row ``held_out_people_flagged``), ``identity_n``,
   ``memorised_<extractor>`` (flagged fractions), ``fid_<x>`` / ``kid_<x>``, ``sharpness_vs_real``,
   ``faces_per_s_one_thread``, ``reference`` (the real set it is compared with), ``from`` (carried from an earlier
-  run: marked †), and optionally ``label`` (the row's name in words).
+  run: marked †), ``training_photos`` (a row checked against its own model's training set), and optionally
+  ``label`` (the row's name in words).
 * Optional top-level keys: ``labels`` ``{name: words}``, ``extractor`` (the FID/KID feature extractor; otherwise the
   one named by the ``memorised_<extractor>`` key that matches the ``fid_<x>`` suffix), ``default`` (the row the
   default ``fakevision make`` writes), ``goals`` (see ``GOALS``; replaces the issue's goals key by key),
@@ -63,6 +64,7 @@ LABELS = {
     "appearance_p10_m128": "shape-appearance PCA-128, 10 % of people",
     "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
     "appearance_full_m64": "shape-appearance PCA-64, all training people",
+    "appearance_began64": "shape-appearance BEGAN (n_gen 32), 20 % of people (appearance_began64 config)",
 }
 
 #: Issue 12's goals, by column key: (comparison, value, what the goal says). A JSON's ``goals`` entry
@@ -376,8 +378,12 @@ def faces_table_section(res: Mapping[str, Any], grids: Mapping[str, bytes]) -> s
         if t.default:
             tags.append('<small class="tag">default</small>')
         dagger = ' <span title="carried from an earlier run">†</span>' if t.carried else ""
-        ref = REFERENCE_NAMES.get(str((res.get("rows") or {})[t.name].get("reference")), "")
+        raw = (res.get("rows") or {})[t.name]
+        ref = REFERENCE_NAMES.get(str(raw.get("reference")), "")
         ref_note = f'<br><small>vs {_e(ref)}</small>' if ref else ""
+        photos = _num(raw.get("training_photos"))
+        if photos:  # a row checked against its own model's training set (faces_table --row-people)
+            ref_note += f"<br><small>identity / memorisation vs its {int(photos):,} training photos</small>"
         cls = " ".join(k for k, on in (("reference", t.reference_row), ("carried", t.carried),
                                        ("default", t.default)) if on)
         cells = "".join(f'<td class="n">{_cell_html(c)}</td>' for c in t.cells[1:])
