@@ -266,6 +266,7 @@ def markdown(res: dict) -> str:
              "appearance_p10_m128": "shape-appearance PCA-128, 10 % of people",
              "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
              "appearance_full_m64": "shape-appearance PCA-64, all training people",
+             "appearance_yaw64": "shape-appearance PCA-64 per yaw bin, 5 % of people (appearance_yaw64 config)",
              "appearance_began64": "shape-appearance BEGAN (n_gen 32), 20 % of people (appearance_began64 config)"}
     lines = ["| source | dlib NME median / mean (box: extent) | dlib's box rule | blank floor | identity flags "
              "(5 % chance) | identity variety | memorised pixels / randconv (2 % chance) | FID / KID randconv-v1 | "

@@ -378,8 +378,8 @@ class _TrainGroup(typer.core.TyperGroup):
 
 train_app = typer.Typer(cls=_TrainGroup, no_args_is_help=True,
                         help="Train models: 'fakevision train CONFIG --out OUT' runs an experiment config (a YAML file "
-                             "or a built-in: faces64, conditional64, judges64, appearance64, appearance_began64); the "
-                             "sub-commands train one model each.")
+                             "or a built-in: faces64, conditional64, judges64, appearance64, appearance_yaw64, "
+                             "appearance_began64); the sub-commands train one model each.")
 app.add_typer(train_app, name="train")
 
 
@@ -387,7 +387,7 @@ app.add_typer(train_app, name="train")
 @_friendly
 def train_run(
     config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64, "
-                                               "judges64, appearance64, appearance_began64).")],
+                                               "judges64, appearance64, appearance_yaw64, appearance_began64).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Experiment folder: one sub-folder per stage.")],
     device: DeviceOpt = "cpu",
     data_root: Annotated[Path | None, typer.Option(
@@ -435,11 +435,14 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
                      out: OutOpt, size: SizeOpt = 64, steps: StepsOpt = None, seconds: SecondsOpt = None,
                      device: DeviceOpt = "cpu",
                      n_gen: Annotated[int, typer.Option("--n-gen", min=4, help="Generator width.")] = 32,
+                     n_enc: Annotated[int, typer.Option("--n-enc", min=4, help="Discriminator encoder width "
+                                                                         "(appearance_began64: 16).")] = 32,
                      batch: Annotated[int, typer.Option("--batch", min=2, help="Faces per training step.")] = 16,
                      seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the training run.")] = 0,
                      threads: Annotated[int, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
-                     decoder: Annotated[str, typer.Option("--decoder", help="began (GAN, trained) or pca (texture "
-                                                                            "model, fitted in seconds).")] = "began",
+                     decoder: Annotated[str, typer.Option("--decoder", help="began (GAN, trained), pca (texture "
+                                                                            "model, fitted in seconds) or pca_yaw (one "
+                                                                            "per yaw bin).")] = "began",
                      modes: Annotated[int, typer.Option("--modes", min=1, help="PCA components (--decoder pca).")]
                      = 64,
                      people: Annotated[float, typer.Option("--people", min=0.0, max=1.0, help="Train on this "
@@ -454,13 +457,13 @@ def train_appearance(data: Annotated[str, typer.Option("--data", help="Face bund
     from fakevision.faces.appearance import train_appearance as run
 
     torch.set_num_threads(threads)
-    if decoder == "pca":
-        _gan_result(run(data, out, size=size, device=device, seed=seed, decoder="pca", modes=modes, people=people))
+    if decoder in ("pca", "pca_yaw"):
+        _gan_result(run(data, out, size=size, device=device, seed=seed, decoder=decoder, modes=modes, people=people))
         return
     if steps is None and seconds is None:
         raise typer.BadParameter("give --steps or --seconds")
     _gan_result(run(data, out, steps=steps, seconds=seconds, size=size, device=device, seed=seed, n_gen=n_gen,
-                    n_enc=32, batch=batch, people=people))
+                    n_enc=n_enc, batch=batch, people=people))
 
 
 @train_app.command("inverse")

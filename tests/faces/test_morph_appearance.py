@@ -261,6 +261,47 @@ def test_appearance_began_stage_cut_by_seconds_resumes_to_the_unbroken_run_and_f
     assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
 
 
+def test_yaw_binned_pca_mirrors_its_turned_bins_and_draws_each_face_from_its_shapes_bin(tmp_path) -> None:
+    """``pca_yaw``: a left face mirrored is a right one, so the right bin's mean is the left bin's mirrored,
+    exactly; a generated face takes the texture of its *target shape's* yaw bin (bins painted distinct grey levels
+    here), and the file keeps the bins, threshold and wide warp frame. The experiment stage fits it from a bundle."""
+    from fakevision.engine.experiment import ExperimentConfig, run_experiment
+    from fakevision.faces.appearance import AppearanceGAN, fit_yaw_binned_pca
+
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 255, (30, 8, 8, 3), dtype=np.uint8)
+    yaw = np.linspace(-0.6, 0.6, 30)
+    dec = fit_yaw_binned_pca(faces, yaw, modes=2, threshold=0.2)
+    left, mid, right = (b.mean.view(3, 8, 8) for b in dec.bins)
+    assert torch.allclose(right, left.flip(2), atol=1e-6) and torch.allclose(mid, mid.flip(2), atol=1e-6)
+    assert dec.which(torch.tensor([-0.3, -0.1, 0.1, 0.3])).tolist() == [0, 1, 1, 2]
+    with pytest.raises(InputError, match="yaw bin"):
+        fit_yaw_binned_pca(faces[:5], yaw[:5], modes=2)
+
+    base = AppearanceGAN.load()
+    grey = fit_yaw_binned_pca(np.zeros((30, 64, 64, 3), np.uint8), yaw, modes=2)
+    for i, level in enumerate((-0.6, 0.0, 0.6)):
+        grey.bins[i].mean.fill_(level)
+    gan = AppearanceGAN(grey, base.cfg.__class__(size=64, z_dim=2), base.shape_model, base.mean_shape,
+                        frame=AppearanceGAN.WIDE_FRAME)
+    gan.save(tmp_path / "yaw.safetensors")
+    gan = AppearanceGAN.load(tmp_path / "yaw.safetensors")
+    assert gan.decoder == "pca_yaw" and gan.FRAME_MARGIN == 0.5 and float(gan.G.threshold) == pytest.approx(0.2)
+    faces_out, shapes = gan.generate(torch.zeros(40, 2), np.random.default_rng(1))
+    want = np.array([(-0.6, 0.0, 0.6)[b] for b in gan.G.which(torch.as_tensor(gan.yaw(shapes))).tolist()])
+    assert len(set(want.tolist())) == 3  # the sampled shapes reach all three bins
+    centre = faces_out[:, 28:36, 28:36].astype(np.float64).mean((1, 2, 3))
+    assert np.abs(centre - (want + 1) * 127.5).max() < 2.0
+
+    bundle = _bundle(tmp_path)
+    cfg = ExperimentConfig.model_validate({"name": "y", "stages": [
+        {"name": "y", "kind": "appearance", "data": str(bundle), "size": 32, "decoder": "pca_yaw", "modes": 2}]})
+    run_experiment(cfg, tmp_path / "run")
+    fitted = AppearanceGAN.load(tmp_path / "run" / "y" / "appearance.safetensors")
+    assert fitted.decoder == "pca_yaw" and sum(fitted.info["faces_left_frontal_right"]) == len(
+        np.load(tmp_path / "run" / "y" / "normalised.npz")["faces"])
+
+
 def test_appearance_warp_map_is_the_exact_piecewise_affine_map_and_poses_are_kept() -> None:
     """The generator's lean warp equals ``dense.PiecewiseAffineWarp`` on the same points and triangles (and on a
     folding shape, Delaunay's of its own points); frame points outside the image keep shapes whose chin leaves a
@@ -313,3 +354,27 @@ def test_shipped_appearance_weights_cite_their_experiment_config() -> None:
     assert (info["decoder"], info["modes"], info["people"], info["seed"]) == (stage.decoder, stage.modes,
                                                                               stage.people, cfg.seed)
     assert info["data"].startswith(f"{stage.data}:") and int(info["data"].split(":")[1]) > 1000
+
+
+def test_shipped_yaw_binned_model_cites_its_config_and_the_recipe_picks_it_by_name(tmp_path) -> None:
+    """``model: yaw64`` in an ``appearance_faces`` recipe loads the shipped PCA-per-yaw-bin generator, made by the
+    built-in ``appearance_yaw64`` config (its file records decoder, modes, people, seed and the bins' sizes);
+    provenance names it, and its faces' boxes hold their landmarks."""
+    from fakevision.engine import Recipe, make
+    from fakevision.engine.experiment import load_experiment
+    from fakevision.faces.appearance import SHIPPED, AppearanceGAN
+    from tests.gan.test_model_source import coco_keypoints_inside_boxes
+
+    cfg, _ = load_experiment("appearance_yaw64")
+    (stage,) = cfg.stages
+    gan = AppearanceGAN.load(SHIPPED["yaw64"])
+    info = gan.info
+    assert cfg.ship == {"appearance_yaw64.safetensors": "stage:pca_yaw"} and gan.decoder == stage.decoder
+    assert (info["modes"], info["people"], info["seed"]) == (stage.modes, stage.people, cfg.seed)
+    assert sum(info["faces_left_frontal_right"]) == int(info["data"].split(":")[1]) > 1000
+    assert (gan.FRAME_MARGIN, gan.FRAME_PER_SIDE, gan.MOUTH_SLACK) == AppearanceGAN.WIDE_FRAME
+    _registered()
+    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "model": "yaw64"}],
+                           "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
+    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
+    assert "shipped:appearance_yaw64" in (tmp_path / "o" / "manifest.jsonl").read_text()

@@ -128,12 +128,13 @@ class JudgeStage(_Stage):
 class AppearanceStage(_Stage):
     """The shape-appearance generator (``fakevision.faces.appearance.train_appearance``): the bundle's training faces
     (of a ``people`` fraction of its people) warped onto the mean shape, then a PCA texture model with ``modes``
-    components (``decoder: pca``; seconds, no steps) or BEGAN for ``steps`` (``config``: ``BEGANConfig`` fields)."""
+    components (``decoder: pca``; seconds, no steps), one per yaw bin (``decoder: pca_yaw``) or BEGAN for ``steps``
+    (``config``: ``BEGANConfig`` fields)."""
 
     kind: Literal["appearance"]
     data: str
     size: int = 64
-    decoder: Literal["pca", "began"] = "pca"
+    decoder: Literal["pca", "pca_yaw", "began"] = "pca"
     modes: int = Field(64, ge=1)
     people: float = Field(1.0, gt=0.0, le=1.0)
     steps: int | None = Field(None, ge=1)

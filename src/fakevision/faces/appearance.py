@@ -34,6 +34,8 @@ from fakevision.gan.began import BEGANConfig, BEGANTrainer, build_generator
 from fakevision.gan.data import to_uint8
 
 APPEARANCE_FILE = Path(__file__).resolve().parent / "data" / "appearance64.safetensors"
+#: the shipped generators by recipe name (``appearance_faces``'s ``model``): the PCA default and PCA per yaw bin
+SHIPPED = {"pca64": APPEARANCE_FILE, "yaw64": APPEARANCE_FILE.with_name("appearance_yaw64.safetensors")}
 _SHAPE_KEYS = ("mean", "components", "sd", "coeffs", "placements", "pose_range")
 
 
@@ -143,8 +145,71 @@ def fit_pca_appearance(normalised: np.ndarray, modes: int = 64, mirror: bool = T
     return dec
 
 
+class YawBinnedPCA(torch.nn.Module):
+    """Three ``PCADecoder``s — faces turned to the left, frontal, turned to the right (by the yaw proxy of their own
+    landmarks, ``faces.shape.pose_proxies``) — and the ``threshold`` |yaw| beyond which a face is turned. A new face
+    takes the bin of the shape it is warped onto. Why: one texture model is a frontal face, and stretched onto a
+    turned shape it is not a turned face (the cheek that should shrink is stretched); per bin the texture carries
+    the pose (measured on the same z and shapes: FID 0.71 vs 0.95, median NME on turned shapes 0.068 vs 0.078 —
+    ``experiments/faces_yaw_bins.py``). A left face mirrored is a right one, so each turned bin is fitted on its
+    own faces plus the other side's mirrored.
+
+    >>> dec = YawBinnedPCA(8, 2)
+    >>> dec(torch.zeros(3, 2), torch.tensor([-0.5, 0.0, 0.5])).shape
+    torch.Size([3, 3, 8, 8])
+    """
+
+    threshold: torch.Tensor
+
+    def __init__(self, size: int, z_dim: int, threshold: float = 0.2) -> None:
+        super().__init__()
+        self.size = size
+        self.bins = torch.nn.ModuleList([PCADecoder(size, z_dim) for _ in range(3)])
+        self.register_buffer("threshold", torch.tensor(float(threshold)))
+
+    def which(self, yaw: torch.Tensor) -> torch.Tensor:
+        """Bin per face: 0 left (yaw < -threshold), 1 frontal, 2 right."""
+        t = float(self.threshold)
+        return (yaw > -t).long() + (yaw > t).long()
+
+    def forward(self, z: torch.Tensor, yaw: torch.Tensor | None = None) -> torch.Tensor:
+        if yaw is None:  # no target shape: the frontal bin
+            return self.bins[1](z)
+        b = self.which(yaw.reshape(-1))
+        out = torch.empty(len(z), 3, self.size, self.size)
+        for i, dec in enumerate(self.bins):
+            m = b == i
+            if m.any():
+                out[m] = dec(z[m])
+        return out
+
+
+def fit_yaw_binned_pca(normalised: np.ndarray, yaw: np.ndarray, modes: int = 64, threshold: float = 0.2,
+                       seed: int = 0) -> YawBinnedPCA:
+    """``YawBinnedPCA`` from shape-normalised faces and the yaw proxy of each one's own landmarks: left = left faces
+    + mirrored right ones, right = the mirror of that, frontal = frontal faces and their mirrors."""
+    yaw = np.asarray(yaw, np.float64)
+    left, right = yaw < -threshold, yaw > threshold
+    mid = ~left & ~right
+    flip = normalised[:, :, ::-1]
+    dec = YawBinnedPCA(normalised.shape[1], modes, threshold)
+    for i, faces in enumerate((np.concatenate([normalised[left], flip[right]]), normalised[mid],
+                               np.concatenate([normalised[right], flip[left]]))):
+        if len(faces) <= modes:
+            raise InputError(f"yaw bin {('left', 'frontal', 'right')[i]} has {len(faces)} faces, not more than "
+                             f"modes = {modes}: use fewer modes, a lower threshold or more people")
+        dec.bins[i].load_state_dict(fit_pca_appearance(faces, modes, mirror=(i == 1), seed=seed).state_dict())
+    return dec
+
+
 def _build_decoder(cfg: BEGANConfig, decoder: str) -> torch.nn.Module:
+    if decoder == "pca_yaw":
+        return YawBinnedPCA(cfg.size, cfg.z_dim)
     return PCADecoder(cfg.size, cfg.z_dim) if decoder == "pca" else build_generator(cfg)
+
+
+def _decoder_name(G: torch.nn.Module) -> str:
+    return {PCADecoder: "pca", YawBinnedPCA: "pca_yaw"}.get(type(G), "began")
 
 
 class AppearanceGAN:
@@ -152,11 +217,13 @@ class AppearanceGAN:
     model whose samples are the new faces' landmarks."""
 
     def __init__(self, G: torch.nn.Module, cfg: BEGANConfig, shape_model: ShapeModel, mean_shape: np.ndarray,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, frame: tuple[float, int, float] | None = None) -> None:
         self.G, self.cfg, self.shape_model = G.eval(), cfg, shape_model
         self.mean_shape = np.asarray(mean_shape, np.float64)
         self.info = info or {}
-        self.decoder = "pca" if isinstance(G, PCADecoder) else "began"
+        self.decoder = _decoder_name(G)
+        if frame is not None:  # this model's warp frame (saved with it), instead of the class default
+            self.FRAME_MARGIN, self.FRAME_PER_SIDE, self.MOUTH_SLACK = float(frame[0]), int(frame[1]), float(frame[2])
 
     @property
     def z_dim(self) -> int:
@@ -167,9 +234,16 @@ class AppearanceGAN:
         return self.cfg.size
 
     @torch.no_grad()
-    def appearance(self, z: torch.Tensor) -> np.ndarray:
-        """G(z): N x S x S x 3 uint8 faces on the mean shape."""
+    def appearance(self, z: torch.Tensor, yaw: np.ndarray | None = None) -> np.ndarray:
+        """G(z): N x S x S x 3 uint8 faces on the mean shape (a yaw-binned decoder: for target shapes of these yaw
+        proxies; the frontal bin without)."""
+        if isinstance(self.G, YawBinnedPCA):
+            return to_uint8(self.G(z.float(), None if yaw is None else torch.as_tensor(yaw, dtype=torch.float32)))
         return to_uint8(self.G(z.float()))
+
+    def yaw(self, shapes: np.ndarray, size: int | None = None) -> np.ndarray:
+        """Yaw proxies (N) of landmark sets (N x 68 x 2, pixels of a ``size`` frame), as the bins were cut."""
+        return self.shape_model.pose(np.asarray(shapes, np.float64) / (size or self.size))[:, 0]
 
     # The warp from the mean shape onto a sampled shape: landmarks plus frame points (FRAME_PER_SIDE a side) on a
     # square FRAME_MARGIN of the side beyond every image edge, one fixed triangulation (the mean shape's Delaunay);
@@ -183,6 +257,8 @@ class AppearanceGAN:
     # onto a turned shape is not a turned face); so the default keeps border points. A PCA per yaw bin fixes that
     # (NME 0.049 / 0.081, FID 0.71: experiments/faces_yaw_bins.py, results/faces_table/README.md), not built in yet.
     FRAME_MARGIN, FRAME_PER_SIDE, MOUTH_SLACK = 0.0, 2, 0.0
+    #: the frame of a yaw-binned model (``decoder="pca_yaw"``): its turned textures need the turned shapes
+    WIDE_FRAME = (0.5, 3, 2.0)
     MOUTH = tuple(range(48, 68))
 
     def _topology(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -301,7 +377,8 @@ class AppearanceGAN:
         shapes = np.asarray(shapes, np.float64)
         if shapes.shape != (len(z), N_POINTS, 2):
             raise InputError(f"shapes must be {len(z)} x {N_POINTS} x 2, got {shapes.shape}")
-        return self.warp_onto(self.appearance(z), shapes, size), shapes
+        yaw = self.yaw(shapes, size) if self.decoder == "pca_yaw" else None
+        return self.warp_onto(self.appearance(z, yaw), shapes, size), shapes
 
     # -- files ----------------------------------------------------------------------------------------------
 
@@ -316,7 +393,8 @@ class AppearanceGAN:
         t["mean_shape"] = torch.from_numpy(self.mean_shape.astype(np.float32))
         meta = {"kind": "appearance", "decoder": self.decoder, "began": json.dumps(self.cfg.to_dict(), sort_keys=True),
                 "shape_info": json.dumps(self.shape_model.info, sort_keys=True),
-                "info": json.dumps(self.info, sort_keys=True)}
+                "info": json.dumps(self.info, sort_keys=True),
+                "frame": json.dumps([self.FRAME_MARGIN, self.FRAME_PER_SIDE, self.MOUTH_SLACK])}
         with atomic_path(path) as tmp:
             save_file(t, str(tmp), metadata=meta)
 
@@ -337,7 +415,9 @@ class AppearanceGAN:
             raise InputError(f"G weights do not match the config in the file ({str(e)[:120]})", p) from None
         sh = {k: parts["shape"][k].double().numpy() for k in _SHAPE_KEYS}
         model = ShapeModel(**sh, info=json.loads(meta.get("shape_info", "{}")))
-        return cls(G, cfg, model, parts["mean_shape"][""].double().numpy(), json.loads(meta.get("info", "{}")))
+        frame = json.loads(meta["frame"]) if "frame" in meta else None
+        return cls(G, cfg, model, parts["mean_shape"][""].double().numpy(), json.loads(meta.get("info", "{}")),
+                   frame)
 
 
 class AppearanceTask:
@@ -398,17 +478,19 @@ class AppearanceTask:
 
 def train_appearance(data: str | Path, out: str | Path, steps: int | None = None, seconds: float | None = None,
                      size: int = 64, device: str = "cpu", checkpoint_every: int = 250, seed: int = 0,
-                     decoder: str = "began", modes: int = 64, people: float = 1.0,
+                     decoder: str = "began", modes: int = 64, people: float = 1.0, yaw_threshold: float = 0.2,
                      **config: Any) -> dict[str, Any]:
     """``fakevision train appearance --data BUNDLE --out OUT``: shape-normalise the bundle's training faces (cached
     as ``OUT/normalised.npz``; faces whose warp folds between landmarks left out), then either train BEGAN on them
     through ``fakevision.train.loop`` (``decoder="began"``; resumes from ``OUT/checkpoint.pt``; sample grids in
     ``OUT/samples/``; extra keyword arguments are ``BEGANConfig`` fields: n_gen, batch, lr, ...) or fit the PCA
-    texture model with ``modes`` components (``decoder="pca"``, seconds); writes ``OUT/appearance.safetensors``.
+    texture model with ``modes`` components (``decoder="pca"``, seconds), or one per yaw bin (``decoder="pca_yaw"``:
+    ``YawBinnedPCA``, faces turned beyond ``yaw_threshold`` to each side, warped with frame points outside the image
+    so turned shapes are drawn too); writes ``OUT/appearance.safetensors``.
     ``people`` < 1: only the training photos of that fraction of the bundle's people (``select_people``; needs the
     bundle's identity labels) — a training set small enough for the identity-leak check to embed in full."""
-    if decoder not in ("began", "pca"):
-        raise InputError(f"unknown appearance decoder {decoder!r} (began or pca)")
+    if decoder not in ("began", "pca", "pca_yaw"):
+        raise InputError(f"unknown appearance decoder {decoder!r} (began, pca or pca_yaw)")
     import cv2
 
     from fakevision.gan.data import load_bundle
@@ -418,6 +500,7 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "normalised.npz"
+    kept_lms: np.ndarray | None  # the kept faces' own landmarks (pixels): their yaw for the pca_yaw bins
     settings = json.dumps({"data": Path(data).name, "size": size, "people": people}, sort_keys=True)
     if cache.is_file():
         with np.load(cache) as z:
@@ -426,6 +509,7 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
                                  "file to make them with these", cache)
             norm, mean_shape = z["faces"], z["mean_shape"]
             model = ShapeModel(**{k: z[f"shape_{k}"] for k in _SHAPE_KEYS}, info=json.loads(str(z["shape_info"])))
+            kept_lms = z["landmarks"] if "landmarks" in z.files else None
     else:
         b = load_bundle(data)
         if "landmarks" not in b:
@@ -444,9 +528,10 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
         model = ShapeModel.load().conditioned_on(lms / size)
         mean_shape = mean_shape_in_frame(model, size)
         norm, folded = normalise_faces(faces, lms, mean_shape)
-        norm = norm[~folded]
+        norm, kept_lms = norm[~folded], lms[~folded]
         with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, faces=norm, mean_shape=mean_shape, shape_info=np.array(json.dumps(model.info)),
+            np.savez(fh, faces=norm, landmarks=kept_lms, mean_shape=mean_shape,
+                     shape_info=np.array(json.dumps(model.info)),
                      settings=np.array(settings), training_faces=np.array(int(tr.sum())),
                      **{f"shape_{k}": getattr(model, k) for k in _SHAPE_KEYS})
     if decoder == "pca":
@@ -454,6 +539,19 @@ def train_appearance(data: str | Path, out: str | Path, steps: int | None = None
         gan = AppearanceGAN(dec, BEGANConfig(size=size, z_dim=modes), model, mean_shape,
                             {"decoder": "pca", "modes": modes, "seed": seed, "people": people,
                              "data": f"{Path(data).name}:{len(norm)}"})
+        gan.save(out / "appearance.safetensors")
+        return {"step": 0, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
+    if decoder == "pca_yaw":
+        if kept_lms is None:
+            raise InputError("these shape-normalised faces were cached without their landmarks (needed for the "
+                             "yaw bins); delete the file to make them again", cache)
+        yaw = model.pose(np.asarray(kept_lms, np.float64) / size)[:, 0]
+        ydec = fit_yaw_binned_pca(norm, yaw, modes, threshold=yaw_threshold, seed=seed)
+        bins = np.bincount(ydec.which(torch.as_tensor(yaw)).numpy(), minlength=3).tolist()
+        gan = AppearanceGAN(ydec, BEGANConfig(size=size, z_dim=modes), model, mean_shape,
+                            {"decoder": "pca_yaw", "modes": modes, "seed": seed, "people": people,
+                             "yaw_threshold": yaw_threshold, "faces_left_frontal_right": bins,
+                             "data": f"{Path(data).name}:{len(norm)}"}, frame=AppearanceGAN.WIDE_FRAME)
         gan.save(out / "appearance.safetensors")
         return {"step": 0, "faces": int(len(norm)), "out": str(out / "appearance.safetensors")}
     cfg = BEGANConfig(size=size, seed=seed, **config)

@@ -8,7 +8,8 @@ Recipe sections::
 
     - type: appearance_faces
       count: 100
-      weights: null         # an AppearanceGAN file (relative to the recipe); default the shipped 64x64 one
+      model: pca64          # a shipped generator: pca64 (default; one PCA texture) or yaw64 (a PCA per yaw bin)
+      weights: null         # an AppearanceGAN file (relative to the recipe); overrides model
       size: 64              # output side (64 or 128: G's face is warped straight onto a shape at that size)
       shape_sampling: kde   # kde (the training shapes' joint pose distribution) or gaussian
     - type: morph_faces
@@ -78,6 +79,7 @@ class AppearanceFacesConfig(SourceConfig):
     """``type: appearance_faces`` (see the module doc)."""
 
     type: Literal["appearance_faces"] = "appearance_faces"
+    model: Literal["pca64", "yaw64"] = "pca64"
     weights: RecipePath | None = None
     size: int = Field(64, ge=16, le=512)
     shape_sampling: Literal["kde", "gaussian"] = "kde"
@@ -94,9 +96,12 @@ class AppearanceFacesSource:
     """Face ``index``: z ~ U(-1, 1) and a shape from ``rng``; image = G(z) warped onto the shape."""
 
     def __init__(self, cfg: AppearanceFacesConfig, path: str | None) -> None:
+        from fakevision.faces.appearance import SHIPPED
+
         self.name, self.cfg, self.path = cfg.source_name, cfg, path
-        self.gan = _appearance(path)
-        self.label = _label(path, "shipped:appearance64")
+        shipped = SHIPPED[cfg.model]
+        self.gan = _appearance(path or str(shipped))
+        self.label = _label(path, f"shipped:{shipped.stem}")
 
     def make(self, index: int, streams: RandomStreams) -> Made:
         import torch

@@ -189,12 +189,13 @@ class BEGANTrainer:
         self.A: nn.Module | None = None
         if cfg.cond != "none":
             self.A = Encoder(cfg.size, cfg.cond_width, cfg.aux_widths).to(self.device)
-        if self.device.type == "cuda":
-            for m in self.nets().values():
-                m.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (Module.to takes it; stubs lag)
+        # channels-last convolutions: faster on GPUs and on the CPU too (oneDNN; 0.61 vs 0.82 CPU-s a step at 64x64,
+        # n_gen 32 / n_enc 16 / batch 16, one thread)
+        for m in self.nets().values():
+            m.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (Module.to takes it; stubs lag)
         betas = (cfg.beta1, cfg.beta2)
         self.opt = {name: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=betas) for name, m in self.nets().items()}
-        self.x = to_unit_range(images).to(self.device)
+        self.x = to_unit_range(images).to(self.device).contiguous(memory_format=torch.channels_last)
         self.c: torch.Tensor | None = None
         if conds is not None:
             dtype = torch.long if cfg.cond == "class" else torch.float32
