@@ -135,3 +135,24 @@ def test_in_memory_source_plain_mode_round_robin() -> None:
     assert [o.provenance.parents[0] for o in out] == [d.id for d in data] * 2
     assert np.array_equal(out[4].image, data[1].image[:, ::-1])
     assert augment_count(data, copies=2) == 6 and augment_count(data, copies=2, include_originals=True) == 9
+
+
+def test_provenance_names_every_op_and_replays() -> None:
+    """Each op's drawn values are stored under its name (nested containers too), so a record says which op drew
+    what, the report plots one series per op, and the stored params still replay the same pixels."""
+    from fakevision.augment import Compose, Gamma, GaussianBlur, HorizontalFlip, OneOf, SomeOf
+    from fakevision.report.params import flatten
+
+    data = [random_sample(i, 20, 24, label=None) for i in range(2)]
+    t = Compose([HorizontalFlip(p=0.5), OneOf([Gamma(), GaussianBlur()]), SomeOf([Gamma(), HorizontalFlip()], n=1)])
+    src = AugmentSource("aug", data, t, ClassPlan.build([None] * 2, count=8))
+    for i in range(8):
+        s = make_sample(src, i)
+        p = s.provenance.params["augment"]
+        assert p["op"] == "Compose" and [o["op"] for o in p["ops"]] == ["HorizontalFlip", "OneOf", "SomeOf"]
+        assert p["ops"][1]["params"]["op"] == ["Gamma", "GaussianBlur"][p["ops"][1]["choice"]]
+        assert [o["op"] for o in p["ops"][2]["ops"]] == ["Gamma", "HorizontalFlip"]
+        again = t.apply(data[i % 2], p)  # the names do not disturb a replay
+        assert np.array_equal(again.image, s.image)
+        keys = {k for k, _ in flatten(s.provenance.params)}
+        assert "augment.ops[HorizontalFlip].applied" in keys and "augment.ops[SomeOf].ops[Gamma].applied" in keys

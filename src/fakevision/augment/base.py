@@ -117,6 +117,18 @@ class Transform:
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         return self.apply(sample, self.sample_params(rng, sample))
 
+    def named_params(self, params: Params) -> Params:
+        """``params`` with the op's name added (``"op"``), containers' inner ops named too: what provenance keeps,
+        so a sample's record says which op drew which values (a pipeline's params alone are a list of anonymous
+        dicts) and the report plots each op's values on their own. ``apply`` ignores the names.
+
+        >>> from fakevision.augment import Compose, Gamma, HorizontalFlip
+        >>> t = Compose([HorizontalFlip(p=0.0), Gamma(gamma=2.0)])
+        >>> t.named_params(t.sample_params(np.random.default_rng(0), Sample(np.zeros((2, 2, 3), np.uint8))))
+        {'op': 'Compose', 'applied': True, 'ops': [{'op': 'HorizontalFlip', 'applied': False}, {'op': 'Gamma', 'applied': True, 'gamma': 2.0}]}
+        """
+        return {"op": type(self).__name__, **params}
+
     # -- for subclasses -------------------------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
         return {}

@@ -81,6 +81,12 @@ class Compose(Transform):
     def draw(self, rng: np.random.Generator, sample: Sample) -> Params:
         return {"ops": [op.sample_params(rng, sample) for op in self.ops]}
 
+    def named_params(self, params: Params) -> Params:
+        out = super().named_params(params)
+        if "ops" in params:
+            out["ops"] = [op.named_params(p) for op, p in zip(self.ops, params["ops"])]
+        return out
+
     def geometry(self, params: Params, height: int, width: int):  # noqa: ANN201
         if not params.get("applied", True):
             return np.eye(3), (height, width)
@@ -181,6 +187,12 @@ class OneOf(Transform):
         i = int(rng.choice(len(self.ops), p=self.weights))
         return {"choice": i, "params": self.ops[i].sample_params(rng, sample)}
 
+    def named_params(self, params: Params) -> Params:
+        out = super().named_params(params)
+        if "params" in params:
+            out["params"] = self.ops[params["choice"]].named_params(params["params"])
+        return out
+
     def geometry(self, params: Params, height: int, width: int):  # noqa: ANN201
         if not params.get("applied", True):
             return np.eye(3), (height, width)
@@ -229,6 +241,12 @@ class SomeOf(Transform):
                for i in range(len(self.ops))]
         return {"chosen": chosen, "ops": ops}
 
+    def named_params(self, params: Params) -> Params:
+        out = super().named_params(params)
+        if "ops" in params:
+            out["ops"] = [op.named_params(p) for op, p in zip(self.ops, params["ops"])]
+        return out
+
     def geometry(self, params: Params, height: int, width: int):  # noqa: ANN201
         if not params.get("applied", True):
             return np.eye(3), (height, width)
@@ -271,6 +289,13 @@ class ClassConditional(Transform):
         label = sample.annotations.label
         op = self._pick(label)
         return {"label": label, "params": None if op is None else op.sample_params(rng, sample)}
+
+    def named_params(self, params: Params) -> Params:
+        out = super().named_params(params)
+        op = self._pick(params["label"]) if "label" in params else None
+        if op is not None and params.get("params") is not None:
+            out["params"] = op.named_params(params["params"])
+        return out
 
     def geometry(self, params: Params, height: int, width: int):  # noqa: ANN201
         if not params.get("applied", True):

@@ -153,7 +153,8 @@ class AugmentSource:
         else:
             drawn = self.transform.sample_params(streams.rng, parent)
             out = self.transform.apply(parent, drawn)
-        return Made.of(out, {"parent_index": slot.parent, "original": slot.original, "augment": drawn}, [parent.id])
+        named = drawn if slot.original else self.transform.named_params(drawn)
+        return Made.of(out, {"parent_index": slot.parent, "original": slot.original, "augment": named}, [parent.id])
 
 
 def build_augment_source(config: AugmentConfig) -> AugmentSource:

@@ -7,8 +7,9 @@ those values (``Provenance.params``), so the report reads them back instead of t
 How nested params become series (``flatten``): numbers are one series per key path (``scene.light.ambient``);
 short fixed-length number lists (directions, colours) one series per component (``scene.light.direction[2]``);
 longer number lists (a GAN's z) pool their values (``z[]``); lists of records (a scene's objects) pool each field
-over every record (``scene.objects[].extents[0]``) and add their count (``scene.objects (count)``); text is a
-category. Matrices, free text and per-sample identifiers (seeds, paths, indices) are left out: they are not
+over every record (``scene.objects[].extents[0]``) and add their count (``scene.objects (count)``), except records
+named by an ``op`` (an augmentation pipeline's ops), which are one series per op (``augment.ops[Gamma].gamma``,
+``augment.ops[Gamma].applied``: how often it ran); text is a category. Matrices, free text and per-sample identifiers (seeds, paths, indices) are left out: they are not
 "sampled parameters" anyone reads a histogram of.
 """
 
@@ -36,6 +37,8 @@ def flatten(params: Any, path: str = "") -> Iterable[tuple[str, Any]]:
     >>> sorted(flatten({"a": 1.5, "light": {"dir": [0, 0.5, 1]}, "z": list(range(8)), "seed": 7,
     ...                 "objs": [{"s": 1}, {"s": 2}], "K": [[1, 0], [0, 1]], "kind": "dots"}))[:6]
     [('a', 1.5), ('kind', 'dots'), ('light.dir[0]', 0), ('light.dir[1]', 0.5), ('light.dir[2]', 1), ('objs (count)', 2)]
+    >>> list(flatten({"ops": [{"op": "Gamma", "applied": True, "gamma": 1.2}, {"op": "Blur", "applied": False}]}))
+    [('ops[Gamma].applied', True), ('ops[Gamma].gamma', 1.2), ('ops[Blur].applied', False)]
     """
     if isinstance(params, dict):
         for k, v in params.items():
@@ -52,6 +55,9 @@ def flatten(params: Any, path: str = "") -> Iterable[tuple[str, Any]]:
             else:
                 for v in params:
                     yield f"{path}[]", v
+        elif all(isinstance(v, dict) and isinstance(v.get("op"), str) for v in params):  # an augmentation's ops
+            for v in params:
+                yield from flatten({k: x for k, x in v.items() if k != "op"}, f"{path}[{v['op']}]")
         elif all(isinstance(v, dict) for v in params):
             yield f"{path} (count)", len(params)
             for v in params:
