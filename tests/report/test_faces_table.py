@@ -122,6 +122,18 @@ def test_synthetic_table_rows_columns_units_best_goals_and_marks() -> None:
     assert "200 faces per source at 64×64" in sec and "load average 3.0 → 5.0" in sec
     assert "CelebA sets: 1,500 training photos, 300 held-out photos" in sec
     assert "faces-grids" not in sec  # no pictures given, none promised
+    assert "Morphs:" not in sec  # no trade-off measured, no empty table
+
+
+def test_the_morph_tradeoff_table() -> None:
+    res = {**copy.deepcopy(SYNTH), "morph_tradeoff": [
+        {"k": 2, "flagged_fraction": 0.6, "variety": 1.2, "sharpness_vs_real": 0.6},
+        {"k": 8, "flagged_fraction": 0.05, "variety": 1.0, "sharpness_vs_real": 0.3}]}
+    sec = faces_table_section(res, {})
+    m = re.search(r"<caption>Morphs:.*?</table>", sec, re.S)
+    assert m
+    cells = [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(0))]
+    assert cells == ["2", "60.0 %", "1.20", "0.60", "8", "5.0 %", "1.00", "0.30"]
 
 
 def test_json_goals_labels_default_and_extractor_override_the_built_ins() -> None:

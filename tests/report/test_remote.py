@@ -5,17 +5,20 @@ bad URLs and missing outputs fail in one line naming them."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from fakevision.cli import app
 from fakevision.core.errors import InputError
 from fakevision.engine import Recipe, make
+from fakevision.io.images import encode_image
 from fakevision.io.storage import as_storage
 from fakevision.report import write_report
 
@@ -86,11 +89,14 @@ def test_results_in_the_storage_and_a_report_url_as_html(tmp_path: Path) -> None
     results = f"memory://fv-results-{uuid.uuid4().hex}/faces_table"
     as_storage(results).write_json("faces_table.json", {"n": 6, "rows": {"real": {
         "nme_extent": {"median": 0.04, "mean": 0.08}}}})
+    grid = encode_image(np.full((4, 8, 3), 7, np.uint8))
+    as_storage(results).write_bytes("grid_real.png", grid)  # read beside the JSON, from the storage
     html_url = f"memory://fv-pages-{uuid.uuid4().hex}/reports/run.html"
     assert write_report(url, html_path=html_url, results=[results]) == html_url
     page = as_storage(html_url.rsplit("/", 1)[0]).read_bytes("run.html").decode()
     assert "Downstream protocol: classification" in page and "<code>eval/protocol.json</code>" in page
     assert "75.0 ± 2.0 %" in page and "Face sources" in page and 'data-row="real"' in page
+    assert f'alt="grid real" src="data:image/png;base64,{base64.b64encode(grid).decode()}"' in page
     assert not store.exists("report.html")  # written where asked, nowhere else
 
 

@@ -267,17 +267,20 @@ def write_report(out_dir: str | Path | Storage, html_path: str | Path | None = N
                                          "num_samples": 0})
     if n == 0:
         raise InputError("output holds no samples", root.url())
+    from fakevision.io.inspect import describe, inspect_output, load_samples, reads_at_once
+
     rows = _manifest_rows(root)
     groups_idx = _pick_per_source(ds.ids(), rows, num_samples)
+    shown = [(src, i) for src, _, idx in groups_idx for i in idx]
     samples: list[dict[str, Any]] = []
-    groups = []
+    for (src, _), (i, s) in zip(shown, load_samples(ds, [i for _, i in shown], reads_at_once(root)), strict=True):
+        if isinstance(s, InputError):
+            raise s
+        samples.append(sample_entry(s, src, i))
+    groups, at = [], 0
     for src, count, idx in groups_idx:
-        members = []
-        for i in idx:
-            members.append(len(samples))
-            samples.append(sample_entry(ds.to_sample(i), src, i))
-        groups.append({"source": src, "count": count, "members": members})
-    from fakevision.io.inspect import describe, inspect_output
+        groups.append({"source": src, "count": count, "members": list(range(at, at + len(idx)))})
+        at += len(idx)
 
     info = inspect_output(root.url(), max_samples=MAX_CHECKED)
     provs = [r["provenance"] for r in rows if isinstance(r.get("provenance"), dict)]
