@@ -65,6 +65,7 @@ LABELS = {
     "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
     "appearance_full_m64": "shape-appearance PCA-64, all training people",
     "appearance_began64": "shape-appearance BEGAN (n_gen 32), 20 % of people (appearance_began64 config)",
+    "appearance_yaw64": "shape-appearance PCA-64 per yaw bin, 5 % of people (appearance_yaw64 config)",
 }
 
 #: Issue 12's goals, by column key: (comparison, value, what the goal says). A JSON's ``goals`` entry
