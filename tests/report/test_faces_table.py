@@ -100,7 +100,8 @@ def test_synthetic_table_rows_columns_units_best_goals_and_marks() -> None:
                         "1.0 % / 3.0 %", "1.50 / 0.0040", "0.30", "90"]
     assert leaky[4] == "40.0 % (n = 150) ✗" and leaky[5] == "1.10 ✓"
     assert old[1] == "0.150 ✗ / 0.170" and old[4] == "not measured" and old[5] == "not measured"
-    assert real[4] == "5.0 % (held-out people)" and real[6:] == ["–", "–", "–", "–"]  # NaN speed -> –
+    assert real[4] == "5.0 % (held-out people)" and real[5] == "1 (reference)"  # variety: relative to real
+    assert real[6:] == ["–", "–", "1 (reference)", "–"]  # no memorisation or FID for real; NaN speed -> –
     # best generated value per part of a column; the real row never competes (its 0.040 is lower)
     assert bold(sec, "good") == ["0.070", "2.0 % (n = 150)", "1.0 %", "3.0 %", "1.50", "0.0040", "90"]
     assert bold(sec, "leaky") == ["0.045", "0.044", "0.050", "1.10", "0.48"]

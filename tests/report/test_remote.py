@@ -108,6 +108,8 @@ def test_missing_outputs_and_bad_urls_name_themselves(tmp_path: Path) -> None:
         write_report("foo://bucket/run")
     url = f"memory://fv-report-{uuid.uuid4().hex}/run"
     make(recipe(["webdataset"]), url)
+    with pytest.raises(InputError, match=re.escape(f"{url}/recipe.json: is a file; give the output's folder")):
+        write_report(f"{url}/recipe.json")
     with pytest.raises(InputError, match="results folder not found"):
         write_report(url, results=[f"memory://fv-report-{uuid.uuid4().hex}/none"])
     runner = CliRunner()

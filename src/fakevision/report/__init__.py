@@ -202,6 +202,8 @@ def _open_output(out_dir: str | Path | Storage) -> Storage:
         raise InputError(str(e).removeprefix(root.url() + ": "), root.url()) from None
     if not there:
         raise InputError("output not found (nothing stored under this URL)", root.url())
+    if root.is_file(""):
+        raise InputError("is a file; give the output's folder (the URL make --out was given)", root.url())
     return root
 
 

@@ -76,6 +76,9 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "variety": (">=", 0.9, "≥ 0.9 of real faces'"),
 }
 
+#: Columns measured as a ratio to the real faces' value (the real row shows 1 there).
+RELATIVE = ("variety", "sharpness")
+
 REFERENCE_NAMES = {"celeba": "CelebA held-out", "faces68": "faces_68pt helen_test"}
 
 
@@ -285,6 +288,10 @@ def table_rows(res: Mapping[str, Any]) -> list[TableRow]:
             continue
         label = str(r.get("label") or labels.get(name) or LABELS.get(name) or name.replace("_", " "))
         cells = [Cell([Part(None, label)])] + [c.cell(r) for c in cols]
+        if name == "real":  # columns relative to real faces are 1 there by definition
+            for j, c in enumerate(cols, start=1):
+                if c.key in RELATIVE and all(p.value is None for p in cells[j].parts):
+                    cells[j] = Cell([Part(None, "1 (reference)")])
         out.append(TableRow(name, label, name == "real", "from" in r, name == res.get("default"), cells))
     for j, col in enumerate(cols, start=1):
         contenders = [t for t in out if not t.reference_row]
