@@ -8,7 +8,12 @@ off, each sample zoomable at full resolution on click with keypoint names on hov
 fake samples beside a real reference set (``--reference``; eyes also get iris statistics, ``report.reference``);
 counts as bar charts; histograms of every parameter each source drew (from provenance, ``report.params``);
 annotation statistics and validation as a formatted table (``io.inspect``); evaluation results found in the output
-or in ``--results`` folders (``report.results``); provenance per source.
+or in ``--results`` folders (``report.results``; the face-source table: ``report.faces``); provenance per source.
+
+Where the output lives does not matter: a folder or any URL ``make --out`` writes to (``s3://``, ``gs://``,
+``file://``, ...) is read through ``fakevision.io.storage`` and gives the same page; the page goes to
+``report.html`` in the output's own storage (atomically: a local rename, or one PUT) unless ``html_path`` / ``--html``
+names another place (``write_report``).
 
 Why it stays fast at 10,000+ samples: the grid holds a chosen number of samples spread evenly over each source
 (``num_samples``; 0 = all), pictures are small thumbnails that load lazily page by page (24 per page), the zoom's
