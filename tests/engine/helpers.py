@@ -47,8 +47,9 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 class FaultyConfig(SquaresConfig):
     """Squares that go wrong at sample ``at``: ``raise`` (a source bug), ``die`` (the worker process SIGKILLs
-    itself, once: ``marker`` is created first, so the retry succeeds) or ``die_always``; ``seconds`` of sleep per
-    sample make a run slow enough to interrupt."""
+    itself, once: ``marker`` is created first, so the retry succeeds), ``die_always`` or ``litter`` (creates the
+    file ``marker`` and carries on: what a worker stopped mid-write leaves, e.g. a writer's temp file);
+    ``seconds`` of sleep per sample make a run slow enough to interrupt."""
 
     type: str = "test_faulty"
     at: int = -1
@@ -73,6 +74,9 @@ class Faulty(Squares):
         if index == c.at:
             if c.fault == "raise":
                 raise ValueError(f"boom at {index}")
+            if c.fault == "litter":
+                Path(c.marker).parent.mkdir(parents=True, exist_ok=True)
+                Path(c.marker).write_bytes(b"")
             if c.fault == "die_always":
                 os.kill(os.getpid(), signal.SIGKILL)
             if c.fault == "die":

@@ -50,6 +50,17 @@ def test_worker_killed_mid_shard_is_replaced_and_output_identical(tmp_path: Path
     assert res.made == 12 and tree_digest(tmp_path / "o") == ref
 
 
+def test_temp_files_a_stopped_writer_left_are_gone_when_the_run_ends(tmp_path: Path) -> None:
+    """When a dying worker breaks the pool, the other worker is stopped too, perhaps mid-write of a shard's tar: its
+    temp file must not outlive the run (once seen as a stray empty ``webdataset/.fvtmp-<pid>-shard-000001.tar``).
+    Here a source leaves such a file in the middle of a run; the finished output holds exactly the clean run's files
+    (their bytes differ only by the recipe, which names the fault)."""
+    ref = reference(tmp_path, recipe())
+    litter = tmp_path / "o" / "webdataset" / ".fvtmp-4242-shard-000001.tar"
+    make(Recipe.from_dict(recipe(fault="litter", at=7, marker=str(litter))), tmp_path / "o")
+    assert not litter.exists() and sorted(tree_digest(tmp_path / "o")) == sorted(ref)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_worker_that_always_dies_gives_up_naming_the_shard(tmp_path: Path, engine: str,

@@ -286,6 +286,9 @@ def make(
             progress(done_count, plan.total)
 
     backend.run(recipe, todo, out.url(), on_done)
+    # A worker that died (or was stopped with the pool a dying worker broke) may have left a temp file mid-write;
+    # its shard ran again under a new name, so what is left now is litter (seen as a stray empty .fvtmp- tar).
+    out.remove_stale_temps()
     finalize(recipe, out)
     out.write_json(COMPLETE, {"total": plan.total})
     _clean_up_state(out)
