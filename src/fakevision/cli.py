@@ -83,9 +83,10 @@ def make(
 @app.command()
 @_friendly
 def augment(
-    input: Annotated[Path, typer.Argument(help="Data set to augment: a folder of images (flat or one subfolder per "
-                                               "class), a COCO .json, a labels .csv, a folder of .pts landmarks, "
-                                               "images/ + masks/, or a fakevision output folder.")],
+    input: Annotated[str, typer.Argument(help="Data set to augment: a folder of images (flat or one subfolder per "
+                                              "class), a COCO .json, a labels .csv, a folder of .pts landmarks, "
+                                              "images/ + masks/, or a fakevision output folder; a COCO .json or an "
+                                              "output may also be a storage URL (s3://bucket/...).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or storage URL (s3://bucket/prefix, ...).")],
     preset: Annotated[str | None, typer.Option(
         help="Augmentation preset (iris-phone, camera, face, detection, classification).")] = None,

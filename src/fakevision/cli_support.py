@@ -313,7 +313,7 @@ def run_inspect(out: str | Path, as_json: bool) -> bool:
     return not problems
 
 
-def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_class: int | None,
+def augment_recipe(input: str | Path, preset: str | None, ops_file: Path | None, per_class: int | None,
                    count: int | None, input_format: str, seed: int, label_column: str | None = None,
                    input_options: dict[str, Any] | None = None) -> Recipe:
     """The recipe behind ``fakevision augment``: one ``augment`` source over INPUT, COCO + image folder + manifest.
@@ -368,7 +368,7 @@ def augment_recipe(input: Path, preset: str | None, ops_file: Path | None, per_c
                             origin=str(ops_file or "augment"), base_dir=Path.cwd())
 
 
-def _cli_reader_errors(input: Path, err: Any) -> str:
+def _cli_reader_errors(input: str | Path, err: Any) -> str:
     """Validation errors of the augment input in command-line terms: ``--format``, ``--label-column`` or
     ``--input-option KEY`` instead of the recipe's ``input.KEY``."""
     flags = {"format": "--format", "label_column": "--label-column", "path": "INPUT"}
@@ -381,7 +381,7 @@ def _cli_reader_errors(input: Path, err: Any) -> str:
     return "; ".join(lines)
 
 
-def run_augment(input: Path, out: str | Path, preset: str | None, ops_file: Path | None, per_class: int | None,
+def run_augment(input: str | Path, out: str | Path, preset: str | None, ops_file: Path | None, per_class: int | None,
                 count: int | None, input_format: str, seed: int, overwrite: bool, quiet: bool,
                 label_column: str | None = None, engine: EngineArgs | None = None,
                 input_options: list[str] | None = None) -> None:

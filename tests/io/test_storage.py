@@ -145,3 +145,55 @@ def test_cli_make_writes_to_a_bucket(tmp_path: Path, s3_server) -> None:
     assert store_digest(as_storage(url)) == tree_digest(tmp_path / "local")
     r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)  # a finished run: a no-op
     assert r.returncode == 0 and "already holds the finished run" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_bucket_output_or_coco_file_is_the_input_of_the_next_run(tmp_path: Path, s3_server) -> None:
+    """An output written to a bucket, or its COCO file, augments as the same output on disk does: same samples,
+    same pixels and annotations, the URL kept as written (not folded into a path under the recipe's folder)."""
+    import numpy as np
+
+    from fakevision.core.errors import InputError
+    from fakevision.core.source import resolve_paths
+    from fakevision.io.readers import ReaderSpec, detect_format, open_reader
+
+    r = Recipe.from_dict(RECIPE)
+    make(r, tmp_path / "local")
+    url = s3_server.bucket() + "/in"
+    make(r, url)
+    assert detect_format(url) == "fakevision" and detect_format(url + "/coco/annotations.json") == "coco"
+
+    def augmented(path: str, out: Path, fmt: str = "auto") -> FakevisionDataset:
+        src = {"type": "augment", "count": 8, "preset": "camera", "input": {"format": fmt, "path": path}}
+        rec = Recipe.from_dict({"name": "next", "seed": 5, "sources": [src], "outputs": [{"format": "coco"}]},
+                               base_dir=tmp_path)
+        if "://" in path:
+            assert resolve_paths(rec.sources[0], tmp_path).input.path == path
+        make(rec, out)
+        return FakevisionDataset(out)
+
+    for remote, local, fmt in ((url, str(tmp_path / "local"), "auto"),
+                               (url + "/coco/annotations.json", str(tmp_path / "local/coco/annotations.json"), "coco")):
+        a, b = augmented(remote, tmp_path / f"a-{fmt}", fmt), augmented(local, tmp_path / f"b-{fmt}", fmt)
+        assert a.ids() == b.ids() and len(a) == 8
+        for i in range(8):
+            x, y = a.to_sample(i), b.to_sample(i)
+            assert np.array_equal(x.image, y.image) and np.array_equal(x.annotations.boxes, y.annotations.boxes)
+            assert x.provenance.parents == y.provenance.parents and x.provenance.params == y.provenance.params
+    spec = ReaderSpec(path=url)
+    assert spec.path == url and len(spec.open(tmp_path)) == 8
+    with pytest.raises(InputError, match="read from local folders only"):
+        open_reader("folder", url)
+    images = url + "/coco"  # a folder of images is no output and no COCO file
+    with pytest.raises(InputError, match=r"in/coco: cannot tell the data set format .*give format: coco or fakevision"):
+        detect_format(images)
+    with pytest.raises(InputError, match="absent.json: not found"):
+        detect_format(url + "/absent.json")
+    with pytest.raises(InputError, match="nothing: not found"):
+        detect_format(url + "/nothing")
+    from typer.testing import CliRunner
+
+    from fakevision.cli import app
+
+    res = CliRunner().invoke(app, ["augment", url, "--preset", "camera", "--out", str(tmp_path / "cli"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert FakevisionDataset(tmp_path / "cli").ids()[:2] == ["augment-000000", "augment-000001"]

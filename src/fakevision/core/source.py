@@ -56,7 +56,7 @@ class _RecipePathMarker:
 
 
 RECIPE_PATH = _RecipePathMarker()
-#: A path in a recipe, relative to the recipe's folder unless absolute (``~`` expands). The engine resolves every
+#: A path in a recipe, relative to the recipe's folder unless absolute (``~`` expands) or a URL (kept as written). The engine resolves every
 #: field of this type (also inside nested models and lists) before a source is built. Kept as the text the recipe
 #: wrote (``Path`` would normalise it, and the recipe's hash covers that text); ``Annotated[Path, RECIPE_PATH]``
 #: marks a ``Path`` field the same way.
@@ -180,6 +180,8 @@ def _resolve_value(value: Any, base: Path, marked: bool) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_resolve_value(v, base, marked) for v in value)
     if marked and isinstance(value, (str, Path)):
+        if "://" in str(value):  # a URL (s3://bucket/data.json): object storage, not the recipe's folder
+            return value
         p = Path(value).expanduser()
         out = p if p.is_absolute() else base / p
         return out if isinstance(value, Path) else str(out)

@@ -60,7 +60,7 @@ def _type(p: dict[str, Any], defs: dict[str, Any]) -> str:
     if "const" in p:
         return json.dumps(p["const"])
     if "anyOf" in p:
-        return " | ".join(_type(x, defs) for x in p["anyOf"])
+        return " | ".join(dict.fromkeys(_type(x, defs) for x in p["anyOf"]))  # (a path or a URL: one "string")
     t = p.get("type")
     if t == "array":
         if "prefixItems" in p:

@@ -11,7 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from fakevision.core.errors import InputError
 from fakevision.core.source import RECIPE_PATH
@@ -23,8 +23,9 @@ from fakevision.io.readers.dlib_xml import DlibXmlReader
 from fakevision.io.readers.folder import ImageFolderReader
 from fakevision.io.readers.labelme import LabelmeReader
 from fakevision.io.readers.mask_pairs import DEFAULT_MASK_DIRS, MaskPairReader
-from fakevision.io.readers.output import FakevisionOutputReader, is_fakevision_output
+from fakevision.io.readers.output import OUTPUT_MARKERS, FakevisionOutputReader, is_fakevision_output
 from fakevision.io.readers.pts import PtsReader
+from fakevision.io.storage import as_storage, is_url
 
 READERS: dict[str, type[Reader]] = {
     cls.format: cls
@@ -78,6 +79,32 @@ def _has_loose_images(p: Path) -> bool:
     return any(f.is_file() and is_image_file(f) for f in p.iterdir())
 
 
+#: The formats read from object storage (a URL); the others read local folders.
+REMOTE_FORMATS = ("coco", "fakevision")
+
+
+def _detect_remote(url: str) -> str:
+    """The format of a data set in object storage: a ``.json`` is COCO, a folder holding a fakevision output's
+    markers is ``fakevision``; anything else is named with what can be read remotely."""
+    store = as_storage(url)
+    try:
+        if url.rstrip("/").lower().endswith(".json"):
+            parent, _, name = url.rstrip("/").rpartition("/")
+            if not as_storage(parent).is_file(name):
+                raise InputError("not found", url)
+            return "coco"
+        if any(store.is_file(m) for m in OUTPUT_MARKERS):
+            return "fakevision"
+        missing = store.is_empty()  # (an object store's "folder" exists only through what is under it)
+    except OSError as e:
+        raise InputError(f"cannot read ({e})", url) from None
+    if missing:
+        raise InputError("not found", url)
+    raise InputError("cannot tell the data set format (from object storage fakevision reads a COCO .json or a "
+                     "fakevision output; copy other formats to a local folder)", url,
+                     fix=("format", " or ".join(REMOTE_FORMATS)))
+
+
 def detect_format(path: str | Path) -> str:
     """Guess the format of a data set path (see ``FORMAT_HELP``); unknown -> InputError listing the formats.
 
@@ -89,6 +116,8 @@ def detect_format(path: str | Path) -> str:
     >>> detect_format(d / "labels.csv")
     'csv'
     """
+    if is_url(path):
+        return _detect_remote(str(path))
     p = Path(path)
     if not p.exists():
         raise InputError("not found", p)
@@ -133,11 +162,19 @@ def open_reader(format: str, path: str | Path, **options: Any) -> Reader:
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in READERS:
         raise ValueError(f"unknown reader format {format!r}; known: auto, {', '.join(FORMATS)}")
+    if is_url(path) and fmt not in REMOTE_FORMATS:
+        raise InputError(f"format {fmt!r} is read from local folders only (from object storage: "
+                         f"{', '.join(REMOTE_FORMATS)}); copy the data set to a local folder", path)
     allowed = reader_options(fmt)
     bad = sorted(set(options) - set(allowed))
     if bad:
         raise ValueError(f"option(s) {bad} do not apply to format {fmt!r} ({path}); its options: {allowed}")
     return READERS[fmt](path, **options)
+
+
+def _path_or_url(value: Any) -> Any:
+    """A URL stays the text it is (``Path`` would fold its ``//``); anything else validates as a ``Path``."""
+    return value if isinstance(value, str) and is_url(value) else Path(value) if isinstance(value, str) else value
 
 
 class ReaderSpec(BaseModel):
@@ -160,7 +197,9 @@ class ReaderSpec(BaseModel):
 
     format: Literal["auto", "folder", "csv", "coco", "pts", "mask_pairs", "labelme", "dlib", "fakevision"] = Field(
         "auto", description="the data set's format; auto detects it")
-    path: Annotated[Path, RECIPE_PATH] = Field(description="file or folder, relative to the recipe's folder")
+    path: Annotated[Path | str, RECIPE_PATH, BeforeValidator(_path_or_url)] = Field(
+        description="file or folder, relative to the recipe's folder, or a URL (s3://bucket/..., for coco and "
+                    "fakevision)")
     mode: Literal["RGB", "L", "keep"] | None = Field(None, description="colour: RGB (default), L (grey) or keep")
     # folder
     classes: list[str] | None = Field(None, description="folder: only these class subfolders")
@@ -223,4 +262,6 @@ class ReaderSpec(BaseModel):
         for key in _PATH_OPTIONS:
             if key in opts:
                 opts[key] = base / Path(opts[key]).expanduser()
+        if isinstance(self.path, str):  # a URL
+            return open_reader(self.format, self.path, **opts)
         return open_reader(self.format, base / self.path.expanduser(), **opts)

@@ -1,5 +1,6 @@
 """A fakevision output folder read back as a data set (format ``fakevision``), so the output of one run can be the
-input of the next: ``fakevision augment OUT --preset camera --out OUT2`` or a recipe's ``input: {path: OUT}``.
+input of the next: ``fakevision augment OUT --preset camera --out OUT2`` or a recipe's ``input: {path: OUT}`` —
+``OUT`` a local folder or the URL it was written to (``s3://bucket/run1``).
 
 Reading goes through ``FakevisionDataset`` (COCO, then WebDataset shards, then the image folder; see
 ``fakevision.io.dataset``), so every annotation comes back exactly as it was written, in our coordinate convention
@@ -17,6 +18,7 @@ import numpy as np
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample
 from fakevision.io.readers.base import Reader, require_path
+from fakevision.io.storage import is_url
 
 #: Files whose presence makes a folder a fakevision output (any one of them; ``recipe.json`` alone is not enough).
 OUTPUT_MARKERS = ("coco/annotations.json", "manifest.jsonl", "webdataset/info.json")
@@ -78,11 +80,13 @@ class FakevisionOutputReader(Reader):
     def __init__(self, path: str | Path, mode: str = "RGB") -> None:
         from fakevision.io.dataset import FakevisionDataset  # imports torch: only when an output is read
 
-        super().__init__(require_path(path, "folder"), mode)
+        remote = is_url(path)
+        super().__init__(Path(".") if remote else require_path(path, "folder"), mode)
+        self.location = str(path) if remote else str(self.root)
         try:
-            self._ds = FakevisionDataset(self.root)
+            self._ds = FakevisionDataset(str(path) if remote else self.root)
         except InputError as e:
-            raise InputError(f"not a readable fakevision output ({e.problem})", e.path or self.root,
+            raise InputError(f"not a readable fakevision output ({e.problem})", e.path or self.location,
                              fix=e.fix) from None
         self._ids = list(self._ds.ids())
         labels: Any = getattr(self._ds._backend, "labels", None)  # COCO: labels without decoding any image
@@ -94,6 +98,12 @@ class FakevisionOutputReader(Reader):
         if self._labels is None:
             self._labels = [self._load(i).annotations.label for i in range(len(self))]
         return list(self._labels)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r}, {len(self)} samples)"
+
+    def _where(self, i: int) -> str | Path:
+        return f"{self.location}#{self._ids[i]}"
 
     def _load(self, i: int) -> Sample:
         s = self._ds.to_sample(i)
