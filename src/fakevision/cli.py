@@ -138,10 +138,10 @@ def report(
                        "a URL: written into that storage in one atomic upload).")] = None,
     samples: Annotated[int, typer.Option(min=0, help="Samples in the grid, shared out over the sources (0 = all; "
                                                      "24 a page, pictures load page by page).")] = 96,
-    reference: Annotated[Path | None, typer.Option(
+    reference: Annotated[str | None, typer.Option(
         "--reference", help="A real data set (any format augment reads: a folder of images, COCO, CSV, .pts, the MMU "
-                            "iris .tar.xz, ...) shown beside the output's samples; rendered eyes also get iris "
-                            "statistics of both.")] = None,
+                            "iris .tar.xz, ...; a COCO .json or an output also from a storage URL) shown beside the "
+                            "output's samples; rendered eyes also get iris statistics of both.")] = None,
     reference_samples: Annotated[int, typer.Option(
         "--reference-samples", min=1, max=200, help="Fake and real samples each in the comparison.")] = 6,
     results: Annotated[list[str] | None, typer.Option(

@@ -142,3 +142,25 @@ def test_report_of_an_s3_output_from_the_command_line(tmp_path: Path, s3_server)
     res = subprocess.run([*cmd[:4], "s3://no-such-bucket-fv/run"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.strip().count("\n") == 0 and "s3://no-such-bucket-fv/run" in res.stderr, res.stderr
+
+
+def test_a_reference_in_a_bucket_is_shown_as_the_local_one(tmp_path: Path) -> None:
+    """``--reference`` may be an output (or its COCO file) in object storage: the comparison shows the same real
+    samples as the same data set on disk."""
+    r = recipe(["coco", "manifest"])
+    make(r, tmp_path / "run")
+    ref_local = tmp_path / "real"
+    ref_url = f"memory://fv-ref-{uuid.uuid4().hex}/real"  # the same last name: the page names the reference by it
+    make(r, ref_local)
+    make(r, ref_url)
+    expected = Path(write_report(tmp_path / "run", html_path=tmp_path / "a.html", num_samples=6,
+                                 reference=ref_local)).read_text()
+    got = Path(write_report(tmp_path / "run", html_path=tmp_path / "b.html", num_samples=6,
+                            reference=ref_url)).read_text()
+    assert page_numbers(got) == page_numbers(expected)  # the same samples, numbers and pictures
+    assert f"<code>{ref_url}</code> (read as\n<code>fakevision</code>, 6 samples)" in got  # named by its URL
+    coco = Path(write_report(tmp_path / "run", html_path=tmp_path / "c.html", num_samples=6,
+                             reference=f"{ref_url}/coco/annotations.json")).read_text()
+    assert page_numbers(coco)["summary"] == page_numbers(expected)["summary"]
+    with pytest.raises(InputError, match=r"coco/images: reference data set: cannot tell .*from object storage"):
+        write_report(tmp_path / "run", html_path=tmp_path / "d.html", reference=f"{ref_url}/coco/images")

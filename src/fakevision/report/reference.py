@@ -26,6 +26,7 @@ import numpy as np
 from fakevision.core.errors import InputError
 from fakevision.core.sample import Sample
 from fakevision.evaluate.iris_stats import difference_rows, sample_iris_statistics, summarise
+from fakevision.io.storage import is_url
 
 IRIS = "iris"
 MAX_STATS = 500
@@ -46,7 +47,7 @@ def open_reference(path: str | Path) -> Any:
     """The reader of a real data set at ``path``; anything unreadable is an ``InputError`` naming ``path``."""
     from fakevision.io.readers import detect_format, open_reader
 
-    p = Path(path)
+    p = str(path) if is_url(path) else Path(path)  # a bucket: read in place (COCO or an output)
     try:
         fmt = detect_format(p)
         return open_reader(fmt, p, **({"category": IRIS} if fmt == "mask_pairs" else {}))
@@ -100,7 +101,7 @@ def reference_data(out_dir: str | Path, reference: str | Path, num_samples: int,
     from fakevision.report import sample_entry
 
     ref_reader = open_reference(reference)  # first: a bad path fails before any work is done
-    ref_name = Path(reference).name
+    ref_name = str(reference).rstrip("/").rsplit("/", 1)[-1]
     count = len(dataset) if dataset is not None else 0
     has_iris = dataset is not None and IRIS in dataset.categories
     ours = _EyeSet(Path(out_dir).name, count, dataset.to_sample if dataset is not None else _no_sample, has_iris)
