@@ -377,18 +377,21 @@ class _TrainGroup(typer.core.TyperGroup):
         return super().resolve_command(ctx, args)
 
 
+#: The built-in experiment configs (``fakevision/engine/experiments``), named in help texts without importing the
+#: engine; tests/engine/test_experiment.py keeps the list equal to the folder.
+BUILTIN_CONFIGS = ("faces64", "conditional64", "judges64", "appearance64", "appearance_yaw64", "appearance_began64",
+                   "appearance128")
 train_app = typer.Typer(cls=_TrainGroup, no_args_is_help=True,
                         help="Train models: 'fakevision train CONFIG --out OUT' runs an experiment config (a YAML file "
-                             "or a built-in: faces64, conditional64, judges64, appearance64, appearance_yaw64, "
-                             "appearance_began64); the sub-commands train one model each.")
+                             f"or a built-in: {', '.join(BUILTIN_CONFIGS)}); the sub-commands train one model each.")
 app.add_typer(train_app, name="train")
 
 
 @train_app.command("run")
 @_friendly
 def train_run(
-    config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name (faces64, conditional64, "
-                                               "judges64, appearance64, appearance_yaw64, appearance_began64).")],
+    config: Annotated[str, typer.Argument(help="Experiment YAML file, or a built-in name "
+                                               f"({', '.join(BUILTIN_CONFIGS)}).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Experiment folder: one sub-folder per stage.")],
     device: DeviceOpt = "cpu",
     data_root: Annotated[Path | None, typer.Option(

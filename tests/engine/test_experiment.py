@@ -86,6 +86,12 @@ def test_builtin_configs_validate_and_cite_the_shipped_files() -> None:
     cfg, _ = load_experiment("faces64")
     assert cfg.ship == {"faces64.safetensors": "stage:fast"}
     assert [s.kind for s in cfg.stages] == ["began", "inverse", "landmarks", "fast"]
+    for name in names:  # every built-in validates and says what it ships
+        cfg, _ = load_experiment(name)
+        assert cfg.name == name and (cfg.ship or name == "judges64")
+    from fakevision.cli import BUILTIN_CONFIGS
+
+    assert sorted(BUILTIN_CONFIGS) == sorted(names)  # the help texts name every built-in, and only those
 
 
 def test_train_config_from_the_cli_reports_a_missing_data_set(tmp_path: Path) -> None:
