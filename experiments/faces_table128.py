@@ -8,7 +8,8 @@ helen_test at 128 px.
         --appearance appearance64_at128=src/fakevision/faces/data/appearance64.safetensors \
         --identity appearance128 --out results/faces_table128 --cache /tmp/faces128_cache
 
-Columns as in ``experiments/faces_table.py``: dlib landmark agreement (median / mean NME, box = extent of the written
+Written as ``faces_table.json`` in the layout of ``experiments/faces_table.py``, so ``fakevision report OUT --results
+results/faces_table128`` shows it as the report's face-source table. Columns as there: dlib landmark agreement (median / mean NME, box = extent of the written
 landmarks; ``faces.judge``) and the blank-image floor; FID / KID (randconv-v1) against the bundle's held-out photos
 and sharpness relative to them; faces/s (one process, one thread, generation only); for the ``--identity`` rows the
 identity leak (``evaluate.identity``: 500 generated faces against *all* the bundle's training photos, a superset of
@@ -68,22 +69,26 @@ def main() -> None:
     f_held, s_held = rc(held[:a.n]), sharpness(held[:a.n])
     faces, lms, split = load_faces_68pt(a.faces68, SIZE)
     res: dict = {"size": SIZE, "n": a.n, "bundle": Path(a.bundle).name, "n_train": int(len(train)),
-                 "n_held": int(len(held)), "extractor": "randconv-v1", "loadavg_at_start": os.getloadavg(), "rows": {}}
+                 "n_held": int(len(held)), "extractor": "randconv-v1", "loadavg_at_start": os.getloadavg(), "rows": {},
+                 "labels": {"appearance128": "shape-appearance PCA-64 trained at 128² on UTKFace (appearance128 config)",
+                            "appearance64_at128": "the shipped appearance64 (64² texture) warped onto 128² shapes"}}
 
     def row(name: str, ims: np.ndarray, lm: np.ndarray, fps: float | None) -> dict:
         ag, fl, f = landmark_agreement(ims, lm), blank_floor(lm, SIZE), rc(ims)
         r = {"n": int(len(ims)), "nme_extent": {"median": ag["median_nme"], "mean": ag["mean_nme"]},
-             "blank_floor": fl["median_nme"], "fid": fid_from_features(f, f_held, "randconv-v1").value,
-             "kid": kid_from_features(f, f_held, extractor="randconv-v1").mean,
-             "sharpness_vs_real": sharpness(ims) / s_held, "faces_per_s_1thread": fps}
+             "nme_blank_floor_extent": {"median_nme": fl["median_nme"], "mean_nme": fl["mean_nme"], "n": fl["n"]},
+             "fid_randconv": fid_from_features(f, f_held, "randconv-v1").value,
+             "kid_randconv": kid_from_features(f, f_held, extractor="randconv-v1").mean,
+             "sharpness_vs_real": sharpness(ims) / s_held, "faces_per_s_one_thread": fps,
+             "reference": "utkface held-out"}
         grid = np.stack([draw_landmarks(im, p) for im, p in zip(ims[:16], lm[:16])])
         (out / f"grid_{name}.png").write_bytes(encode_image(image_grid(grid, 8)))
         print(name, json.dumps(r), flush=True)
         return r
 
     res["rows"]["real"] = row("real", faces[split == 1], lms[split == 1], None)
-    res["rows"]["real"]["note"] = ("faces_68pt helen_test at 128 px, hand landmarks; its FID and sharpness are against "
-                                   "UTKFace's held-out photos, another framing, so they are no floor")
+    res["rows"]["real"]["label"] = ("real faces (helen_test at 128 px, hand landmarks; FID and sharpness against "
+                                    "UTKFace's held-out photos, another framing: no floor)")
     half = len(held) // 2  # the floor of FID/KID: one half of the held-out photos against the other
     fa, fb = rc(held[:half]), rc(held[half:2 * half])
     res["fid_floor_heldout_halves"] = {"n": half, "fid": fid_from_features(fa, fb, "randconv-v1").value,
@@ -102,9 +107,10 @@ def main() -> None:
         if name in with_identity:
             ef = embed_cached(ims[:a.identity_n], a.cache)
             r["identity"] = {**identity_leak(ef, et, eh), **identity_variety(ef, eh)}
+            r["identity_n"], r["training_photos"] = int(len(ef)), int(len(train))
         res["rows"][name] = r
     res["loadavg_at_end"] = os.getloadavg()
-    (out / "faces_table128.json").write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
+    (out / "faces_table.json").write_text(json.dumps(res, indent=1, sort_keys=True, default=float) + "\n")
 
 
 if __name__ == "__main__":
