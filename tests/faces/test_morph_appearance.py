@@ -378,3 +378,25 @@ def test_shipped_yaw_binned_model_cites_its_config_and_the_recipe_picks_it_by_na
                            "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
     assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
     assert "shipped:appearance_yaw64" in (tmp_path / "o" / "manifest.jsonl").read_text()
+
+
+def test_shipped_began_generator_cites_its_config_and_the_recipe_picks_it_by_name(tmp_path) -> None:
+    """``model: began64``: the shape-appearance BEGAN the ``appearance_began64`` config trained (its file records the
+    decoder, people, seed, steps and the step whose G was kept); its faces carry exact landmarks like the others."""
+    from fakevision.engine import Recipe, make
+    from fakevision.engine.experiment import load_experiment
+    from fakevision.faces.appearance import SHIPPED, AppearanceGAN
+    from tests.gan.test_model_source import coco_keypoints_inside_boxes
+
+    cfg, _ = load_experiment("appearance_began64")
+    (stage,) = cfg.stages
+    gan = AppearanceGAN.load(SHIPPED["began64"])
+    info = gan.info
+    assert cfg.ship == {"appearance_began64.safetensors": "stage:began"} and gan.decoder == stage.decoder
+    assert (info["people"], info["seed"], info["steps"]) == (stage.people, cfg.seed, stage.steps)
+    assert 0 < info["kept_step"] <= stage.steps and info["data"].startswith(f"{stage.data}:")
+    _registered()
+    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "model": "began64"}],
+                           "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
+    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
+    assert "shipped:appearance_began64" in (tmp_path / "o" / "manifest.jsonl").read_text()

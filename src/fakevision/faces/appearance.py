@@ -35,7 +35,10 @@ from fakevision.gan.data import to_uint8
 
 APPEARANCE_FILE = Path(__file__).resolve().parent / "data" / "appearance64.safetensors"
 #: the shipped generators by recipe name (``appearance_faces``'s ``model``): the PCA default and PCA per yaw bin
-SHIPPED = {"pca64": APPEARANCE_FILE, "yaw64": APPEARANCE_FILE.with_name("appearance_yaw64.safetensors")}
+#: The shipped generators by recipe ``model`` name: the default PCA texture, the PCA per yaw bin, and the BEGAN
+#: (the issue's shape-appearance GAN: 6,000 CPU steps; measured worse than PCA, see results/faces_table/).
+SHIPPED = {"pca64": APPEARANCE_FILE, "yaw64": APPEARANCE_FILE.with_name("appearance_yaw64.safetensors"),
+           "began64": APPEARANCE_FILE.with_name("appearance_began64.safetensors")}
 _SHAPE_KEYS = ("mean", "components", "sd", "coeffs", "placements", "pose_range")
 
 

@@ -8,7 +8,8 @@ Recipe sections::
 
     - type: appearance_faces
       count: 100
-      model: pca64          # a shipped generator: pca64 (default; one PCA texture) or yaw64 (a PCA per yaw bin)
+      model: pca64          # a shipped generator: pca64 (default; one PCA texture), yaw64 (a PCA per yaw bin) or
+                            # began64 (BEGAN on shape-normalised faces; blurrier, measured in results/faces_table)
       weights: null         # an AppearanceGAN file (relative to the recipe); overrides model
       size: 64              # output side (64 or 128: G's face is warped straight onto a shape at that size)
       shape_sampling: kde   # kde (the training shapes' joint pose distribution) or gaussian
@@ -79,7 +80,7 @@ class AppearanceFacesConfig(SourceConfig):
     """``type: appearance_faces`` (see the module doc)."""
 
     type: Literal["appearance_faces"] = "appearance_faces"
-    model: Literal["pca64", "yaw64"] = "pca64"
+    model: Literal["pca64", "yaw64", "began64"] = "pca64"
     weights: RecipePath | None = None
     size: int = Field(64, ge=16, le=512)
     shape_sampling: Literal["kde", "gaussian"] = "kde"
