@@ -45,6 +45,7 @@ from fakevision.faces.judge import blank_floor, landmark_agreement
 from fakevision.gan.data import load_bundle, load_faces_68pt
 from fakevision.gan.viz import draw_landmarks, image_grid
 from fakevision.io.images import encode_image
+from fakevision.report.faces import LABELS
 
 
 def sharpness(images: np.ndarray) -> float:
@@ -114,6 +115,8 @@ def main() -> None:
     ap.add_argument("--rows", default="real,latent_gan,morph_k3,morph_k5,appearance_pca")
     ap.add_argument("--tradeoff", default="2,3,5,8", help="morph k values for the k/leak/sharpness table")
     ap.add_argument("--tradeoff-n", type=int, default=300)
+    ap.add_argument("--default", default="appearance_p05_m64",
+                    help="the row of the source the default `fakevision make` writes (the report marks its goals)")
     ap.add_argument("--out", default="results/faces_table")
     ap.add_argument("--cache", default="/tmp/faces_table_cache")
     a = ap.parse_args()
@@ -166,7 +169,8 @@ def main() -> None:
                      emb["celeba_train"], emb["celeba_held"], celeba["held_ids"], emb["celeba_photos"],
                      train_ids=celeba["train_ids"]),
                  "sharpness_real_celeba_held": sharpness(celeba["held"]),
-                 "sharpness_real_f68_held": sharpness(faces68["held"]), "rows": {}}
+                 "sharpness_real_f68_held": sharpness(faces68["held"]), "rows": {},
+                 "default": a.default, "extractor": "randconv-v1", "size": 64, "memorisation_chance": 0.02}
     print(json.dumps(res["identity_calibration"]), flush=True)
 
     foreign = {v for v in a.foreign.split(",") if v}
@@ -257,17 +261,7 @@ def main() -> None:
 
 
 def markdown(res: dict) -> str:
-    names = {"real": "real faces (helen_test, hand landmarks; CelebA held-out for identity)",
-             "latent_gan": "latent-mapping GAN (gan_faces)", "morph_k3": "morph k = 3", "morph_k5": "morph k = 5",
-             "appearance_pca": "shape-appearance, PCA texture", "appearance_began": "shape-appearance, BEGAN",
-             "appearance_old": "shape-appearance PCA-64, 480 faces (shipped before)",
-             "appearance_p05_m64": "shape-appearance PCA-64, 5 % of people (appearance64 config)",
-             "appearance_p10_m64": "shape-appearance PCA-64, 10 % of people",
-             "appearance_p10_m128": "shape-appearance PCA-128, 10 % of people",
-             "appearance_p20_m256": "shape-appearance PCA-256, 20 % of people",
-             "appearance_full_m64": "shape-appearance PCA-64, all training people",
-             "appearance_yaw64": "shape-appearance PCA-64 per yaw bin, 5 % of people (appearance_yaw64 config)",
-             "appearance_began64": "shape-appearance BEGAN (n_gen 32), 20 % of people (appearance_began64 config)"}
+    names = {**LABELS, **(res.get("labels") or {})}  # the report's words for the rows (one list, in the package)
     lines = ["| source | dlib NME median / mean (box: extent) | dlib's box rule | blank floor | identity flags "
              "(5 % chance) | identity variety | memorised pixels / randconv (2 % chance) | FID / KID randconv-v1 | "
              "sharpness vs real | faces/s, 1 thread |", "|---" * 10 + "|"]
