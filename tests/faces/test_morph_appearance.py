@@ -356,47 +356,44 @@ def test_shipped_appearance_weights_cite_their_experiment_config() -> None:
     assert info["data"].startswith(f"{stage.data}:") and int(info["data"].split(":")[1]) > 1000
 
 
-def test_shipped_yaw_binned_model_cites_its_config_and_the_recipe_picks_it_by_name(tmp_path) -> None:
-    """``model: yaw64`` in an ``appearance_faces`` recipe loads the shipped PCA-per-yaw-bin generator, made by the
-    built-in ``appearance_yaw64`` config (its file records decoder, modes, people, seed and the bins' sizes);
-    provenance names it, and its faces' boxes hold their landmarks."""
+def _shipped_model(model: str, config: str, tmp_path):  # noqa: ANN202 - (config, stage, gan) of a shipped model
+    """The built-in config behind shipped ``model`` (it must ship exactly that file, with the file's decoder), its
+    one stage and the loaded generator; and 3 faces made by a recipe naming ``model``: their boxes hold their
+    landmarks and provenance names the shipped file."""
     from fakevision.engine import Recipe, make
     from fakevision.engine.experiment import load_experiment
     from fakevision.faces.appearance import SHIPPED, AppearanceGAN
     from tests.gan.test_model_source import coco_keypoints_inside_boxes
 
-    cfg, _ = load_experiment("appearance_yaw64")
+    cfg, _ = load_experiment(config)
     (stage,) = cfg.stages
-    gan = AppearanceGAN.load(SHIPPED["yaw64"])
+    gan = AppearanceGAN.load(SHIPPED[model])
+    assert cfg.ship == {SHIPPED[model].name: f"stage:{stage.name}"} and gan.decoder == stage.decoder
+    _registered()
+    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "model": model}],
+                           "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
+    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
+    assert f"shipped:{SHIPPED[model].stem}" in (tmp_path / "o" / "manifest.jsonl").read_text()
+    return cfg, stage, gan
+
+
+def test_shipped_yaw_binned_model_cites_its_config_and_the_recipe_picks_it_by_name(tmp_path) -> None:
+    """``model: yaw64`` in an ``appearance_faces`` recipe loads the shipped PCA-per-yaw-bin generator, made by the
+    built-in ``appearance_yaw64`` config (its file records decoder, modes, people, seed and the bins' sizes);
+    provenance names it, and its faces' boxes hold their landmarks."""
+    from fakevision.faces.appearance import AppearanceGAN
+
+    cfg, stage, gan = _shipped_model("yaw64", "appearance_yaw64", tmp_path)
     info = gan.info
-    assert cfg.ship == {"appearance_yaw64.safetensors": "stage:pca_yaw"} and gan.decoder == stage.decoder
     assert (info["modes"], info["people"], info["seed"]) == (stage.modes, stage.people, cfg.seed)
     assert sum(info["faces_left_frontal_right"]) == int(info["data"].split(":")[1]) > 1000
     assert (gan.FRAME_MARGIN, gan.FRAME_PER_SIDE, gan.MOUTH_SLACK) == AppearanceGAN.WIDE_FRAME
-    _registered()
-    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "model": "yaw64"}],
-                           "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
-    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
-    assert "shipped:appearance_yaw64" in (tmp_path / "o" / "manifest.jsonl").read_text()
 
 
 def test_shipped_began_generator_cites_its_config_and_the_recipe_picks_it_by_name(tmp_path) -> None:
     """``model: began64``: the shape-appearance BEGAN the ``appearance_began64`` config trained (its file records the
     decoder, people, seed, steps and the step whose G was kept); its faces carry exact landmarks like the others."""
-    from fakevision.engine import Recipe, make
-    from fakevision.engine.experiment import load_experiment
-    from fakevision.faces.appearance import SHIPPED, AppearanceGAN
-    from tests.gan.test_model_source import coco_keypoints_inside_boxes
-
-    cfg, _ = load_experiment("appearance_began64")
-    (stage,) = cfg.stages
-    gan = AppearanceGAN.load(SHIPPED["began64"])
+    cfg, stage, gan = _shipped_model("began64", "appearance_began64", tmp_path)
     info = gan.info
-    assert cfg.ship == {"appearance_began64.safetensors": "stage:began"} and gan.decoder == stage.decoder
     assert (info["people"], info["seed"], info["steps"]) == (stage.people, cfg.seed, stage.steps)
     assert 0 < info["kept_step"] <= stage.steps and info["data"].startswith(f"{stage.data}:")
-    _registered()
-    make(Recipe.from_dict({"sources": [{"type": "appearance_faces", "count": 3, "model": "began64"}],
-                           "outputs": [{"format": "coco"}, {"format": "manifest"}]}), tmp_path / "o")
-    assert coco_keypoints_inside_boxes(tmp_path / "o") == 3
-    assert "shipped:appearance_began64" in (tmp_path / "o" / "manifest.jsonl").read_text()
